@@ -1,0 +1,179 @@
+//! The context a flow is built in: which task it runs in, where it writes, what it counts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::stream::BoxStream;
+
+use super::RawMsg;
+use crate::ack::Ack;
+use crate::error::{ErrorKind, OnError};
+use crate::record::Partition;
+use crate::runtime::stats::{DropCounter, DropReason, Stats};
+use crate::runtime::FatalErrors;
+use crate::transport::Producer;
+
+/// Topics a pipeline writes to or reads from besides its inputs, found by building it once
+/// before it runs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Topics written by `to(..)` calls.
+    pub outputs: Vec<String>,
+    /// Internal repartition topics (one per `group_by`).
+    pub repartitions: Vec<String>,
+    /// Topics late records are sent to.
+    pub late: Vec<String>,
+}
+
+impl Plan {
+    fn add(list: &mut Vec<String>, topic: &str) {
+        if !list.iter().any(|t| t == topic) {
+            list.push(topic.to_string());
+        }
+    }
+}
+
+pub(crate) struct CtxInner {
+    pub(crate) app_id: String,
+    pub(crate) name: String,
+    pub(crate) partition: Option<Partition>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) producer: Option<Arc<dyn Producer>>,
+    pub(crate) on_error: OnError,
+    pub(crate) fatal: Option<FatalErrors>,
+    plan: Mutex<Plan>,
+    failed: std::sync::atomic::AtomicBool,
+    repartition_seq: AtomicUsize,
+    /// Repartition partitions this task owns, taken by `group_by` calls in build order.
+    sources: Mutex<HashMap<String, BoxStream<'static, RawMsg>>>,
+}
+
+/// The build context of a [`super::Flow`]: shared by every combinator of one task.
+#[derive(Clone)]
+pub struct FlowCtx(pub(crate) Arc<CtxInner>);
+
+/// What a task context is made of (runtime-internal).
+pub(crate) struct TaskCtxParts {
+    pub app_id: String,
+    pub name: String,
+    pub partition: Option<Partition>,
+    pub stats: Arc<Stats>,
+    pub producer: Option<Arc<dyn Producer>>,
+    pub on_error: OnError,
+    pub fatal: Option<FatalErrors>,
+    pub sources: HashMap<String, BoxStream<'static, RawMsg>>,
+}
+
+impl FlowCtx {
+    /// A context for a flow that is not part of an app (tests, benchmarks, doc examples):
+    /// nothing to write to, counters of its own.
+    pub fn detached() -> Self {
+        Self::task(TaskCtxParts {
+            app_id: "detached".into(),
+            name: "detached".into(),
+            partition: None,
+            stats: Arc::new(Stats::default()),
+            producer: None,
+            on_error: OnError::Fail,
+            fatal: None,
+            sources: HashMap::new(),
+        })
+    }
+
+    pub(crate) fn task(parts: TaskCtxParts) -> Self {
+        FlowCtx(Arc::new(CtxInner {
+            app_id: parts.app_id,
+            name: parts.name,
+            partition: parts.partition,
+            stats: parts.stats,
+            producer: parts.producer,
+            on_error: parts.on_error,
+            fatal: parts.fatal,
+            plan: Mutex::new(Plan::default()),
+            failed: Default::default(),
+            repartition_seq: AtomicUsize::new(0),
+            sources: Mutex::new(parts.sources),
+        }))
+    }
+
+    /// The processor (or listener) this flow belongs to.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The partition number of the task this flow runs in (`None` when detached).
+    pub fn partition(&self) -> Option<Partition> {
+        self.0.partition
+    }
+
+    /// The counters of this flow's app.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.0.stats
+    }
+
+    /// The topics found while building.
+    pub fn plan(&self) -> Plan {
+        self.0.plan.lock().expect("plan lock").clone()
+    }
+
+    pub(crate) fn counter(&self, reason: DropReason) -> DropCounter {
+        self.0.stats.drop_counter(&self.0.name, reason)
+    }
+
+    pub(crate) fn producer(&self) -> Option<Arc<dyn Producer>> {
+        self.0.producer.clone()
+    }
+
+    pub(crate) fn add_output(&self, topic: &str) {
+        Plan::add(&mut self.0.plan.lock().expect("plan lock").outputs, topic);
+    }
+
+    pub(crate) fn add_late(&self, topic: &str) {
+        Plan::add(&mut self.0.plan.lock().expect("plan lock").late, topic);
+    }
+
+    /// Names the next repartition topic (`<app>-<processor>-repartition`, then `-2`, ...)
+    /// and takes this task's source for it, if it owns that partition.
+    pub(crate) fn next_repartition(&self) -> (String, Option<BoxStream<'static, RawMsg>>) {
+        let n = self.0.repartition_seq.fetch_add(1, Ordering::Relaxed);
+        let topic = repartition_topic(&self.0.app_id, &self.0.name, n);
+        Plan::add(&mut self.0.plan.lock().expect("plan lock").repartitions, &topic);
+        let source = self.0.sources.lock().expect("sources lock").remove(&topic);
+        (topic, source)
+    }
+
+    /// True once a record of this task failed under the `fail` policy.
+    pub(crate) fn has_failed(&self) -> bool {
+        self.0.failed.load(Ordering::Relaxed)
+    }
+
+    /// Applies the error policy to a record that failed: `Skip` counts and releases it,
+    /// `Fail` freezes its partition's commits and stops the app.
+    pub(crate) fn reject(&self, ack: Ack, kind: ErrorKind, error: &dyn std::fmt::Display) {
+        match self.0.on_error {
+            OnError::Skip => {
+                tracing::warn!(processor = %self.0.name, %kind, %error, "record skipped");
+                self.counter(DropReason::Skipped).incr();
+                drop(ack);
+            }
+            OnError::Fail => {
+                self.0.failed.store(true, Ordering::Relaxed);
+                let reason = format!("{kind} error in {}: {error}", self.0.name);
+                ack.fail(&reason);
+                if let Some(fatal) = &self.0.fatal {
+                    fatal.report(reason);
+                }
+            }
+        }
+    }
+}
+
+/// The name of the `n`th (from 0) repartition topic of a processor.
+pub fn repartition_topic(app_id: &str, processor: &str, n: usize) -> String {
+    if n == 0 {
+        format!("{app_id}-{processor}-repartition")
+    } else {
+        format!("{app_id}-{processor}-repartition-{}", n + 1)
+    }
+}

@@ -1,0 +1,287 @@
+//! `App`: registers listeners and processors and runs them until told to stop.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::member::{self, Control, MemberEnv};
+use super::stats::Stats;
+use super::unit::Unit;
+use super::{FatalErrors, Listener, Processor, RuntimeConfig};
+use crate::error::{Error, Result};
+use crate::record::Timestamp;
+use crate::transport::memory::MemoryBroker;
+use crate::transport::Transport;
+
+/// A kflow application: listeners and processors on one transport.
+///
+/// ```no_run
+/// use kflow_core::{App, Flow, Processor};
+/// fn double(n: Flow<i64>) -> Flow<i64> { n.map(|v| v * 2) }
+/// # async fn run() -> kflow_core::Result<()> {
+/// App::new("numbers")
+///     .processor(Processor::new("double", double).input(["in"]).output("out"))
+///     .run()
+///     .await // until SIGINT/SIGTERM, then drains and commits
+/// # }
+/// ```
+pub struct App {
+    app_id: String,
+    transport: Option<Arc<dyn Transport>>,
+    units: Vec<Arc<dyn Unit>>,
+    config: RuntimeConfig,
+}
+
+impl App {
+    /// An app with this id (the prefix of its group ids and internal topics).
+    pub fn new(app_id: &str) -> Self {
+        App {
+            app_id: app_id.to_string(),
+            transport: None,
+            units: Vec::new(),
+            config: RuntimeConfig::default(),
+        }
+    }
+
+    /// An app configured from the environment: `KFLOW_APP_ID` (default `kflow-app`),
+    /// `KFLOW_COMMIT_INTERVAL_MS`, `KFLOW_DRAIN_TIMEOUT_MS`. A malformed value is an error
+    /// naming the variable. Without a transport set, the app runs on an in-memory broker
+    /// and logs that once.
+    pub fn from_env() -> Result<Self> {
+        let app_id = std::env::var("KFLOW_APP_ID").unwrap_or_else(|_| "kflow-app".into());
+        let mut app = App::new(&app_id);
+        if let Some(ms) = env_millis("KFLOW_COMMIT_INTERVAL_MS")? {
+            app.config.commit_interval = ms;
+        }
+        if let Some(ms) = env_millis("KFLOW_DRAIN_TIMEOUT_MS")? {
+            app.config.drain_timeout = ms;
+        }
+        Ok(app)
+    }
+
+    /// Runs on this transport (the default is a fresh in-memory broker).
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// Registers a processor.
+    pub fn processor<In: Send + 'static, Out: Send + 'static>(mut self, processor: Processor<In, Out>) -> Self {
+        self.units.push(Arc::new(processor));
+        self
+    }
+
+    /// Registers a listener.
+    pub fn listener<T: Send + 'static>(mut self, listener: Listener<T>) -> Self {
+        self.units.push(Arc::new(listener));
+        self
+    }
+
+    /// How often offsets are committed (default 5 s).
+    pub fn commit_interval(mut self, every: Duration) -> Self {
+        self.config.commit_interval = every;
+        self
+    }
+
+    /// How long stopping a partition's work may take (default 10 s).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// The app id.
+    pub fn id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops fetching, drains in-flight work (bounded
+    /// by the drain timeout) and commits. Returns the error that stopped the app, if one
+    /// did.
+    pub async fn run(self) -> Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Like [`App::run`], stopping when `shutdown` completes instead of on a signal.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let mut handle = self.start().await?;
+        let stopped_by_itself = tokio::select! {
+            () = shutdown => false,
+            () = handle.stopped() => true,
+        };
+        if !stopped_by_itself {
+            tracing::info!("shutting down");
+        }
+        handle.shutdown().await
+    }
+
+    /// Starts the app in the background: topics are checked and created, members join
+    /// their groups. Errors at this stage (missing input topic, bad definition) are
+    /// returned here.
+    pub async fn start(self) -> Result<AppHandle> {
+        let transport = match self.transport {
+            Some(t) => t,
+            None => {
+                tracing::info!("no broker configured: running on the in-memory broker (nothing is persisted)");
+                Arc::new(MemoryBroker::new())
+            }
+        };
+        let admin = transport.admin();
+        let producer = transport.producer()?;
+        let stats = Arc::new(Stats::default());
+        let (fatal_tx, fatal_rx) = mpsc::unbounded_channel();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (control_tx, _) = broadcast::channel(64);
+        let mut members = JoinSet::new();
+        for unit in &self.units {
+            let plan = unit.prepare(&self.app_id, &*admin).await?;
+            let mut topics = unit.inputs().to_vec();
+            topics.extend(plan.repartitions);
+            tracing::info!(unit = unit.name(), group = %unit.group_id(&self.app_id), ?topics, transport = %transport.describe(), "starting");
+            let env = MemberEnv {
+                app_id: self.app_id.clone(),
+                transport: transport.clone(),
+                producer: producer.clone(),
+                stats: stats.clone(),
+                fatal: FatalErrors(fatal_tx.clone()),
+                config: self.config,
+                topics,
+                shutdown: shutdown_rx.clone(),
+                control: control_tx.subscribe(),
+            };
+            let fatal = FatalErrors(fatal_tx.clone());
+            let unit = unit.clone();
+            members.spawn(async move {
+                if let Err(e) = member::run(unit, env).await {
+                    fatal.report(e.to_string());
+                }
+            });
+        }
+        Ok(AppHandle {
+            members,
+            shutdown: shutdown_tx,
+            control: control_tx,
+            fatal: fatal_rx,
+            first_error: None,
+            stats,
+            config: self.config,
+        })
+    }
+}
+
+fn env_millis(key: &str) -> Result<Option<Duration>> {
+    match std::env::var(key) {
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|e| Error::Config {
+                key: key.to_string(),
+                reason: format!("`{v}` is not a number of milliseconds: {e}"),
+            }),
+        Err(_) => Ok(None),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// A running app.
+pub struct AppHandle {
+    members: JoinSet<()>,
+    shutdown: watch::Sender<bool>,
+    control: broadcast::Sender<Control>,
+    fatal: mpsc::UnboundedReceiver<String>,
+    first_error: Option<String>,
+    stats: Arc<Stats>,
+    config: RuntimeConfig,
+}
+
+impl AppHandle {
+    /// The app's counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Completes when the app stopped by itself: an error under the `fail` policy, a
+    /// panic, or a failed write.
+    pub async fn stopped(&mut self) {
+        if self.first_error.is_some() {
+            return;
+        }
+        if let Some(reason) = self.fatal.recv().await {
+            self.first_error = Some(reason);
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// The error that stopped (or is stopping) the app, if one happened so far.
+    pub fn error(&mut self) -> Option<&str> {
+        if self.first_error.is_none() {
+            self.first_error = self.fatal.try_recv().ok();
+        }
+        self.first_error.as_deref()
+    }
+
+    /// Commits every member's frontiers now (normally they commit on an interval).
+    pub async fn commit_now(&self) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let members = self.control.send(Control::CommitNow(tx)).unwrap_or(0);
+        for _ in 0..members {
+            if rx.recv().await.is_none() {
+                break;
+            }
+        }
+    }
+
+    /// Advances stream time in every task to `ts` (windows ending before it close).
+    pub fn advance_stream_time(&self, ts: Timestamp) {
+        let _ = self.control.send(Control::Tick(ts));
+    }
+
+    /// Stops fetching, drains in-flight work (bounded), commits and leaves the groups.
+    /// Returns the first error that stopped the app, if any.
+    pub async fn shutdown(mut self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        // Members drain their tasks within the drain timeout; allow for the commit too.
+        let bound = self.config.drain_timeout * 2 + Duration::from_secs(5);
+        let drained = tokio::time::timeout(bound, async { while self.members.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!("members did not stop in time: abandoning them");
+            self.members.abort_all();
+        }
+        if self.first_error.is_none() {
+            self.first_error = self.fatal.try_recv().ok();
+        }
+        match self.first_error {
+            Some(reason) => Err(Error::Processing(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops everything at once, as a crash would: no draining and no final commit.
+    pub fn abort(mut self) {
+        self.members.abort_all();
+    }
+}

@@ -1,0 +1,246 @@
+//! One group member: a consumer, its partition tasks and its commits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures::future::Shared;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::stats::Stats;
+use super::task::tracked;
+use super::unit::{Grouping, TaskSetup, Unit};
+use super::{FatalErrors, RuntimeConfig};
+use crate::ack::TrackerHandle;
+use crate::error::Result;
+use crate::record::{Offset, Partition, Timestamp, TopicPartition};
+use crate::transport::{AssignedPartition, ConsumerConfig, GroupEvent, OffsetCommitter, Producer, Transport};
+
+/// Orders sent to every member of an app.
+#[derive(Debug, Clone)]
+pub(crate) enum Control {
+    /// Commit every partition's frontier now; the sender is told when done.
+    CommitNow(mpsc::UnboundedSender<()>),
+    /// Advance stream time in every task.
+    Tick(Timestamp),
+}
+
+pub(crate) struct MemberEnv {
+    pub app_id: String,
+    pub transport: Arc<dyn Transport>,
+    pub producer: Arc<dyn Producer>,
+    pub stats: Arc<Stats>,
+    pub fatal: FatalErrors,
+    pub config: RuntimeConfig,
+    pub topics: Vec<String>,
+    pub shutdown: watch::Receiver<bool>,
+    pub control: broadcast::Receiver<Control>,
+}
+
+struct Task {
+    partitions: Vec<TopicPartition>,
+    trackers: Vec<TrackerHandle>,
+    stop: Option<oneshot::Sender<()>>,
+    ticks: mpsc::UnboundedSender<Timestamp>,
+    join: AbortOnDrop,
+}
+
+/// A task's join handle that aborts the task when dropped (a member that is itself
+/// aborted, as in a crash, takes its tasks with it).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct Member {
+    unit: Arc<dyn Unit>,
+    env: MemberEnv,
+    committer: Arc<dyn OffsetCommitter>,
+    tasks: Vec<Task>,
+    /// Trackers of stopped tasks whose final frontier is still to be committed.
+    retired: Vec<TrackerHandle>,
+    committed: HashMap<TopicPartition, Offset>,
+    reported: bool,
+}
+
+/// Runs one member until shutdown; a graceful stop ends with a final commit.
+pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
+    let config = ConsumerConfig {
+        group_id: unit.group_id(&env.app_id),
+        client_id: format!("{}-{}", env.app_id, unit.name()),
+        start: unit.start(),
+        properties: unit.properties().to_vec(),
+    };
+    let mut consumer = env.transport.consumer(config)?;
+    consumer.subscribe(&env.topics)?;
+    let committer = consumer.committer();
+    let mut member = Member {
+        unit,
+        env,
+        committer,
+        tasks: Vec::new(),
+        retired: Vec::new(),
+        committed: HashMap::new(),
+        reported: false,
+    };
+    let mut interval = tokio::time::interval(member.env.config.commit_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            event = consumer.next_event() => match event? {
+                GroupEvent::Assigned(parts) => member.assign(parts),
+                GroupEvent::Revoked { partitions, done } => {
+                    member.revoke(&partitions).await;
+                    done.done();
+                }
+            },
+            _ = interval.tick() => member.commit().await,
+            control = member.env.control.recv() => match control {
+                Ok(Control::CommitNow(reply)) => {
+                    member.commit().await;
+                    let _ = reply.send(());
+                }
+                Ok(Control::Tick(ts)) => member.tasks.iter().for_each(|t| {
+                    let _ = t.ticks.send(ts);
+                }),
+                Err(_) => {}
+            },
+            _ = member.env.shutdown.changed() => break,
+        }
+    }
+    let all: Vec<TopicPartition> = member.tasks.iter().flat_map(|t| t.partitions.clone()).collect();
+    member.revoke(&all).await;
+    consumer.close().await;
+    Ok(())
+}
+
+impl Member {
+    fn assign(&mut self, parts: Vec<AssignedPartition>) {
+        let grouping = self.unit.grouping();
+        let mut groups: BTreeMap<(Partition, String), Vec<AssignedPartition>> = BTreeMap::new();
+        for part in parts {
+            let key = match grouping {
+                Grouping::PerPartition => (part.partition.partition, part.partition.topic.to_string()),
+                Grouping::PerPartitionNumber => (part.partition.partition, String::new()),
+            };
+            groups.entry(key).or_default().push(part);
+        }
+        tracing::info!(unit = self.unit.name(), tasks = groups.len(), "partitions assigned");
+        for ((partition, _), parts) in groups {
+            let mut sources: HashMap<String, Vec<_>> = HashMap::new();
+            let mut trackers = Vec::new();
+            let mut partitions = Vec::new();
+            for part in parts {
+                let tp = part.partition.clone();
+                let (handle, stream) = tracked(part);
+                trackers.push(handle);
+                partitions.push(tp.clone());
+                sources.entry(tp.topic.to_string()).or_default().push((tp, stream));
+            }
+            let (stop_tx, stop_rx) = oneshot::channel();
+            let (tick_tx, tick_rx) = mpsc::unbounded_channel();
+            let stop: Shared<oneshot::Receiver<()>> = stop_rx.shared();
+            let setup = TaskSetup {
+                app_id: self.env.app_id.clone(),
+                partition,
+                sources,
+                ticks: tokio_stream::wrappers::UnboundedReceiverStream::new(tick_rx).boxed(),
+                producer: self.env.producer.clone(),
+                stats: self.env.stats.clone(),
+                fatal: self.env.fatal.clone(),
+                stop,
+                trackers: trackers.clone(),
+                drain_timeout: self.env.config.drain_timeout,
+            };
+            let join = AbortOnDrop(tokio::spawn(self.unit.task(setup)));
+            self.tasks.push(Task {
+                partitions,
+                trackers,
+                stop: Some(stop_tx),
+                ticks: tick_tx,
+                join,
+            });
+        }
+    }
+
+    /// Stops the tasks holding any of `partitions` (each drains within the drain
+    /// timeout, or is abandoned after its trackers are sealed), then commits their
+    /// final frontiers.
+    async fn revoke(&mut self, partitions: &[TopicPartition]) {
+        let (stopping, kept): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.tasks)
+            .into_iter()
+            .partition(|t| t.partitions.iter().any(|p| partitions.contains(p)));
+        self.tasks = kept;
+        if stopping.is_empty() {
+            return;
+        }
+        tracing::info!(
+            unit = self.unit.name(),
+            tasks = stopping.len(),
+            "partitions revoked: draining"
+        );
+        let mut joins = Vec::new();
+        for mut task in stopping {
+            if let Some(stop) = task.stop.take() {
+                let _ = stop.send(());
+            }
+            self.retired.extend(task.trackers.iter().cloned());
+            joins.push((task.join, task.trackers));
+        }
+        let deadline = tokio::time::Instant::now() + self.env.config.drain_timeout;
+        for (mut join, trackers) in joins {
+            if tokio::time::timeout_at(deadline, &mut join.0).await.is_err() {
+                tracing::warn!(
+                    unit = self.unit.name(),
+                    "a task did not drain in time: abandoning its uncommitted work"
+                );
+                trackers.iter().for_each(|t| {
+                    t.seal();
+                });
+                join.0.abort();
+            }
+        }
+        self.commit().await;
+    }
+
+    /// Commits every frontier that moved since the last commit, and reports partitions
+    /// whose work failed.
+    async fn commit(&mut self) {
+        let mut offsets = Vec::new();
+        for tracker in self
+            .tasks
+            .iter()
+            .flat_map(|t| t.trackers.iter())
+            .chain(self.retired.iter())
+        {
+            if let (Some(failure), false) = (tracker.failure(), self.reported) {
+                self.reported = true;
+                self.env.fatal.report(failure);
+            }
+            let Some(frontier) = tracker.frontier() else {
+                continue;
+            };
+            let tp = tracker.partition();
+            if self.committed.get(tp).is_none_or(|c| frontier > *c) {
+                offsets.push((tp.clone(), frontier));
+            }
+        }
+        if !offsets.is_empty() {
+            match self.committer.commit(offsets.clone()).await {
+                Ok(()) => {
+                    tracing::debug!(unit = self.unit.name(), partitions = offsets.len(), "committed");
+                    self.committed.extend(offsets);
+                }
+                Err(e) => {
+                    tracing::warn!(unit = self.unit.name(), error = %e, "commit failed; will retry")
+                }
+            }
+        }
+        self.retired.clear();
+    }
+}

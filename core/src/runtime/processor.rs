@@ -1,0 +1,321 @@
+//! `Processor`: a typed pipeline from input topics to an output topic.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt};
+use futures::FutureExt;
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::task::{decoded, guarded};
+use super::unit::{Grouping, TaskSetup, Unit};
+use crate::codec::{Decode, Encode, Json, Sent};
+use crate::error::{Error, OnError, Result};
+use crate::flow::{Event, Flow, FlowCtx, Plan, TaskCtxParts};
+use crate::transport::{Admin, NewTopic, StartFrom};
+
+type PipelineFn<In, Out> = dyn Fn(Flow<In>) -> Flow<Out> + Send + Sync;
+
+/// A processor: `fn(Flow<In>) -> Flow<Out>` wired to input topics and an output topic.
+///
+/// The function is called once per partition task (and once at start-up to find the
+/// topics the pipeline writes to), so it must only build the pipeline. Values are JSON
+/// unless codecs are set. Group id: `<app id>-<name>` unless set.
+///
+/// ```
+/// use kflow_core::{Flow, Processor};
+/// fn shout(words: Flow<String>) -> Flow<String> {
+///     words.filter(|w| !w.is_empty()).map(|w| w.to_uppercase())
+/// }
+/// let p = Processor::new("shout", shout).input(["words"]).output("shouted");
+/// assert_eq!(p.name(), "shout");
+/// ```
+pub struct Processor<In, Out> {
+    name: String,
+    inputs: Vec<String>,
+    output: Option<String>,
+    group_id: Option<String>,
+    start: StartFrom,
+    on_error: OnError,
+    properties: Vec<(String, String)>,
+    func: Arc<PipelineFn<In, Out>>,
+    decoder: Arc<dyn Decode<In>>,
+    encoder: Arc<dyn Encode<Out>>,
+}
+
+impl<In, Out> Processor<In, Out>
+where
+    In: DeserializeOwned + Send + 'static,
+    Out: Serialize + Send + 'static,
+{
+    /// A processor reading and writing JSON values.
+    pub fn new(name: &str, func: impl Fn(Flow<In>) -> Flow<Out> + Send + Sync + 'static) -> Self {
+        Self::with_codecs(name, func, Json, Json)
+    }
+}
+
+impl<In: Send + 'static, Out: Send + 'static> Processor<In, Out> {
+    /// A processor with explicit value codecs.
+    pub fn with_codecs(
+        name: &str,
+        func: impl Fn(Flow<In>) -> Flow<Out> + Send + Sync + 'static,
+        decoder: impl Decode<In>,
+        encoder: impl Encode<Out>,
+    ) -> Self {
+        Processor {
+            name: name.to_string(),
+            inputs: Vec::new(),
+            output: None,
+            group_id: None,
+            start: StartFrom::Earliest,
+            on_error: OnError::Fail,
+            properties: Vec::new(),
+            func: Arc::new(func),
+            decoder: Arc::new(decoder),
+            encoder: Arc::new(encoder),
+        }
+    }
+
+    /// Adds input topics; several are merged into one flow.
+    pub fn input<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Self {
+        self.inputs.extend(topics.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the output topic (created with the inputs' partition count if missing).
+    pub fn output(mut self, topic: &str) -> Self {
+        self.output = Some(topic.to_string());
+        self
+    }
+
+    /// Sets the consumer group id.
+    pub fn group_id(mut self, group_id: &str) -> Self {
+        self.group_id = Some(group_id.to_string());
+        self
+    }
+
+    /// Where a new group starts reading.
+    pub fn start_from(mut self, start: StartFrom) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// What happens to records that fail to decode or encode.
+    pub fn on_error(mut self, policy: OnError) -> Self {
+        self.on_error = policy;
+        self
+    }
+
+    /// Passes a transport property through (a librdkafka key for Kafka).
+    pub fn property(mut self, key: &str, value: &str) -> Self {
+        self.properties.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Replaces the input value codec.
+    pub fn value_decoder(mut self, codec: impl Decode<In>) -> Self {
+        self.decoder = Arc::new(codec);
+        self
+    }
+
+    /// Replaces the output value codec.
+    pub fn value_encoder(mut self, codec: impl Encode<Out>) -> Self {
+        self.encoder = Arc::new(codec);
+        self
+    }
+
+    /// The processor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn planned(&self, app_id: &str) -> Plan {
+        let ctx = FlowCtx::task(TaskCtxParts {
+            app_id: app_id.to_string(),
+            name: self.name.clone(),
+            partition: None,
+            stats: Default::default(),
+            producer: None,
+            on_error: self.on_error,
+            fatal: None,
+            sources: HashMap::new(),
+        });
+        let flow = (self.func)(Flow::from_stream(stream::empty(), ctx.clone()));
+        drop(flow);
+        ctx.plan()
+    }
+}
+
+impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn group_id(&self, app_id: &str) -> String {
+        self.group_id
+            .clone()
+            .unwrap_or_else(|| format!("{app_id}-{}", self.name))
+    }
+
+    fn inputs(&self) -> &[String] {
+        &self.inputs
+    }
+
+    fn start(&self) -> StartFrom {
+        self.start
+    }
+
+    fn properties(&self) -> &[(String, String)] {
+        &self.properties
+    }
+
+    fn grouping(&self) -> Grouping {
+        Grouping::PerPartitionNumber
+    }
+
+    fn plan(&self, app_id: &str) -> Result<Plan> {
+        if self.inputs.is_empty() {
+            return Err(Error::Config {
+                key: format!("processor `{}` input", self.name),
+                reason: "no input topic".into(),
+            });
+        }
+        if self.output.is_none() && TypeId::of::<Out>() != TypeId::of::<Sent>() {
+            return Err(Error::Config {
+                key: format!("processor `{}` output", self.name),
+                reason: format!(
+                    "the pipeline returns Flow<{}> but no output topic is set: set one, or end the pipeline in `.to(topic)` calls (Flow<Sent>)",
+                    std::any::type_name::<Out>()
+                ),
+            });
+        }
+        let mut plan = self.planned(app_id);
+        if let Some(out) = &self.output {
+            plan.outputs.insert(0, out.clone());
+        }
+        Ok(plan)
+    }
+
+    fn prepare<'a>(&'a self, app_id: &'a str, admin: &'a dyn Admin) -> BoxFuture<'a, Result<Plan>> {
+        async move {
+            let plan = self.plan(app_id)?;
+            let mut partitions = 0;
+            for input in &self.inputs {
+                let info = admin.describe_topic(input).await?.ok_or_else(|| Error::Topic {
+                    topic: input.clone(),
+                    reason: format!("input of processor `{}` does not exist; create it first", self.name),
+                })?;
+                partitions = partitions.max(info.partitions);
+            }
+            for topic in plan.outputs.iter().chain(&plan.repartitions).chain(&plan.late) {
+                match admin.describe_topic(topic).await? {
+                    Some(info) if plan.repartitions.contains(topic) && info.partitions != partitions => {
+                        tracing::warn!(%topic, have = info.partitions, want = partitions, "repartition topic has a different partition count than the inputs");
+                    }
+                    Some(_) => {}
+                    None => {
+                        tracing::info!(%topic, partitions, "creating topic");
+                        admin.create_topic(NewTopic::new(topic.as_str(), partitions)).await?;
+                    }
+                }
+            }
+            Ok(plan)
+        }
+        .boxed()
+    }
+
+    fn task(&self, mut setup: TaskSetup) -> BoxFuture<'static, ()> {
+        let stop = setup.stop.clone();
+        let input_sources: Vec<_> = self
+            .inputs
+            .iter()
+            .flat_map(|t| setup.sources.remove(t).unwrap_or_default())
+            .collect();
+        // What is left are this task's partitions of the repartition topics.
+        let repartitions = std::mem::take(&mut setup.sources)
+            .into_iter()
+            .filter_map(|(topic, mut parts)| Some((topic, parts.pop()?.1.take_until(stop.clone()).boxed())))
+            .collect();
+        let ctx = FlowCtx::task(TaskCtxParts {
+            app_id: setup.app_id.clone(),
+            name: self.name.clone(),
+            partition: Some(setup.partition),
+            stats: setup.stats.clone(),
+            producer: Some(setup.producer.clone()),
+            on_error: self.on_error,
+            fatal: Some(setup.fatal.clone()),
+            sources: repartitions,
+        });
+        let mut inputs: Vec<_> = input_sources
+            .into_iter()
+            .map(|(_, source)| {
+                decoded(
+                    source.take_until(stop.clone()).boxed(),
+                    DynDecoder(self.decoder.clone()),
+                    ctx.clone(),
+                )
+            })
+            .collect();
+        let TaskSetup {
+            producer,
+            trackers,
+            fatal,
+            drain_timeout,
+            ticks,
+            ..
+        } = setup;
+        inputs.push(ticks.take_until(stop).map(Event::Tick).boxed());
+        let flow = (self.func)(Flow::from_stream(stream::select_all(inputs), ctx.clone()));
+        let terminal = match &self.output {
+            Some(topic) => flow.to_with(topic, DynEncoder(self.encoder.clone())).into_stream(),
+            // Only reachable when Out is Sent (checked by `plan`): nothing ever arrives.
+            None => flow
+                .into_stream()
+                .filter_map(|e| {
+                    futures::future::ready(match e {
+                        Event::Tick(t) => Some(Event::<Sent>::Tick(t)),
+                        Event::Msg(_) => None,
+                    })
+                })
+                .boxed(),
+        };
+        let name = self.name.clone();
+        async move {
+            let mut terminal = terminal;
+            let run = async {
+                while terminal.next().await.is_some() {}
+                if let Err(e) = producer.flush(drain_timeout).await {
+                    tracing::warn!(processor = %name, error = %e, "flush at the end of a task failed");
+                }
+            };
+            let outcome = guarded(run, &trackers).await;
+            trackers.iter().for_each(|t| {
+                t.seal();
+            });
+            if let Err(panic) = outcome {
+                fatal.report(format!("processor `{name}` panicked: {panic}"));
+            }
+            drop(terminal);
+        }
+        .boxed()
+    }
+}
+
+/// A shared codec used where an owned one is expected.
+struct DynDecoder<T>(Arc<dyn Decode<T>>);
+
+impl<T: 'static> Decode<T> for DynDecoder<T> {
+    fn decode(&self, data: Option<&[u8]>) -> std::result::Result<T, crate::codec::DecodeError> {
+        self.0.decode(data)
+    }
+}
+
+struct DynEncoder<T>(Arc<dyn Encode<T>>);
+
+impl<T: 'static> Encode<T> for DynEncoder<T> {
+    fn encode(&self, value: &T) -> std::result::Result<Option<bytes::Bytes>, crate::codec::EncodeError> {
+        self.0.encode(value)
+    }
+}

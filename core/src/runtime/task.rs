@@ -1,0 +1,91 @@
+//! Building blocks of partition tasks: tracked sources, decoding, panic-safe driving.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::task::Poll;
+
+use futures::stream::{BoxStream, Stream, StreamExt};
+
+use crate::ack::{OffsetTracker, TrackerHandle};
+use crate::codec::Decode;
+use crate::error::ErrorKind;
+use crate::flow::RawMsg;
+use crate::flow::{Event, FlowCtx, Msg};
+use crate::transport::AssignedPartition;
+
+/// How many records a source yields in a row before letting other tasks run.
+const BUDGET: u32 = 512;
+
+/// Registers every record of an assigned partition with a fresh tracker.
+pub(crate) fn tracked(part: AssignedPartition) -> (TrackerHandle, BoxStream<'static, RawMsg>) {
+    let mut tracker = OffsetTracker::new(part.partition);
+    let handle = tracker.handle();
+    let stream = cooperative(part.records).map(move |record| {
+        let ack = tracker.track(record.meta.offset);
+        Msg::new(record, ack)
+    });
+    (handle, stream.boxed())
+}
+
+/// Yields to the scheduler every [`BUDGET`] ready items, so one busy partition cannot
+/// starve the others (or the committer) on the same thread.
+fn cooperative<S: Stream + Send + Unpin + 'static>(mut inner: S) -> impl Stream<Item = S::Item> + Send {
+    let mut run = 0u32;
+    futures::stream::poll_fn(move |cx| {
+        if run >= BUDGET {
+            run = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let item = inner.poll_next_unpin(cx);
+        run = if item.is_ready() { run + 1 } else { 0 };
+        item
+    })
+}
+
+/// Decodes each record's value; failures go to the error policy.
+pub(crate) fn decoded<T, C>(source: BoxStream<'static, RawMsg>, codec: C, ctx: FlowCtx) -> BoxStream<'static, Event<T>>
+where
+    T: Send + 'static,
+    C: Decode<T>,
+{
+    source
+        .filter_map(move |Msg { record, ack }| {
+            let event = match codec.decode(record.value.as_deref()) {
+                Ok(value) => Some(Event::Msg(Msg::new(record.map_value(|_| value), ack))),
+                Err(e) => {
+                    ctx.reject(ack, ErrorKind::Deserialization, &e);
+                    None
+                }
+            };
+            futures::future::ready(event)
+        })
+        .boxed()
+}
+
+/// Runs `fut`, catching a panic inside it. On a panic the trackers are sealed *before*
+/// the future (and the acks it holds) is dropped, so nothing unfinished commits.
+pub(crate) async fn guarded<F: Future>(fut: F, trackers: &[TrackerHandle]) -> Result<F::Output, String> {
+    let mut fut = pin!(fut);
+    let result = std::future::poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(panic) => Poll::Ready(Err(panic_message(&*panic))),
+    })
+    .await;
+    if result.is_err() {
+        trackers.iter().for_each(|t| {
+            t.seal();
+        });
+    }
+    result
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
+}

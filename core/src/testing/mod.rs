@@ -1,0 +1,5 @@
+//! Deterministic testing of whole apps: [`TestDriver`].
+
+mod driver;
+
+pub use driver::TestDriver;

@@ -1,0 +1,555 @@
+//! The in-memory transport: a broker in the process, for fast deterministic tests.
+//!
+//! Topics have partitions and offsets; keys go to partitions by Kafka's murmur2
+//! partitioner; consumer groups rebalance eagerly (every member's partitions are revoked,
+//! then all are assigned again by the range strategy, per topic, members ordered by id);
+//! commits are accepted only from the member that owns the partition. A consumer dropped
+//! without closing leaves the group like a crashed one: nothing it did not commit is kept.
+//! Delivery is immediate. It needs a tokio runtime (rebalances run as tasks).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::{
+    partition_for_key, Admin, AssignedPartition, Consumer, ConsumerConfig, GroupEvent, NewTopic, OffsetCommitter,
+    OutRecord, Producer, RevokeDone, StartFrom, TopicInfo, Transport,
+};
+use crate::ack::Ack;
+use crate::error::{Error, Result};
+use crate::record::{Meta, Offset, Partition, RawRecord, Record, TimestampType, TopicPartition};
+
+/// How long a rebalance waits for members to confirm a revocation.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct PartitionLog {
+    records: Mutex<Vec<RawRecord>>,
+    appended: Notify,
+}
+
+struct TopicLog {
+    name: Arc<str>,
+    partitions: Vec<PartitionLog>,
+}
+
+struct MemberSlot {
+    topics: Vec<String>,
+    start: StartFrom,
+    events: mpsc::UnboundedSender<GroupEvent>,
+    assigned: Vec<TopicPartition>,
+    revoke: Option<watch::Sender<bool>>,
+}
+
+#[derive(Default)]
+struct GroupState {
+    members: BTreeMap<String, MemberSlot>,
+    committed: HashMap<TopicPartition, Offset>,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Group {
+    state: Mutex<GroupState>,
+    /// Serialises rebalances.
+    rebalancing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Inner {
+    topics: Mutex<HashMap<String, Arc<TopicLog>>>,
+    groups: Mutex<HashMap<String, Arc<Group>>>,
+    produce_errors: Mutex<HashMap<String, usize>>,
+    round_robin: AtomicUsize,
+    member_seq: AtomicU64,
+}
+
+/// An in-process broker. Cheap to clone; all clones are the same broker.
+///
+/// ```
+/// use kflow_core::transport::{memory::MemoryBroker, OutRecord};
+/// let broker = MemoryBroker::new();
+/// broker.create_topic("orders", 3).unwrap();
+/// let (partition, offset) = broker.produce(OutRecord::new("orders", "hello").with_key("k1")).unwrap();
+/// assert_eq!(offset.0, 0);
+/// assert_eq!(broker.records("orders").len(), 1);
+/// assert_eq!(broker.records("orders")[0].meta.partition, partition);
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryBroker {
+    inner: Arc<Inner>,
+}
+
+impl MemoryBroker {
+    /// An empty broker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates a topic; an error if it exists or `partitions` is not positive.
+    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        if partitions <= 0 {
+            return Err(Error::Topic {
+                topic: name.into(),
+                reason: format!("partition count must be positive, got {partitions}"),
+            });
+        }
+        let mut topics = lock(&self.inner.topics);
+        if topics.contains_key(name) {
+            return Err(Error::Topic {
+                topic: name.into(),
+                reason: "already exists".into(),
+            });
+        }
+        let log = TopicLog {
+            name: Arc::from(name),
+            partitions: (0..partitions)
+                .map(|_| PartitionLog {
+                    records: Mutex::new(Vec::new()),
+                    appended: Notify::new(),
+                })
+                .collect(),
+        };
+        topics.insert(name.to_string(), Arc::new(log));
+        Ok(())
+    }
+
+    fn topic(&self, name: &str) -> Result<Arc<TopicLog>> {
+        lock(&self.inner.topics).get(name).cloned().ok_or_else(|| Error::Topic {
+            topic: name.into(),
+            reason: "does not exist".into(),
+        })
+    }
+
+    /// Partition count of a topic, if it exists.
+    pub fn partitions(&self, topic: &str) -> Option<i32> {
+        lock(&self.inner.topics).get(topic).map(|t| t.partitions.len() as i32)
+    }
+
+    /// Makes the next `count` writes to `topic` fail (to test produce failures).
+    pub fn inject_produce_errors(&self, topic: &str, count: usize) {
+        lock(&self.inner.produce_errors).insert(topic.to_string(), count);
+    }
+
+    /// Appends a record and returns where it went.
+    pub fn produce(&self, record: OutRecord) -> Result<(Partition, Offset)> {
+        {
+            let mut errors = lock(&self.inner.produce_errors);
+            if let Some(left) = errors.get_mut(&*record.topic).filter(|n| **n > 0) {
+                *left -= 1;
+                return Err(Error::Produce {
+                    topic: record.topic.to_string(),
+                    reason: "injected produce error".into(),
+                });
+            }
+        }
+        let topic = self.topic(&record.topic)?;
+        let count = topic.partitions.len() as i32;
+        let partition = match (record.partition, &record.key) {
+            (Some(p), _) if (0..count).contains(&p) => p,
+            (Some(p), _) => {
+                return Err(Error::Produce {
+                    topic: record.topic.to_string(),
+                    reason: format!("partition {p} does not exist ({count} partitions)"),
+                })
+            }
+            (None, Some(key)) => partition_for_key(key, count),
+            (None, None) => (self.inner.round_robin.fetch_add(1, Ordering::Relaxed) % count as usize) as i32,
+        };
+        let log = &topic.partitions[partition as usize];
+        let offset = {
+            let mut records = lock(&log.records);
+            let offset = Offset(records.len() as i64);
+            let (timestamp, timestamp_type) = match record.timestamp {
+                Some(ts) => (ts, TimestampType::CreateTime),
+                None => (now_ms(), TimestampType::LogAppendTime),
+            };
+            records.push(Record {
+                key: record.key,
+                value: record.value,
+                headers: record.headers,
+                meta: Meta {
+                    topic: topic.name.clone(),
+                    partition: Partition(partition),
+                    offset,
+                    timestamp,
+                    timestamp_type,
+                },
+            });
+            offset
+        };
+        log.appended.notify_waiters();
+        Ok((Partition(partition), offset))
+    }
+
+    /// Every record of a topic, partition by partition, in offset order.
+    pub fn records(&self, topic: &str) -> Vec<RawRecord> {
+        match self.topic(topic) {
+            Ok(t) => t.partitions.iter().flat_map(|p| lock(&p.records).clone()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The offset after the last record of each partition of a topic.
+    pub fn end_offsets(&self, topic: &str) -> Vec<Offset> {
+        match self.topic(topic) {
+            Ok(t) => t
+                .partitions
+                .iter()
+                .map(|p| Offset(lock(&p.records).len() as i64))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The committed offset of a group for a partition.
+    pub fn committed(&self, group: &str, tp: &TopicPartition) -> Option<Offset> {
+        let groups = lock(&self.inner.groups);
+        let group = groups.get(group)?;
+        let state = lock(&group.state);
+        state.committed.get(tp).copied()
+    }
+
+    /// The members of a group and their partitions.
+    pub fn group_members(&self, group: &str) -> Vec<(String, Vec<TopicPartition>)> {
+        let groups = lock(&self.inner.groups);
+        groups.get(group).map_or_else(Vec::new, |g| {
+            lock(&g.state)
+                .members
+                .iter()
+                .map(|(id, m)| (id.clone(), m.assigned.clone()))
+                .collect()
+        })
+    }
+
+    fn group(&self, id: &str) -> Arc<Group> {
+        lock(&self.inner.groups).entry(id.to_string()).or_default().clone()
+    }
+
+    fn spawn_rebalance(&self, group: Arc<Group>) {
+        let broker = self.clone();
+        tokio::spawn(async move { broker.rebalance(&group).await });
+    }
+
+    async fn rebalance(&self, group: &Group) {
+        let _serial = group.rebalancing.lock().await;
+        // Phase 1: revoke everything from everyone and wait for confirmations.
+        let waits: Vec<_> = {
+            let mut state = lock(&group.state);
+            state.generation += 1;
+            state
+                .members
+                .values_mut()
+                .filter(|m| !m.assigned.is_empty())
+                .filter_map(|m| {
+                    if let Some(revoke) = m.revoke.take() {
+                        let _ = revoke.send(true);
+                    }
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let event = GroupEvent::Revoked {
+                        partitions: m.assigned.clone(),
+                        done: RevokeDone::new(tx),
+                    };
+                    m.events.send(event).ok().map(|()| rx)
+                })
+                .collect()
+        };
+        for rx in waits {
+            let _ = tokio::time::timeout(REVOKE_TIMEOUT, rx).await;
+        }
+        // Phase 2: assign by range, per topic.
+        let mut state = lock(&group.state);
+        state.members.retain(|_, m| !m.events.is_closed());
+        let ids: Vec<String> = state.members.keys().cloned().collect();
+        let mut plan: HashMap<String, Vec<TopicPartition>> = HashMap::new();
+        let topics: std::collections::BTreeSet<String> =
+            state.members.values().flat_map(|m| m.topics.iter().cloned()).collect();
+        for topic in topics {
+            let Some(count) = self.partitions(&topic) else {
+                continue;
+            };
+            let subscribers: Vec<&String> = ids
+                .iter()
+                .filter(|id| state.members[*id].topics.contains(&topic))
+                .collect();
+            let n = subscribers.len() as i32;
+            let (per, extra) = (count / n, count % n);
+            let mut next = 0;
+            for (i, id) in subscribers.iter().enumerate() {
+                let take = per + i32::from((i as i32) < extra);
+                let parts = (next..next + take).map(|p| TopicPartition::new(topic.as_str(), p));
+                plan.entry((*id).clone()).or_default().extend(parts);
+                next += take;
+            }
+        }
+        let committed = state.committed.clone();
+        for (id, member) in state.members.iter_mut() {
+            let parts = plan.remove(id).unwrap_or_default();
+            let (revoke_tx, revoke_rx) = watch::channel(false);
+            let streams = parts
+                .iter()
+                .filter_map(|tp| {
+                    let log = self.topic(&tp.topic).ok()?;
+                    let start = committed.get(tp).copied().unwrap_or_else(|| match member.start {
+                        StartFrom::Earliest => Offset(0),
+                        StartFrom::Latest => {
+                            Offset(lock(&log.partitions[tp.partition.0 as usize].records).len() as i64)
+                        }
+                    });
+                    Some(AssignedPartition {
+                        partition: tp.clone(),
+                        records: partition_stream(log, tp.partition.0 as usize, start, revoke_rx.clone()),
+                    })
+                })
+                .collect();
+            member.assigned = parts;
+            member.revoke = Some(revoke_tx);
+            let _ = member.events.send(GroupEvent::Assigned(streams));
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn partition_stream(
+    log: Arc<TopicLog>,
+    partition: usize,
+    start: Offset,
+    revoked: watch::Receiver<bool>,
+) -> futures::stream::BoxStream<'static, RawRecord> {
+    let state = (log, start.0 as usize, revoked);
+    futures::stream::unfold(state, move |(log, pos, mut revoked)| async move {
+        loop {
+            if *revoked.borrow() {
+                return None;
+            }
+            let next = {
+                let plog = &log.partitions[partition];
+                let appended = plog.appended.notified();
+                tokio::pin!(appended);
+                appended.as_mut().enable();
+                let next = lock(&plog.records).get(pos).cloned();
+                if next.is_none() {
+                    tokio::select! {
+                        _ = appended => {}
+                        changed = revoked.changed() => if changed.is_err() { return None },
+                    }
+                }
+                next
+            };
+            if let Some(record) = next {
+                return Some((record, (log, pos + 1, revoked)));
+            }
+        }
+    })
+    .boxed()
+}
+
+/// A group member on a [`MemoryBroker`].
+pub struct MemoryConsumer {
+    broker: MemoryBroker,
+    group_id: String,
+    member_id: String,
+    start: StartFrom,
+    events: mpsc::UnboundedReceiver<GroupEvent>,
+    sender: Option<mpsc::UnboundedSender<GroupEvent>>,
+    joined: bool,
+}
+
+impl MemoryConsumer {
+    fn leave(&mut self) {
+        if !self.joined {
+            return;
+        }
+        self.joined = false;
+        let group = self.broker.group(&self.group_id);
+        {
+            let mut state = lock(&group.state);
+            if let Some(m) = state.members.remove(&self.member_id) {
+                if let Some(revoke) = m.revoke {
+                    let _ = revoke.send(true);
+                }
+            }
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.broker.spawn_rebalance(group);
+        }
+    }
+}
+
+impl Consumer for MemoryConsumer {
+    fn subscribe(&mut self, topics: &[String]) -> Result<()> {
+        for t in topics {
+            self.broker.topic(t)?;
+        }
+        let sender = self
+            .sender
+            .take()
+            .ok_or_else(|| Error::Transport("already subscribed".into()))?;
+        let group = self.broker.group(&self.group_id);
+        lock(&group.state).members.insert(
+            self.member_id.clone(),
+            MemberSlot {
+                topics: topics.to_vec(),
+                start: self.start,
+                events: sender,
+                assigned: Vec::new(),
+                revoke: None,
+            },
+        );
+        self.joined = true;
+        self.broker.spawn_rebalance(group);
+        Ok(())
+    }
+
+    fn next_event(&mut self) -> BoxFuture<'_, Result<GroupEvent>> {
+        async move {
+            self.events
+                .recv()
+                .await
+                .ok_or_else(|| Error::Transport("consumer left its group".into()))
+        }
+        .boxed()
+    }
+
+    fn committer(&self) -> Arc<dyn OffsetCommitter> {
+        Arc::new(MemoryCommitter {
+            broker: self.broker.clone(),
+            group_id: self.group_id.clone(),
+            member_id: self.member_id.clone(),
+        })
+    }
+
+    fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        self.leave();
+        async {}.boxed()
+    }
+}
+
+impl Drop for MemoryConsumer {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+struct MemoryCommitter {
+    broker: MemoryBroker,
+    group_id: String,
+    member_id: String,
+}
+
+impl OffsetCommitter for MemoryCommitter {
+    fn commit(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>> {
+        let group = self.broker.group(&self.group_id);
+        let mut state = lock(&group.state);
+        let owned = state
+            .members
+            .get(&self.member_id)
+            .map(|m| m.assigned.clone())
+            .unwrap_or_default();
+        let result = match offsets.iter().find(|(tp, _)| !owned.contains(tp)) {
+            Some((tp, _)) => Err(Error::Commit(format!(
+                "{tp} is not assigned to member {} of group {} (generation {})",
+                self.member_id, self.group_id, state.generation
+            ))),
+            None => {
+                state.committed.extend(offsets);
+                Ok(())
+            }
+        };
+        futures::future::ready(result).boxed()
+    }
+}
+
+struct MemoryProducer {
+    broker: MemoryBroker,
+}
+
+impl Producer for MemoryProducer {
+    fn send(&self, record: OutRecord, ack: Ack) -> BoxFuture<'static, Result<()>> {
+        let result = match self.broker.produce(record) {
+            Ok(_) => {
+                drop(ack);
+                Ok(())
+            }
+            Err(e) => {
+                ack.fail(&e.to_string());
+                Err(e)
+            }
+        };
+        futures::future::ready(result).boxed()
+    }
+
+    fn flush(&self, _timeout: Duration) -> BoxFuture<'static, Result<()>> {
+        futures::future::ready(Ok(())).boxed()
+    }
+}
+
+impl Admin for MemoryBroker {
+    fn create_topic(&self, topic: NewTopic) -> BoxFuture<'static, Result<()>> {
+        futures::future::ready(MemoryBroker::create_topic(self, &topic.name, topic.partitions)).boxed()
+    }
+
+    fn describe_topic(&self, name: &str) -> BoxFuture<'static, Result<Option<TopicInfo>>> {
+        let info = self.partitions(name).map(|partitions| TopicInfo {
+            name: name.to_string(),
+            partitions,
+        });
+        futures::future::ready(Ok(info)).boxed()
+    }
+
+    fn committed(
+        &self,
+        group: &str,
+        partitions: Vec<TopicPartition>,
+    ) -> BoxFuture<'static, Result<super::CommittedOffsets>> {
+        let out = partitions
+            .into_iter()
+            .map(|tp| {
+                let off = MemoryBroker::committed(self, group, &tp);
+                (tp, off)
+            })
+            .collect();
+        futures::future::ready(Ok(out)).boxed()
+    }
+}
+
+impl Transport for MemoryBroker {
+    fn describe(&self) -> String {
+        "in-memory broker".into()
+    }
+
+    fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let seq = self.inner.member_seq.fetch_add(1, Ordering::Relaxed);
+        Ok(Box::new(MemoryConsumer {
+            broker: self.clone(),
+            member_id: format!("{}-{seq:06}", config.client_id),
+            group_id: config.group_id,
+            start: config.start,
+            events: rx,
+            sender: Some(tx),
+            joined: false,
+        }))
+    }
+
+    fn producer(&self) -> Result<Arc<dyn Producer>> {
+        Ok(Arc::new(MemoryProducer { broker: self.clone() }))
+    }
+
+    fn admin(&self) -> Arc<dyn Admin> {
+        Arc::new(self.clone())
+    }
+}

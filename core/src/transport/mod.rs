@@ -1,0 +1,233 @@
+//! The transport traits the runtime runs on, and the in-memory transport.
+//!
+//! A transport provides group consumers ([`Consumer`]), a [`Producer`] whose acks are
+//! released by delivery reports, and an [`Admin`]. The Kafka connector implements these
+//! on rdkafka; [`memory`] implements them in process for fast tests.
+
+pub mod memory;
+mod partitioner;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+pub use partitioner::{murmur2, partition_for_key};
+
+use crate::ack::Ack;
+use crate::error::Result;
+use crate::record::{Headers, Offset, RawRecord, Timestamp, TopicPartition};
+
+/// A record to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutRecord {
+    /// Destination topic.
+    pub topic: Arc<str>,
+    /// An explicit partition; `None` lets the partitioner choose (murmur2 of the key, as
+    /// Kafka's default partitioner; round-robin for null keys).
+    pub partition: Option<i32>,
+    /// Key bytes.
+    pub key: Option<Bytes>,
+    /// Value bytes (`None` is a tombstone).
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Headers,
+    /// Timestamp; `None` means now.
+    pub timestamp: Option<Timestamp>,
+}
+
+impl OutRecord {
+    /// A record for `topic` with a value and nothing else set.
+    pub fn new(topic: impl Into<Arc<str>>, value: impl Into<Bytes>) -> Self {
+        OutRecord {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: Some(value.into()),
+            headers: Headers::new(),
+            timestamp: None,
+        }
+    }
+
+    /// Sets the key.
+    pub fn with_key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the timestamp.
+    pub fn with_timestamp(mut self, ts: Timestamp) -> Self {
+        self.timestamp = Some(ts);
+        self
+    }
+
+    /// Sets an explicit partition.
+    pub fn with_partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+}
+
+/// Writes records. Acknowledgement drives commits: `send` takes the ack of the input the
+/// record came from and releases it when the broker acknowledged the write, or fails it
+/// (freezing that input partition's commits) when the write failed for good.
+pub trait Producer: Send + Sync + 'static {
+    /// Queues `record`. The future resolves once the record is accepted into the send
+    /// queue (waiting while the queue is full); delivery is reported through `ack`. An
+    /// error means the record was not queued; the ack has been failed.
+    fn send(&self, record: OutRecord, ack: Ack) -> BoxFuture<'static, Result<()>>;
+
+    /// Waits until every queued record was acknowledged or failed, at most `timeout`.
+    fn flush(&self, timeout: Duration) -> BoxFuture<'static, Result<()>>;
+}
+
+/// Where a new consumer group starts reading a partition that has no committed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartFrom {
+    /// The oldest record still kept.
+    #[default]
+    Earliest,
+    /// Only records written after the group first joined.
+    Latest,
+}
+
+/// How a group consumer is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// The consumer group.
+    pub group_id: String,
+    /// This member's client id.
+    pub client_id: String,
+    /// Start position for partitions without a committed offset.
+    pub start: StartFrom,
+    /// Transport-specific properties, passed through (librdkafka keys for Kafka).
+    pub properties: Vec<(String, String)>,
+}
+
+/// One assigned partition and its records, in offset order, starting at the committed
+/// offset (or the start position). The stream ends when the partition is revoked.
+pub struct AssignedPartition {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// Its records.
+    pub records: BoxStream<'static, RawRecord>,
+}
+
+/// Confirms to the transport that a revocation was handled (work stopped, offsets
+/// committed); the rebalance then goes on. Dropping it confirms too.
+pub struct RevokeDone(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl RevokeDone {
+    /// Wraps the channel the transport waits on.
+    pub fn new(tx: tokio::sync::oneshot::Sender<()>) -> Self {
+        RevokeDone(Some(tx))
+    }
+
+    /// Confirms.
+    pub fn done(mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for RevokeDone {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A change of this member's partitions.
+pub enum GroupEvent {
+    /// These partitions are now this member's.
+    Assigned(Vec<AssignedPartition>),
+    /// These partitions are being taken away: stop their work, commit, then call
+    /// [`RevokeDone::done`].
+    Revoked {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+        /// Confirmation to send when done.
+        done: RevokeDone,
+    },
+}
+
+/// Commits offsets for a consumer's group.
+pub trait OffsetCommitter: Send + Sync + 'static {
+    /// Commits `offsets` (each the offset of the next record to read).
+    fn commit(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>>;
+}
+
+/// A member of a consumer group.
+pub trait Consumer: Send + 'static {
+    /// Subscribes to topics; assignments follow as [`GroupEvent`]s.
+    fn subscribe(&mut self, topics: &[String]) -> Result<()>;
+    /// The next assignment change.
+    fn next_event(&mut self) -> BoxFuture<'_, Result<GroupEvent>>;
+    /// A handle that commits for this member.
+    fn committer(&self) -> Arc<dyn OffsetCommitter>;
+    /// Leaves the group.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: i32,
+    /// Replication factor (ignored in memory).
+    pub replication: i16,
+    /// Topic configs (`retention.ms`, `cleanup.policy`, ...).
+    pub configs: Vec<(String, String)>,
+}
+
+impl NewTopic {
+    /// A topic with `partitions` partitions, replication 1 and no configs.
+    pub fn new(name: impl Into<String>, partitions: i32) -> Self {
+        NewTopic {
+            name: name.into(),
+            partitions,
+            replication: 1,
+            configs: Vec::new(),
+        }
+    }
+}
+
+/// What the broker says about a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: i32,
+}
+
+/// Committed offsets per partition (`None` where the group has none).
+pub type CommittedOffsets = Vec<(TopicPartition, Option<Offset>)>;
+
+/// Topic and group administration.
+pub trait Admin: Send + Sync + 'static {
+    /// Creates a topic; an error (naming the topic) if it exists or cannot be created.
+    fn create_topic(&self, topic: NewTopic) -> BoxFuture<'static, Result<()>>;
+    /// Describes a topic; `None` if it does not exist.
+    fn describe_topic(&self, name: &str) -> BoxFuture<'static, Result<Option<TopicInfo>>>;
+    /// The committed offsets of `group` for `partitions`.
+    fn committed(&self, group: &str, partitions: Vec<TopicPartition>) -> BoxFuture<'static, Result<CommittedOffsets>>;
+}
+
+/// A way to reach a broker: consumers, a producer and an admin client.
+pub trait Transport: Send + Sync + 'static {
+    /// A one-line description for logs (`in-memory`, `kafka at 127.0.0.1:9092`).
+    fn describe(&self) -> String;
+    /// A new group consumer.
+    fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>>;
+    /// A producer (may be shared).
+    fn producer(&self) -> Result<Arc<dyn Producer>>;
+    /// The admin client.
+    fn admin(&self) -> Arc<dyn Admin>;
+}

@@ -1,0 +1,142 @@
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::operator::{LateTopic, WindowAggregate};
+use super::store::Aggregator;
+use super::{EmitMode, EveryUpdate, Final, WindowKind, WindowResult};
+use crate::codec::{Encode, Json};
+use crate::flow::Flow;
+use crate::key::GroupKey;
+
+/// A flow grouped by key (from [`Flow::group_by`] or [`Flow::group_by_key`]): next, pick a
+/// window with [`Grouped::window`].
+#[must_use = "a grouped flow does nothing until windowed and aggregated"]
+pub struct Grouped<K, T> {
+    flow: Flow<(K, T)>,
+}
+
+impl<K: GroupKey, T: Send + 'static> Grouped<K, T> {
+    pub(crate) fn new(flow: Flow<(K, T)>) -> Self {
+        Grouped { flow }
+    }
+
+    /// Windows the groups by event time (see [`crate::window`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kflow_core::{Flow, Record, window::Tumbling};
+    /// let words = ["a", "b", "a"].map(|w| Record::new(w.to_string()).with_timestamp(1_000));
+    /// let counts = Flow::from_records(words)
+    ///     .group_by(|w| w.clone())
+    ///     .window(Tumbling::of(Duration::from_secs(60)))
+    ///     .count();
+    /// // Windows emit when they close; a detached flow's windows close on ticks or not at all.
+    /// # drop(counts);
+    /// ```
+    pub fn window<W: WindowKind<K, T>>(self, kind: W) -> Windowed<K, T, W, Final> {
+        Windowed {
+            flow: self.flow,
+            kind,
+            late: None,
+            _mode: PhantomData,
+        }
+    }
+
+    /// The grouped records as `(key, value)` pairs.
+    pub fn into_flow(self) -> Flow<(K, T)> {
+        self.flow
+    }
+}
+
+/// A windowed, grouped flow: finish it with [`Windowed::aggregate`], [`Windowed::reduce`]
+/// or [`Windowed::count`].
+#[must_use = "a windowed flow does nothing until aggregated"]
+pub struct Windowed<K, T, W, M = Final> {
+    flow: Flow<(K, T)>,
+    kind: W,
+    late: Option<LateTopic<T>>,
+    _mode: PhantomData<M>,
+}
+
+impl<K, T, W, M> Windowed<K, T, W, M>
+where
+    K: GroupKey,
+    T: Send + 'static,
+    W: WindowKind<K, T>,
+    M: Send + 'static,
+{
+    /// Emits the updated aggregate after every record instead of once at close. Each
+    /// update carries the ack of the record that caused it; the window still holds all its
+    /// acks until it closes.
+    pub fn emit_every_update(self) -> Windowed<K, T, W, EveryUpdate> {
+        Windowed {
+            flow: self.flow,
+            kind: self.kind,
+            late: self.late,
+            _mode: PhantomData,
+        }
+    }
+
+    /// Sends late records (as JSON, with their original key and timestamp) to `topic`
+    /// instead of only counting them; their offsets commit once written.
+    pub fn late_to(mut self, topic: &str) -> Self
+    where
+        T: Serialize,
+    {
+        self.flow.ctx.add_late(topic);
+        self.late = Some(LateTopic {
+            topic: Arc::from(topic),
+            encode: |v| Json.encode(v),
+        });
+        self
+    }
+
+    /// Folds each window's records into an aggregate: `init` makes an empty one, `fold`
+    /// adds a value. Emits [`WindowResult`]s carrying key, window bounds and aggregate.
+    pub fn aggregate<A, I, F>(self, init: I, fold: F) -> Flow<WindowResult<K, A>>
+    where
+        A: Send + 'static,
+        M: EmitMode<A>,
+        I: Fn() -> A + Send + 'static,
+        F: FnMut(&mut A, T) + Send + 'static,
+    {
+        let agg = Aggregator {
+            init: Box::new(init),
+            fold: Box::new(fold),
+            snapshot: M::snapshot(),
+        };
+        let store = self.kind.store::<A>();
+        let late = self.late;
+        let ctx = self.flow.ctx.clone();
+        let stream = WindowAggregate::new(self.flow.stream, store, agg, late, &ctx);
+        Flow::from_stream(stream, ctx)
+    }
+
+    /// Combines each window's values pairwise with `f`.
+    pub fn reduce<F>(self, mut f: F) -> Flow<WindowResult<K, T>>
+    where
+        M: EmitMode<Option<T>>,
+        F: FnMut(T, T) -> T + Send + 'static,
+    {
+        self.aggregate(
+            || None,
+            move |acc: &mut Option<T>, v| {
+                *acc = Some(match acc.take() {
+                    Some(a) => f(a, v),
+                    None => v,
+                });
+            },
+        )
+        .map(|w| w.map_value(|v| v.expect("a window has at least one record")))
+    }
+
+    /// Counts each window's records.
+    pub fn count(self) -> Flow<WindowResult<K, u64>>
+    where
+        M: EmitMode<u64>,
+    {
+        self.aggregate(|| 0u64, |n, _| *n += 1)
+    }
+}

@@ -1,0 +1,102 @@
+//! Windows on event time: tumbling, hopping, sliding and session, with grace, late-record
+//! routing and two emit modes.
+//!
+//! Stream time is the highest event time (record timestamp, or what
+//! [`crate::Flow::with_timestamp`] set) a window operator has seen, per partition task. A
+//! window covers `[start, end)`; it closes when stream time reaches `end + grace`. A
+//! record whose windows are all closed is *late*: counted as `late` and dropped, or sent
+//! to a topic with [`Windowed::late_to`]; its offset still commits. In the default emit
+//! mode ([`Final`]) a window emits once, when it closes, and holds the acks of its records
+//! until its result is acknowledged, so a restart rebuilds it by replay. With
+//! [`Windowed::emit_every_update`] each record emits the window's updated value.
+
+mod fixed;
+mod grouped;
+mod hopping;
+mod operator;
+mod session;
+mod sliding;
+mod store;
+mod tumbling;
+
+use std::time::Duration;
+
+pub use grouped::{Grouped, Windowed};
+pub use hopping::Hopping;
+pub use operator::WindowAggregate;
+pub use session::Session;
+pub use sliding::Sliding;
+#[doc(hidden)]
+pub use store::{Aggregator, Entry, WindowStore};
+pub use tumbling::Tumbling;
+
+use crate::record::Timestamp;
+
+/// The bounds of a window: `[start, end)` in milliseconds of event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Window {
+    /// First millisecond inside the window.
+    pub start: Timestamp,
+    /// First millisecond after it.
+    pub end: Timestamp,
+}
+
+/// What a window emits: its key, its bounds and its aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WindowResult<K, V> {
+    /// The grouping key.
+    pub key: K,
+    /// The window.
+    pub window: Window,
+    /// The aggregate.
+    pub value: V,
+}
+
+impl<K, V> WindowResult<K, V> {
+    /// Replaces the value.
+    pub fn map_value<U>(self, f: impl FnOnce(V) -> U) -> WindowResult<K, U> {
+        WindowResult {
+            key: self.key,
+            window: self.window,
+            value: f(self.value),
+        }
+    }
+}
+
+/// A kind of window: how records are assigned to windows and when they close.
+pub trait WindowKind<K, T>: Send + 'static {
+    /// The state kept for open windows.
+    type Store<A: Send + 'static>: WindowStore<K, T, A>;
+    /// An empty store.
+    fn store<A: Send + 'static>(&self) -> Self::Store<A>;
+}
+
+/// Emit mode: once per window, when it closes (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Final;
+
+/// Emit mode: the updated aggregate after every record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EveryUpdate;
+
+/// How an emit mode snapshots an aggregate (every-update needs `A: Clone`).
+pub trait EmitMode<A>: Send + 'static {
+    /// `None` for final mode; a copier for every-update mode.
+    fn snapshot() -> Option<fn(&A) -> A>;
+}
+
+impl<A> EmitMode<A> for Final {
+    fn snapshot() -> Option<fn(&A) -> A> {
+        None
+    }
+}
+
+impl<A: Clone> EmitMode<A> for EveryUpdate {
+    fn snapshot() -> Option<fn(&A) -> A> {
+        Some(A::clone)
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

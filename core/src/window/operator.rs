@@ -1,0 +1,140 @@
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::Stream;
+use pin_project_lite::pin_project;
+
+use super::store::{Aggregator, Entry, WindowStore};
+use super::WindowResult;
+use crate::codec::EncodeError;
+use crate::error::{ErrorKind, Result};
+use crate::flow::{Event, FlowCtx, Msg};
+use crate::record::Timestamp;
+use crate::runtime::stats::{DropCounter, DropReason};
+use crate::transport::OutRecord;
+
+/// Where late records go: a topic and how to encode their values.
+pub(crate) struct LateTopic<T> {
+    pub(crate) topic: Arc<str>,
+    pub(crate) encode: fn(&T) -> std::result::Result<Option<Bytes>, EncodeError>,
+}
+
+pin_project! {
+    /// Stream for [`super::Windowed::aggregate`]: keeps stream time, assigns records to
+    /// windows, emits closed windows and routes late records.
+    #[must_use = "streams do nothing unless polled"]
+    pub struct WindowAggregate<S, St, K, T, A> {
+        #[pin]
+        upstream: S,
+        store: St,
+        agg: Aggregator<T, A>,
+        stream_time: Timestamp,
+        out: VecDeque<Event<WindowResult<K, A>>>,
+        late: Option<LateTopic<T>>,
+        late_count: DropCounter,
+        ctx: FlowCtx,
+        sending: Option<BoxFuture<'static, Result<()>>>,
+        done: bool,
+    }
+}
+
+impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
+    pub(crate) fn new(
+        upstream: S,
+        store: St,
+        agg: Aggregator<T, A>,
+        late: Option<LateTopic<T>>,
+        ctx: &FlowCtx,
+    ) -> Self {
+        WindowAggregate {
+            upstream,
+            store,
+            agg,
+            stream_time: Timestamp::MIN,
+            out: VecDeque::new(),
+            late,
+            late_count: ctx.counter(DropReason::Late),
+            ctx: ctx.clone(),
+            sending: None,
+            done: false,
+        }
+    }
+}
+
+impl<S, St, K, T, A> Stream for WindowAggregate<S, St, K, T, A>
+where
+    S: Stream<Item = Event<(K, T)>>,
+    St: WindowStore<K, T, A>,
+{
+    type Item = Event<WindowResult<K, A>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        loop {
+            if let Some(event) = this.out.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            if *this.done {
+                return Poll::Ready(None);
+            }
+            std::task::ready!(crate::flow::poll_sending(this.sending, this.ctx, cx));
+            match std::task::ready!(this.upstream.as_mut().poll_next(cx)) {
+                Some(Event::Msg(Msg { record, ack })) => {
+                    let ts = record.meta.timestamp;
+                    *this.stream_time = (*this.stream_time).max(ts);
+                    let (key, value) = record.value;
+                    let entry = Entry {
+                        key,
+                        key_bytes: record.key,
+                        value,
+                        meta: record.meta,
+                        ack,
+                    };
+                    if let Err(late) = this.store.insert(entry, *this.stream_time, this.agg, this.out) {
+                        this.late_count.incr();
+                        if let Some(route) = this.late.as_ref() {
+                            *this.sending = route_late(this.ctx, route, late);
+                        }
+                    }
+                    this.store.close(*this.stream_time, this.agg, this.out);
+                }
+                Some(Event::Tick(t)) => {
+                    *this.stream_time = (*this.stream_time).max(t);
+                    this.store.close(*this.stream_time, this.agg, this.out);
+                    this.out.push_back(Event::Tick(t));
+                }
+                // Open windows are not emitted at the end of input: their acks stay held,
+                // so their records are replayed into them after a restart.
+                None => *this.done = true,
+            }
+        }
+    }
+}
+
+fn route_late<K, T>(ctx: &FlowCtx, route: &LateTopic<T>, late: Entry<K, T>) -> Option<BoxFuture<'static, Result<()>>> {
+    let Some(producer) = ctx.producer() else {
+        drop(late.ack);
+        return None;
+    };
+    match (route.encode)(&late.value) {
+        Ok(value) => {
+            let out = OutRecord {
+                topic: route.topic.clone(),
+                partition: None,
+                key: late.key_bytes,
+                value,
+                headers: Default::default(),
+                timestamp: Some(late.meta.timestamp),
+            };
+            Some(producer.send(out, late.ack))
+        }
+        Err(e) => {
+            ctx.reject(late.ack, ErrorKind::Serialization, &e);
+            None
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! What every window kind's state implements.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::{Window, WindowResult};
+use crate::ack::Ack;
+use crate::flow::{Event, Msg};
+use crate::record::{Headers, Meta, Record, Timestamp};
+
+/// A grouped record entering a window operator.
+pub struct Entry<K, T> {
+    /// Grouping key.
+    pub key: K,
+    /// Its bytes (the output record's key).
+    pub key_bytes: Option<Bytes>,
+    /// Value.
+    pub value: T,
+    /// Metadata; `meta.timestamp` is the event time.
+    pub meta: Meta,
+    /// Ack.
+    pub ack: Ack,
+}
+
+type FoldFn<T, A> = Box<dyn FnMut(&mut A, T) + Send>;
+
+/// The user's aggregation: initial value, fold, and (every-update mode) a snapshot copier.
+pub struct Aggregator<T, A> {
+    pub(crate) init: Box<dyn Fn() -> A + Send>,
+    pub(crate) fold: FoldFn<T, A>,
+    pub(crate) snapshot: Option<fn(&A) -> A>,
+}
+
+impl<T, A> Aggregator<T, A> {
+    /// Folds `values` into a fresh aggregate.
+    pub(crate) fn fold_all(&mut self, values: impl IntoIterator<Item = T>) -> A {
+        let mut acc = (self.init)();
+        for v in values {
+            (self.fold)(&mut acc, v);
+        }
+        acc
+    }
+}
+
+/// The state of open windows of one kind.
+pub trait WindowStore<K, T, A>: Send + 'static {
+    /// Adds a record at `stream_time` (already including it). Returns the entry back if
+    /// it is late (every window it belongs to has closed). In every-update mode, pushes
+    /// the updated windows to `out`.
+    fn insert(
+        &mut self,
+        entry: Entry<K, T>,
+        stream_time: Timestamp,
+        agg: &mut Aggregator<T, A>,
+        out: &mut VecDeque<Event<WindowResult<K, A>>>,
+    ) -> Result<(), Entry<K, T>>;
+
+    /// Emits (final mode) and forgets every window closed at `stream_time`.
+    fn close(
+        &mut self,
+        stream_time: Timestamp,
+        agg: &mut Aggregator<T, A>,
+        out: &mut VecDeque<Event<WindowResult<K, A>>>,
+    );
+}
+
+/// Builds the output event of a window.
+pub(crate) fn result_event<K: crate::key::GroupKey, A>(
+    key: K,
+    key_bytes: Option<Bytes>,
+    window: Window,
+    value: A,
+    mut meta: Meta,
+    max_ts: Timestamp,
+    ack: Ack,
+) -> Event<WindowResult<K, A>> {
+    meta.timestamp = max_ts;
+    let record = Record {
+        key: key_bytes.or_else(|| Some(key.to_key_bytes())),
+        value: WindowResult { key, window, value },
+        headers: Headers::new(),
+        meta,
+    };
+    Event::Msg(Msg::new(record, ack))
+}

@@ -1,0 +1,95 @@
+//! `Flow::group_by` through the repartition topic, and `group_by_key`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use kflow_core::window::{Tumbling, WindowResult};
+use kflow_core::{App, Flow, Processor, TestDriver};
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq, Clone)]
+struct View {
+    user: String,
+    page: String,
+}
+
+fn views_per_user(f: Flow<View>) -> Flow<WindowResult<String, u64>> {
+    f.group_by(|v| v.user.clone())
+        .window(Tumbling::of(Duration::from_secs(60)))
+        .count()
+}
+
+#[test]
+fn regroups_through_the_repartition_topic_so_each_key_counts_once() {
+    let app = App::new(APP).processor(Processor::new("views", views_per_user).input(["in"]).output("out"));
+    let mut d = TestDriver::new(app, &[("in", 3)]).unwrap();
+    // The same user arrives on every input partition (explicit partitions, no key).
+    for (i, user) in ["ann", "bo", "ann", "ann", "bo", "cy"].iter().enumerate() {
+        let value = serde_json::to_vec(&View {
+            user: user.to_string(),
+            page: "/".into(),
+        })
+        .unwrap();
+        d.pipe_record(
+            kflow_core::transport::OutRecord::new("in", value)
+                .with_partition(i as i32 % 3)
+                .with_timestamp(1_000),
+        );
+    }
+    let repartition = d.broker().records("t-views-repartition");
+    assert_eq!(repartition.len(), 6, "every record went through the repartition topic");
+    assert_eq!(d.broker().partitions("t-views-repartition"), Some(3));
+    d.advance_stream_time(60_000);
+    let mut counts: Vec<(String, u64)> = d
+        .output_values::<WindowResult<String, u64>>("out")
+        .into_iter()
+        .map(|w| (w.key, w.value))
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [("ann".into(), 3), ("bo".into(), 2), ("cy".into(), 1)]);
+    assert_all_committed(&mut d, &group("views"), "in");
+    assert_all_committed(&mut d, &group("views"), "t-views-repartition");
+}
+
+#[test]
+fn input_commits_once_the_repartition_write_is_acknowledged() {
+    let app = App::new(APP).processor(Processor::new("views", views_per_user).input(["in"]).output("out"));
+    let mut d = TestDriver::new(app, &[("in", 1)]).unwrap();
+    d.pipe_at(
+        "in",
+        None,
+        &View {
+            user: "ann".into(),
+            page: "/".into(),
+        },
+        1_000,
+    );
+    // The window is open, so the repartition record is held, but the input is done.
+    assert_all_committed(&mut d, &group("views"), "in");
+    assert_eq!(
+        d.committed(&group("views"), "t-views-repartition", 0).map(|o| o.0),
+        Some(0)
+    );
+}
+
+#[test]
+fn group_by_key_uses_the_record_key_without_repartitioning() {
+    fn per_key(f: Flow<u64>) -> Flow<WindowResult<String, u64>> {
+        f.group_by_key::<String>()
+            .window(Tumbling::of(Duration::from_secs(10)))
+            .reduce(|a, b| a + b)
+    }
+    let mut d = driver("per-key", per_key, 1);
+    d.pipe_at("in", Some("a"), &1u64, 0);
+    d.pipe_at("in", Some("a"), &2u64, 1);
+    d.pipe_at("in", Some("b"), &5u64, 2);
+    d.advance_stream_time(10_000);
+    assert!(d.broker().partitions("t-per-key-repartition").is_none());
+    let out = d.output_values::<WindowResult<String, u64>>("out");
+    assert_eq!(
+        out.iter().map(|w| (w.key.as_str(), w.value)).collect::<Vec<_>>(),
+        [("a", 3), ("b", 5)]
+    );
+    assert_all_committed(&mut d, &group("per-key"), "in");
+}

@@ -1,0 +1,32 @@
+//! # kflow
+//!
+//! Declarative stream processing for Apache Kafka: annotate-free today (the macros come
+//! with `kflow-macros`), typed pipelines ([`Flow`]), windows, at-least-once commits driven
+//! by acknowledgements, and a deterministic [`TestDriver`].
+//!
+//! ```
+//! use kflow::prelude::*;
+//!
+//! fn long_words(words: Flow<String>) -> Flow<String> {
+//!     words.filter(|w| w.len() > 3).map(|w| w.to_uppercase())
+//! }
+//!
+//! let app = App::new("words").processor(Processor::new("long", long_words).input(["in"]).output("out"));
+//! let mut driver = TestDriver::new(app, &[("in", 1)]).unwrap();
+//! driver.pipe("in", &"hi");
+//! driver.pipe("in", &"hello");
+//! assert_eq!(driver.output_values::<String>("out"), ["HELLO"]);
+//! ```
+
+pub use kflow_core::*;
+
+/// The names most applications use.
+pub mod prelude {
+    pub use kflow_core::codec::{Json, RawBytes, Sent, Utf8};
+    pub use kflow_core::window::{Hopping, Session, Sliding, Tumbling, Window, WindowResult};
+    pub use kflow_core::{
+        App, DropReason, Flow, HandlerError, Headers, JsonKey, Listener, Meta, OnError, Processor, Record, TestDriver,
+        TopicPartition,
+    };
+    pub use serde::{Deserialize, Serialize};
+}
