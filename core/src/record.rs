@@ -229,6 +229,25 @@ impl<T> Record<T> {
         codec.decode(self.key.as_deref())
     }
 
+    /// Separates the value from the rest of the record (key, headers, metadata), e.g. to
+    /// build outputs from the same input with [`Record::map_value`].
+    ///
+    /// ```
+    /// use kflow_core::Record;
+    /// let (value, rest) = Record::new("a b").with_key("k").split();
+    /// let first = rest.clone().map_value(|()| value.len());
+    /// assert_eq!((first.value, first.key.as_deref()), (3, Some(&b"k"[..])));
+    /// ```
+    pub fn split(self) -> (T, Record<()>) {
+        let rest = Record {
+            key: self.key,
+            value: (),
+            headers: self.headers,
+            meta: self.meta,
+        };
+        (self.value, rest)
+    }
+
     /// Replaces the value, keeping key, headers and metadata.
     pub fn map_value<U>(self, f: impl FnOnce(T) -> U) -> Record<U> {
         Record {

@@ -65,15 +65,7 @@ where
         while !*this.done {
             match this.stream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Event::Msg(Msg { record, ack }))) => {
-                    let (value, rest) = (
-                        record.value,
-                        Record {
-                            key: record.key,
-                            value: (),
-                            headers: record.headers,
-                            meta: record.meta,
-                        },
-                    );
+                    let (value, rest) = record.split();
                     if this.values.is_empty() {
                         *this.deadline = Some(Box::pin(tokio::time::sleep(*this.timeout)));
                     }

@@ -36,17 +36,9 @@ where
         loop {
             match ready!(this.stream.as_mut().poll_next(cx)) {
                 Some(Event::Msg(Msg { record, ack })) => {
-                    let (value, rest) = (record.value, (record.key, record.headers, record.meta));
+                    let (value, rest) = record.split();
                     match (this.f)(value) {
-                        Some(v) => {
-                            let record = crate::Record {
-                                key: rest.0,
-                                value: v,
-                                headers: rest.1,
-                                meta: rest.2,
-                            };
-                            return Poll::Ready(Some(Event::Msg(Msg::new(record, ack))));
-                        }
+                        Some(v) => return Poll::Ready(Some(Event::Msg(Msg::new(rest.map_value(|()| v), ack)))),
                         None => {
                             drop(ack);
                             this.dropped.incr();

@@ -68,15 +68,7 @@ where
             }
             match ready!(this.stream.as_mut().poll_next(cx)) {
                 Some(Event::Msg(Msg { record, ack })) => {
-                    let (value, template) = (
-                        record.value,
-                        Record {
-                            key: record.key,
-                            value: (),
-                            headers: record.headers,
-                            meta: record.meta,
-                        },
-                    );
+                    let (value, template) = record.split();
                     let outputs = (this.f)(value).into_iter().peekable();
                     *this.pending = Some(Pending { outputs, template, ack });
                 }

@@ -77,15 +77,7 @@ where
         while !*this.done && this.running.len() < *this.limit {
             match this.stream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Event::Msg(Msg { record, ack }))) => {
-                    let (value, template) = (
-                        record.value,
-                        Record {
-                            key: record.key,
-                            value: (),
-                            headers: record.headers,
-                            meta: record.meta,
-                        },
-                    );
+                    let (value, template) = record.split();
                     let fut = (this.f)(value);
                     this.running.push_back(Job::Call {
                         fut,

@@ -137,9 +137,9 @@ impl App {
         let mut members = JoinSet::new();
         for unit in &self.units {
             let plan = unit.prepare(&self.app_id, &*admin).await?;
-            let mut topics = unit.inputs().to_vec();
+            let mut topics = unit.config().inputs.clone();
             topics.extend(plan.repartitions);
-            tracing::info!(unit = unit.name(), group = %unit.group_id(&self.app_id), ?topics, transport = %transport.describe(), "starting");
+            tracing::info!(unit = %unit.config().name, group = %unit.config().group_id(&self.app_id), ?topics, transport = %transport.describe(), "starting");
             let env = MemberEnv {
                 app_id: self.app_id.clone(),
                 transport: transport.clone(),

@@ -8,12 +8,12 @@ use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 
 use super::task::guarded;
-use super::unit::{Grouping, TaskSetup, Unit};
+use super::unit::{unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
 use crate::codec::{Decode, Json};
 use crate::error::{Error, ErrorKind, HandlerError, OnError, Result};
 use crate::flow::{FlowCtx, Plan, TaskCtxParts};
 use crate::record::Meta;
-use crate::transport::{Admin, StartFrom};
+use crate::transport::Admin;
 
 type HandlerFn<T> = dyn Fn(T, Meta) -> BoxFuture<'static, std::result::Result<(), HandlerError>> + Send + Sync;
 
@@ -31,12 +31,7 @@ type HandlerFn<T> = dyn Fn(T, Meta) -> BoxFuture<'static, std::result::Result<()
 /// assert_eq!(l.name(), "clicks");
 /// ```
 pub struct Listener<T> {
-    name: String,
-    topics: Vec<String>,
-    group_id: Option<String>,
-    start: StartFrom,
-    on_error: OnError,
-    properties: Vec<(String, String)>,
+    config: UnitConfig,
     handler: Arc<HandlerFn<T>>,
     decoder: Arc<dyn Decode<T>>,
 }
@@ -53,12 +48,7 @@ impl<T: DeserializeOwned + Send + 'static> Listener<T> {
     {
         let handler: Arc<HandlerFn<T>> = Arc::new(move |v, m| handler(v, m).map(|r| r.map_err(Into::into)).boxed());
         Listener {
-            name: name.to_string(),
-            topics: topics.into_iter().map(Into::into).collect(),
-            group_id: None,
-            start: StartFrom::Earliest,
-            on_error: OnError::Fail,
-            properties: Vec::new(),
+            config: UnitConfig::new(name, topics.into_iter().map(Into::into).collect()),
             handler,
             decoder: Arc::new(Json),
         }
@@ -66,63 +56,18 @@ impl<T: DeserializeOwned + Send + 'static> Listener<T> {
 }
 
 impl<T: Send + 'static> Listener<T> {
-    /// Sets the consumer group id.
-    pub fn group_id(mut self, group_id: &str) -> Self {
-        self.group_id = Some(group_id.to_string());
-        self
-    }
-
-    /// Where a new group starts reading.
-    pub fn start_from(mut self, start: StartFrom) -> Self {
-        self.start = start;
-        self
-    }
-
-    /// What happens to records whose decoding or handler fails.
-    pub fn on_error(mut self, policy: OnError) -> Self {
-        self.on_error = policy;
-        self
-    }
-
-    /// Passes a transport property through (a librdkafka key for Kafka).
-    pub fn property(mut self, key: &str, value: &str) -> Self {
-        self.properties.push((key.to_string(), value.to_string()));
-        self
-    }
+    unit_setters!("listener");
 
     /// Replaces the value codec (e.g. [`crate::codec::Utf8`] for `String`).
     pub fn value_decoder(mut self, codec: impl Decode<T>) -> Self {
         self.decoder = Arc::new(codec);
         self
     }
-
-    /// The listener's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 impl<T: Send + 'static> Unit for Listener<T> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn group_id(&self, app_id: &str) -> String {
-        self.group_id
-            .clone()
-            .unwrap_or_else(|| format!("{app_id}-{}", self.name))
-    }
-
-    fn inputs(&self) -> &[String] {
-        &self.topics
-    }
-
-    fn start(&self) -> StartFrom {
-        self.start
-    }
-
-    fn properties(&self) -> &[(String, String)] {
-        &self.properties
+    fn config(&self) -> &UnitConfig {
+        &self.config
     }
 
     fn grouping(&self) -> Grouping {
@@ -130,9 +75,9 @@ impl<T: Send + 'static> Unit for Listener<T> {
     }
 
     fn plan(&self, _app_id: &str) -> Result<Plan> {
-        if self.topics.is_empty() {
+        if self.config.inputs.is_empty() {
             return Err(Error::Config {
-                key: format!("listener `{}` topics", self.name),
+                key: format!("listener `{}` topics", self.config.name),
                 reason: "no topic".into(),
             });
         }
@@ -142,11 +87,14 @@ impl<T: Send + 'static> Unit for Listener<T> {
     fn prepare<'a>(&'a self, app_id: &'a str, admin: &'a dyn Admin) -> BoxFuture<'a, Result<Plan>> {
         async move {
             let plan = self.plan(app_id)?;
-            for topic in &self.topics {
+            for topic in &self.config.inputs {
                 if admin.describe_topic(topic).await?.is_none() {
                     return Err(Error::Topic {
                         topic: topic.clone(),
-                        reason: format!("topic of listener `{}` does not exist; create it first", self.name),
+                        reason: format!(
+                            "topic of listener `{}` does not exist; create it first",
+                            self.config.name
+                        ),
                     });
                 }
             }
@@ -158,20 +106,20 @@ impl<T: Send + 'static> Unit for Listener<T> {
     fn task(&self, setup: TaskSetup) -> BoxFuture<'static, ()> {
         let ctx = FlowCtx::task(TaskCtxParts {
             app_id: setup.app_id.clone(),
-            name: self.name.clone(),
+            name: self.config.name.clone(),
             partition: Some(setup.partition),
             stats: setup.stats.clone(),
             producer: Some(setup.producer.clone()),
-            on_error: self.on_error,
+            on_error: self.config.on_error,
             fatal: Some(setup.fatal.clone()),
             sources: Default::default(),
         });
         let stop = setup.stop.clone();
         let mut source =
             futures::stream::select_all(setup.sources.into_values().flatten().map(|(_, s)| s)).take_until(stop);
-        let (handler, decoder, name) = (self.handler.clone(), self.decoder.clone(), self.name.clone());
+        let (handler, decoder, name) = (self.handler.clone(), self.decoder.clone(), self.config.name.clone());
         let (trackers, fatal) = (setup.trackers, setup.fatal);
-        let fail_stops = self.on_error == OnError::Fail;
+        let fail_stops = self.config.on_error == OnError::Fail;
         async move {
             let run = async {
                 while let Some(msg) = source.next().await {

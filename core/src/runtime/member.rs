@@ -70,10 +70,10 @@ struct Member {
 /// Runs one member until shutdown; a graceful stop ends with a final commit.
 pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
     let config = ConsumerConfig {
-        group_id: unit.group_id(&env.app_id),
-        client_id: format!("{}-{}", env.app_id, unit.name()),
-        start: unit.start(),
-        properties: unit.properties().to_vec(),
+        group_id: unit.config().group_id(&env.app_id),
+        client_id: format!("{}-{}", env.app_id, unit.config().name),
+        start: unit.config().start,
+        properties: unit.config().properties.clone(),
     };
     let mut consumer = env.transport.consumer(config)?;
     consumer.subscribe(&env.topics)?;
@@ -130,7 +130,11 @@ impl Member {
             };
             groups.entry(key).or_default().push(part);
         }
-        tracing::info!(unit = self.unit.name(), tasks = groups.len(), "partitions assigned");
+        tracing::info!(
+            unit = self.unit.config().name.as_str(),
+            tasks = groups.len(),
+            "partitions assigned"
+        );
         for ((partition, _), parts) in groups {
             let mut sources: HashMap<String, Vec<_>> = HashMap::new();
             let mut trackers = Vec::new();
@@ -180,7 +184,7 @@ impl Member {
             return;
         }
         tracing::info!(
-            unit = self.unit.name(),
+            unit = self.unit.config().name.as_str(),
             tasks = stopping.len(),
             "partitions revoked: draining"
         );
@@ -196,7 +200,7 @@ impl Member {
         for (mut join, trackers) in joins {
             if tokio::time::timeout_at(deadline, &mut join.0).await.is_err() {
                 tracing::warn!(
-                    unit = self.unit.name(),
+                    unit = self.unit.config().name.as_str(),
                     "a task did not drain in time: abandoning its uncommitted work"
                 );
                 trackers.iter().for_each(|t| {
@@ -233,11 +237,15 @@ impl Member {
         if !offsets.is_empty() {
             match self.committer.commit(offsets.clone()).await {
                 Ok(()) => {
-                    tracing::debug!(unit = self.unit.name(), partitions = offsets.len(), "committed");
+                    tracing::debug!(
+                        unit = self.unit.config().name.as_str(),
+                        partitions = offsets.len(),
+                        "committed"
+                    );
                     self.committed.extend(offsets);
                 }
                 Err(e) => {
-                    tracing::warn!(unit = self.unit.name(), error = %e, "commit failed; will retry")
+                    tracing::warn!(unit = self.unit.config().name.as_str(), error = %e, "commit failed; will retry")
                 }
             }
         }

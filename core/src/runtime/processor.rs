@@ -10,11 +10,11 @@ use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::task::{decoded, guarded};
-use super::unit::{Grouping, TaskSetup, Unit};
+use super::unit::{unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
 use crate::codec::{Decode, Encode, Json, Sent};
-use crate::error::{Error, OnError, Result};
+use crate::error::{Error, Result};
 use crate::flow::{Event, Flow, FlowCtx, Plan, TaskCtxParts};
-use crate::transport::{Admin, NewTopic, StartFrom};
+use crate::transport::{Admin, NewTopic};
 
 type PipelineFn<In, Out> = dyn Fn(Flow<In>) -> Flow<Out> + Send + Sync;
 
@@ -33,13 +33,8 @@ type PipelineFn<In, Out> = dyn Fn(Flow<In>) -> Flow<Out> + Send + Sync;
 /// assert_eq!(p.name(), "shout");
 /// ```
 pub struct Processor<In, Out> {
-    name: String,
-    inputs: Vec<String>,
+    config: UnitConfig,
     output: Option<String>,
-    group_id: Option<String>,
-    start: StartFrom,
-    on_error: OnError,
-    properties: Vec<(String, String)>,
     func: Arc<PipelineFn<In, Out>>,
     decoder: Arc<dyn Decode<In>>,
     encoder: Arc<dyn Encode<Out>>,
@@ -65,52 +60,25 @@ impl<In: Send + 'static, Out: Send + 'static> Processor<In, Out> {
         encoder: impl Encode<Out>,
     ) -> Self {
         Processor {
-            name: name.to_string(),
-            inputs: Vec::new(),
+            config: UnitConfig::new(name, Vec::new()),
             output: None,
-            group_id: None,
-            start: StartFrom::Earliest,
-            on_error: OnError::Fail,
-            properties: Vec::new(),
             func: Arc::new(func),
             decoder: Arc::new(decoder),
             encoder: Arc::new(encoder),
         }
     }
 
+    unit_setters!("processor");
+
     /// Adds input topics; several are merged into one flow.
     pub fn input<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Self {
-        self.inputs.extend(topics.into_iter().map(Into::into));
+        self.config.inputs.extend(topics.into_iter().map(Into::into));
         self
     }
 
     /// Sets the output topic (created with the inputs' partition count if missing).
     pub fn output(mut self, topic: &str) -> Self {
         self.output = Some(topic.to_string());
-        self
-    }
-
-    /// Sets the consumer group id.
-    pub fn group_id(mut self, group_id: &str) -> Self {
-        self.group_id = Some(group_id.to_string());
-        self
-    }
-
-    /// Where a new group starts reading.
-    pub fn start_from(mut self, start: StartFrom) -> Self {
-        self.start = start;
-        self
-    }
-
-    /// What happens to records that fail to decode or encode.
-    pub fn on_error(mut self, policy: OnError) -> Self {
-        self.on_error = policy;
-        self
-    }
-
-    /// Passes a transport property through (a librdkafka key for Kafka).
-    pub fn property(mut self, key: &str, value: &str) -> Self {
-        self.properties.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -126,19 +94,14 @@ impl<In: Send + 'static, Out: Send + 'static> Processor<In, Out> {
         self
     }
 
-    /// The processor's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     fn planned(&self, app_id: &str) -> Plan {
         let ctx = FlowCtx::task(TaskCtxParts {
             app_id: app_id.to_string(),
-            name: self.name.clone(),
+            name: self.config.name.clone(),
             partition: None,
             stats: Default::default(),
             producer: None,
-            on_error: self.on_error,
+            on_error: self.config.on_error,
             fatal: None,
             sources: HashMap::new(),
         });
@@ -149,26 +112,8 @@ impl<In: Send + 'static, Out: Send + 'static> Processor<In, Out> {
 }
 
 impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn group_id(&self, app_id: &str) -> String {
-        self.group_id
-            .clone()
-            .unwrap_or_else(|| format!("{app_id}-{}", self.name))
-    }
-
-    fn inputs(&self) -> &[String] {
-        &self.inputs
-    }
-
-    fn start(&self) -> StartFrom {
-        self.start
-    }
-
-    fn properties(&self) -> &[(String, String)] {
-        &self.properties
+    fn config(&self) -> &UnitConfig {
+        &self.config
     }
 
     fn grouping(&self) -> Grouping {
@@ -176,15 +121,15 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
     }
 
     fn plan(&self, app_id: &str) -> Result<Plan> {
-        if self.inputs.is_empty() {
+        if self.config.inputs.is_empty() {
             return Err(Error::Config {
-                key: format!("processor `{}` input", self.name),
+                key: format!("processor `{}` input", self.config.name),
                 reason: "no input topic".into(),
             });
         }
         if self.output.is_none() && TypeId::of::<Out>() != TypeId::of::<Sent>() {
             return Err(Error::Config {
-                key: format!("processor `{}` output", self.name),
+                key: format!("processor `{}` output", self.config.name),
                 reason: format!(
                     "the pipeline returns Flow<{}> but no output topic is set: set one, or end the pipeline in `.to(topic)` calls (Flow<Sent>)",
                     std::any::type_name::<Out>()
@@ -202,10 +147,10 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
         async move {
             let plan = self.plan(app_id)?;
             let mut partitions = 0;
-            for input in &self.inputs {
+            for input in &self.config.inputs {
                 let info = admin.describe_topic(input).await?.ok_or_else(|| Error::Topic {
                     topic: input.clone(),
-                    reason: format!("input of processor `{}` does not exist; create it first", self.name),
+                    reason: format!("input of processor `{}` does not exist; create it first", self.config.name),
                 })?;
                 partitions = partitions.max(info.partitions);
             }
@@ -229,6 +174,7 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
     fn task(&self, mut setup: TaskSetup) -> BoxFuture<'static, ()> {
         let stop = setup.stop.clone();
         let input_sources: Vec<_> = self
+            .config
             .inputs
             .iter()
             .flat_map(|t| setup.sources.remove(t).unwrap_or_default())
@@ -240,11 +186,11 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
             .collect();
         let ctx = FlowCtx::task(TaskCtxParts {
             app_id: setup.app_id.clone(),
-            name: self.name.clone(),
+            name: self.config.name.clone(),
             partition: Some(setup.partition),
             stats: setup.stats.clone(),
             producer: Some(setup.producer.clone()),
-            on_error: self.on_error,
+            on_error: self.config.on_error,
             fatal: Some(setup.fatal.clone()),
             sources: repartitions,
         });
@@ -281,7 +227,7 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
                 })
                 .boxed(),
         };
-        let name = self.name.clone();
+        let name = self.config.name.clone();
         async move {
             let mut terminal = terminal;
             let run = async {

@@ -8,7 +8,7 @@ use futures::stream::BoxStream;
 
 use super::stats::Stats;
 use super::FatalErrors;
-use crate::error::Result;
+use crate::error::{OnError, Result};
 use crate::flow::Plan;
 use crate::flow::RawMsg;
 use crate::record::{Partition, Timestamp, TopicPartition};
@@ -40,13 +40,74 @@ pub(crate) struct TaskSetup {
     pub drain_timeout: std::time::Duration,
 }
 
+/// Settings every listener and processor has.
+pub(crate) struct UnitConfig {
+    pub name: String,
+    pub inputs: Vec<String>,
+    pub group_id: Option<String>,
+    pub start: StartFrom,
+    pub on_error: OnError,
+    pub properties: Vec<(String, String)>,
+}
+
+impl UnitConfig {
+    pub fn new(name: &str, inputs: Vec<String>) -> Self {
+        UnitConfig {
+            name: name.to_string(),
+            inputs,
+            group_id: None,
+            start: StartFrom::Earliest,
+            on_error: OnError::Fail,
+            properties: Vec::new(),
+        }
+    }
+
+    /// The group id: set, or `<app id>-<name>`.
+    pub fn group_id(&self, app_id: &str) -> String {
+        self.group_id
+            .clone()
+            .unwrap_or_else(|| format!("{app_id}-{}", self.name))
+    }
+}
+
+/// The builder methods listeners and processors share (over a `config: UnitConfig` field).
+macro_rules! unit_setters {
+    ($what:literal) => {
+        #[doc = concat!("The ", $what, "'s name.")]
+        pub fn name(&self) -> &str {
+            &self.config.name
+        }
+
+        /// Sets the consumer group id (default `<app id>-<name>`).
+        pub fn group_id(mut self, group_id: &str) -> Self {
+            self.config.group_id = Some(group_id.to_string());
+            self
+        }
+
+        /// Where a new group starts reading (default earliest).
+        pub fn start_from(mut self, start: $crate::transport::StartFrom) -> Self {
+            self.config.start = start;
+            self
+        }
+
+        #[doc = concat!("What happens to records the ", $what, " fails on (default `OnError::Fail`).")]
+        pub fn on_error(mut self, policy: $crate::OnError) -> Self {
+            self.config.on_error = policy;
+            self
+        }
+
+        /// Passes a transport property through (a librdkafka key for Kafka).
+        pub fn property(mut self, key: &str, value: &str) -> Self {
+            self.config.properties.push((key.to_string(), value.to_string()));
+            self
+        }
+    };
+}
+pub(crate) use unit_setters;
+
 /// A listener or processor, type-erased.
 pub(crate) trait Unit: Send + Sync + 'static {
-    fn name(&self) -> &str;
-    fn group_id(&self, app_id: &str) -> String;
-    fn inputs(&self) -> &[String];
-    fn start(&self) -> StartFrom;
-    fn properties(&self) -> &[(String, String)];
+    fn config(&self) -> &UnitConfig;
     fn grouping(&self) -> Grouping;
     /// Topics besides the inputs: found by building the pipeline once. Checks the
     /// definition (e.g. an output topic is set when the flow has outputs).
