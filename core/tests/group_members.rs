@@ -157,3 +157,41 @@ fn two_apps_on_a_multithreaded_runtime() {
         assert_eq!(committed, 2_000, "graceful shutdown commits everything");
     });
 }
+
+fn per_key_counts(f: Flow<u64>) -> Flow<kflow_core::window::WindowResult<String, u64>> {
+    f.group_by(|v| format!("k{}", v % 7))
+        .window(kflow_core::window::Tumbling::of(Duration::from_secs(60)))
+        .count()
+}
+
+#[test]
+fn windowed_counts_stay_correct_when_a_member_leaves_mid_window() {
+    let mut d = TestDriver::empty(&[("in", 4)]).unwrap();
+    d.start(app("counts", per_key_counts)).unwrap();
+    let second = d.start(app("counts", per_key_counts)).unwrap();
+    let write = |d: &mut TestDriver, range: std::ops::Range<u64>| {
+        for v in range {
+            let rec = OutRecord::new("in", v.to_string())
+                .with_partition((v % 4) as i32)
+                .with_timestamp(v as i64 * 100);
+            d.broker().produce(rec).unwrap();
+        }
+        d.settle();
+    };
+    write(&mut d, 0..200); // event time 0 .. 20 s: all in the first minute
+    d.stop(second).unwrap(); // its open windows are dropped uncommitted and replayed by the survivor
+    write(&mut d, 200..400);
+    d.advance_stream_time(120_000);
+    let mut counts: Vec<(String, u64)> = d
+        .output_values::<kflow_core::window::WindowResult<String, u64>>("out")
+        .into_iter()
+        .map(|w| (w.key, w.value))
+        .collect();
+    counts.sort();
+    let expected: Vec<(String, u64)> = (0..7)
+        .map(|k| (format!("k{k}"), (0..400u64).filter(|v| v % 7 == k).count() as u64))
+        .collect();
+    assert_eq!(counts, expected, "one result per key, counting every record once");
+    assert_all_committed(&mut d, &group("counts"), "in");
+    assert_all_committed(&mut d, &group("counts"), "t-counts-repartition");
+}
