@@ -1,17 +1,19 @@
-//! Quickstart: page views per user per minute.
+//! Quickstart: page views per user per minute, on Kafka.
 //!
-//! Writes a few hundred sample page views (five users, five minutes of event time) to the
-//! `page-views` topic, runs a processor that groups them by user into one-minute tumbling
-//! windows and counts them, prints every window result, and exits.
+//! Writes sample page views (five users, five minutes of event time) to `page-views`,
+//! runs a processor that groups them by user into one-minute tumbling windows and counts
+//! them, prints each window result as a listener receives it, and exits.
 //!
-//! Run it with `cargo run --example quickstart`. It runs on kflow's in-memory broker (no
-//! set-up); the Kafka connector will run the same code on a broker.
+//! `cargo run --example quickstart` runs on an embedded Kafka-protocol broker in this
+//! process (no set-up). Set `KAFKA_BROKERS=host:port` to run against a real cluster.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kflow::ack::Ack;
+use kflow::kafka::KafkaTransport;
 use kflow::prelude::*;
-use kflow::transport::memory::MemoryBroker;
-use kflow::transport::OutRecord;
+use kflow::transport::{NewTopic, OutRecord, Transport};
 
 /// A page view as it arrives on `page-views`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,14 +23,15 @@ struct PageView {
 }
 
 /// What the processor writes to `views-per-minute`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct UserMinute {
     user: String,
     minute_start_ms: i64,
     views: u64,
 }
 
-/// The pipeline: group by user (through a repartition topic), count per minute.
+/// The pipeline: drop health checks, group by user (through a repartition topic), count
+/// per minute.
 fn views_per_minute(views: Flow<PageView>) -> Flow<UserMinute> {
     views
         .filter(|v| !v.page.starts_with("/health"))
@@ -42,93 +45,125 @@ fn views_per_minute(views: Flow<PageView>) -> Flow<UserMinute> {
         })
 }
 
+/// Event times start here (2023-11-14 22:14 UTC, a whole minute); Kafka clients read a
+/// timestamp of 0 as "now", so sample data avoids it.
+const BASE: i64 = 1_700_000_040_000;
 const USERS: [&str; 5] = ["ana", "ben", "chen", "dara", "eli"];
 const PAGES: [&str; 4] = ["/", "/cart", "/checkout", "/health"];
 
 #[tokio::main]
 async fn main() -> kflow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "kflow=info".into()))
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "kflow=info,kflow_core=warn".into()))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-
-    let broker = MemoryBroker::new();
-    broker.create_topic("page-views", 3)?;
-    // Sample input: one view every 700 ms of event time, for five minutes.
-    let mut written = 0;
-    for i in 0..430i64 {
-        let view = PageView {
-            user: USERS[(i * 7 % 5) as usize].into(),
-            page: PAGES[(i % 4) as usize].into(),
-        };
-        let value = serde_json::to_vec(&view).expect("json");
-        broker.produce(
-            OutRecord::new("page-views", value)
-                .with_key(view.user.clone())
-                .with_timestamp(i * 700),
-        )?;
-        written += 1;
+    let transport = KafkaTransport::from_env()?;
+    println!("running on {}", transport.describe());
+    let admin = transport.admin();
+    if admin.describe_topic("page-views").await?.is_none() {
+        admin.create_topic(NewTopic::new("page-views", 3)).await?;
     }
-    println!("wrote {written} page views to `page-views`");
 
-    let app = App::new("quickstart")
-        .transport(broker.clone())
-        .commit_interval(Duration::from_millis(100))
+    // Sample input: one view every 700 ms of event time for five minutes, then one more
+    // view per user at minute 7, which (as newer data does in a live stream) moves stream
+    // time past minutes 0 to 4 so their windows close.
+    let producer = transport.producer()?;
+    let mut views: Vec<(i64, PageView)> = (0..430i64)
+        .map(|i| {
+            (
+                BASE + i * 700,
+                PageView {
+                    user: USERS[(i * 7 % 5) as usize].into(),
+                    page: PAGES[(i % 4) as usize].into(),
+                },
+            )
+        })
+        .collect();
+    views.extend(USERS.iter().map(|u| {
+        (
+            BASE + 7 * 60_000,
+            PageView {
+                user: u.to_string(),
+                page: "/".into(),
+            },
+        )
+    }));
+    for (ts, view) in &views {
+        let value = serde_json::to_vec(view).expect("json");
+        producer
+            .send(
+                OutRecord::new("page-views", value)
+                    .with_key(view.user.clone())
+                    .with_timestamp(*ts),
+                Ack::none(),
+            )
+            .await?;
+    }
+    producer.flush(Duration::from_secs(10)).await?;
+    println!("wrote {} page views to `page-views`", views.len());
+
+    let rows: Arc<Mutex<Vec<UserMinute>>> = Arc::default();
+    let seen = rows.clone();
+    let printer = Listener::new("print", ["views-per-minute"], move |row: UserMinute, _meta: Meta| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().expect("rows").push(row);
+            Ok::<(), HandlerError>(())
+        }
+    });
+    let handle = App::new("quickstart")
+        .transport(transport.clone())
+        .commit_interval(Duration::from_millis(200))
         .processor(
             Processor::new("views-per-minute", views_per_minute)
                 .input(["page-views"])
                 .output("views-per-minute"),
-        );
-    let handle = app.start().await?;
+        )
+        .listener(printer)
+        .start()
+        .await?;
 
-    // The input is finite: once it is consumed, move stream time past the last window so
-    // every window closes (a live stream closes them as newer records arrive).
-    wait_until(|| broker.records("quickstart-views-per-minute-repartition").len() >= expected_repartitioned(written))
-        .await;
-    handle.advance_stream_time(10 * 60_000);
-    let counted = |b: &MemoryBroker| -> usize {
-        b.records("views-per-minute")
-            .iter()
-            .filter_map(|r| serde_json::from_slice::<UserMinute>(r.value.as_deref()?).ok())
-            .map(|m| m.views as usize)
-            .sum()
-    };
-    wait_until(|| counted(&broker) >= expected_repartitioned(written)).await;
-    handle.commit_now().await;
+    // Every view but the health checks, in windows that closed.
+    let expected: u64 = (0..430).filter(|i| i % 4 != 3).count() as u64;
+    let counted = |rows: &Mutex<Vec<UserMinute>>| rows.lock().expect("rows").iter().map(|r| r.views).sum::<u64>();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while counted(&rows) < expected && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    handle.shutdown().await?;
 
-    let mut rows: Vec<UserMinute> = broker
-        .records("views-per-minute")
-        .iter()
-        .filter_map(|r| serde_json::from_slice(r.value.as_deref()?).ok())
-        .collect();
+    let mut rows = rows.lock().expect("rows").clone();
     rows.sort_by(|a, b| (a.minute_start_ms, &a.user).cmp(&(b.minute_start_ms, &b.user)));
     println!("\n{:<6} {:>8} {:>6}", "user", "minute", "views");
     for row in &rows {
-        println!("{:<6} {:>8} {:>6}", row.user, row.minute_start_ms / 60_000, row.views);
+        println!(
+            "{:<6} {:>8} {:>6}",
+            row.user,
+            (row.minute_start_ms - BASE) / 60_000,
+            row.views
+        );
     }
     let total: u64 = rows.iter().map(|r| r.views).sum();
-    let health = (0..written).filter(|i| i % 4 == 3).count();
+    let health = (0..430).filter(|i| i % 4 == 3).count();
     println!(
-        "\n{} windows, {total} views counted, {health} health checks filtered out",
+        "\n{} windows closed, {total} views counted, {health} health checks filtered out",
         rows.len()
     );
-    handle.shutdown().await?;
-    let committed: i64 = (0..3)
-        .filter_map(|p| broker.committed("quickstart-views-per-minute", &TopicPartition::new("page-views", p)))
-        .map(|o| o.0)
-        .sum();
-    println!("committed {committed} of {written} input offsets");
-    Ok(())
-}
-
-/// Views that pass the filter (every 4th is a health check).
-fn expected_repartitioned(written: i64) -> usize {
-    (0..written).filter(|i| i % 4 != 3).count()
-}
-
-/// Polls `done` every 10 ms, for at most 10 s.
-async fn wait_until(mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let committed = admin
+        .committed(
+            "quickstart-views-per-minute",
+            (0..3).map(|p| TopicPartition::new("page-views", p)).collect(),
+        )
+        .await?;
+    let committed: i64 = committed.iter().filter_map(|(_, o)| o.map(|o| o.0)).sum();
+    println!(
+        "committed {committed} of {} input offsets (the minute-7 views stay in their open window)",
+        views.len()
+    );
+    if total != expected {
+        return Err(kflow::Error::Processing(format!(
+            "expected {expected} views in closed windows, counted {total}"
+        )));
     }
+    Ok(())
 }

@@ -1,8 +1,31 @@
 #!/usr/bin/env bash
-# Runs kflow's test suite: unit, property, TestDriver and in-memory transport tests, and
-# the doc examples. Installs and starts whatever services the tests need (none yet: the
-# Kafka-protocol broker and schema registry arrive with their connectors).
+# kflow's test command. Installs what the tests need, starts a real Kafka-protocol broker
+# (tansu, installed as `nisshi`) on a free loopback port, runs every test, and stops the
+# broker again. Unit, property, TestDriver and embedded-broker tests need no set-up;
+# the integration tests in connectors/kafka/tests use the broker through
+# KFLOW_TEST_BROKERS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url="tcp://127.0.0.1:${port}"
+log=$(mktemp)
+nisshi broker --listener-url "$url" --advertised-listener-url "$url" --storage-engine memory://tansu/ >"$log" 2>&1 &
+broker=$!
+trap 'kill $broker 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 150); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then break; fi
+    if ! kill -0 "$broker" 2>/dev/null; then echo "the test broker exited:"; cat "$log"; exit 1; fi
+    sleep 0.2
+done
+if ! (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
+    echo "the test broker did not accept connections on 127.0.0.1:${port} within 30 s:"; cat "$log"; exit 1
+fi
+export KFLOW_TEST_BROKERS="127.0.0.1:${port}"
+echo "test broker: nisshi at ${KFLOW_TEST_BROKERS}"
+
 cargo test --workspace --all-targets
 cargo test --workspace --doc

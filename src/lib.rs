@@ -20,6 +20,11 @@
 
 pub use kflow_core::*;
 
+/// The Kafka connector: [`kafka::KafkaTransport`], [`kafka::KafkaConfig`], the embedded
+/// broker, and `App::from_env()` through [`kafka::AppFromEnv`].
+#[cfg(feature = "kafka")]
+pub use kflow_kafka as kafka;
+
 /// The names most applications use.
 pub mod prelude {
     pub use kflow_core::codec::{Json, RawBytes, Sent, Utf8};
@@ -28,5 +33,7 @@ pub mod prelude {
         App, DropReason, Flow, HandlerError, Headers, JsonKey, Listener, Meta, OnError, Processor, Record, TestDriver,
         TopicPartition,
     };
+    #[cfg(feature = "kafka")]
+    pub use kflow_kafka::AppFromEnv;
     pub use serde::{Deserialize, Serialize};
 }

@@ -19,5 +19,5 @@ pub use flow::{Event, Flow, Msg};
 pub use key::{GroupKey, JsonKey};
 pub use record::{Headers, Meta, Offset, Partition, RawRecord, Record, Timestamp, TimestampType, TopicPartition};
 pub use runtime::stats::{DropReason, Stats};
-pub use runtime::{App, AppHandle, Listener, Processor, RuntimeConfig};
+pub use runtime::{App, AppHandle, Listener, Processor, RuntimeConfig, TopicDefaults};
 pub use testing::TestDriver;

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use super::member::{self, Control, MemberEnv};
 use super::stats::Stats;
 use super::unit::Unit;
-use super::{FatalErrors, Listener, Processor, RuntimeConfig};
+use super::{FatalErrors, Listener, Processor, RuntimeConfig, TopicDefaults};
 use crate::error::{Error, Result};
 use crate::record::Timestamp;
 use crate::transport::memory::MemoryBroker;
@@ -33,6 +33,7 @@ pub struct App {
     transport: Option<Arc<dyn Transport>>,
     units: Vec<Arc<dyn Unit>>,
     config: RuntimeConfig,
+    topics: TopicDefaults,
 }
 
 impl App {
@@ -43,14 +44,16 @@ impl App {
             transport: None,
             units: Vec::new(),
             config: RuntimeConfig::default(),
+            topics: TopicDefaults::default(),
         }
     }
 
     /// An app configured from the environment: `KFLOW_APP_ID` (default `kflow-app`),
     /// `KFLOW_COMMIT_INTERVAL_MS`, `KFLOW_DRAIN_TIMEOUT_MS`. A malformed value is an error
-    /// naming the variable. Without a transport set, the app runs on an in-memory broker
-    /// and logs that once.
-    pub fn from_env() -> Result<Self> {
+    /// naming the variable. The transport is not chosen here: the `kflow` facade's
+    /// `App::from_env()` adds Kafka (or the embedded broker); without one set, the app runs
+    /// on an in-memory broker and logs that once.
+    pub fn new_from_env() -> Result<Self> {
         let app_id = std::env::var("KFLOW_APP_ID").unwrap_or_else(|_| "kflow-app".into());
         let mut app = App::new(&app_id);
         if let Some(ms) = env_millis("KFLOW_COMMIT_INTERVAL_MS")? {
@@ -89,6 +92,12 @@ impl App {
     /// How long stopping a partition's work may take (default 10 s).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// How missing output, repartition and late topics are created.
+    pub fn topic_defaults(mut self, topics: TopicDefaults) -> Self {
+        self.topics = topics;
         self
     }
 
@@ -136,7 +145,7 @@ impl App {
         let (control_tx, _) = broadcast::channel(64);
         let mut members = JoinSet::new();
         for unit in &self.units {
-            let plan = unit.prepare(&self.app_id, &*admin).await?;
+            let plan = unit.prepare(&self.app_id, &*admin, &self.topics).await?;
             let mut topics = unit.config().inputs.clone();
             topics.extend(plan.repartitions);
             tracing::info!(unit = %unit.config().name, group = %unit.config().group_id(&self.app_id), ?topics, transport = %transport.describe(), "starting");

@@ -84,7 +84,12 @@ impl<T: Send + 'static> Unit for Listener<T> {
         Ok(Plan::default())
     }
 
-    fn prepare<'a>(&'a self, app_id: &'a str, admin: &'a dyn Admin) -> BoxFuture<'a, Result<Plan>> {
+    fn prepare<'a>(
+        &'a self,
+        app_id: &'a str,
+        admin: &'a dyn Admin,
+        _topics: &'a super::TopicDefaults,
+    ) -> BoxFuture<'a, Result<Plan>> {
         async move {
             let plan = self.plan(app_id)?;
             for topic in &self.config.inputs {

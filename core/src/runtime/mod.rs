@@ -26,6 +26,55 @@ impl FatalErrors {
     }
 }
 
+/// How kflow creates the topics an app writes to and that are missing: outputs,
+/// repartition and late topics.
+///
+/// ```
+/// use kflow_core::runtime::TopicDefaults;
+/// let d = TopicDefaults::default().replication(3).config("retention.ms", "86400000");
+/// assert_eq!(d.replication, 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDefaults {
+    /// Partition count; `None` (the default) uses the largest input topic's count, which
+    /// repartition topics need for co-partitioned tasks.
+    pub partitions: Option<i32>,
+    /// Replication factor (default 1).
+    pub replication: i16,
+    /// Topic configs (`retention.ms`, `cleanup.policy`, ...).
+    pub configs: Vec<(String, String)>,
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        TopicDefaults {
+            partitions: None,
+            replication: 1,
+            configs: Vec::new(),
+        }
+    }
+}
+
+impl TopicDefaults {
+    /// Sets the partition count.
+    pub fn partitions(mut self, partitions: i32) -> Self {
+        self.partitions = Some(partitions);
+        self
+    }
+
+    /// Sets the replication factor.
+    pub fn replication(mut self, replication: i16) -> Self {
+        self.replication = replication;
+        self
+    }
+
+    /// Adds a topic config.
+    pub fn config(mut self, key: &str, value: &str) -> Self {
+        self.configs.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
 /// Timing settings of the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeConfig {

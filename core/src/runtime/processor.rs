@@ -143,26 +143,39 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
         Ok(plan)
     }
 
-    fn prepare<'a>(&'a self, app_id: &'a str, admin: &'a dyn Admin) -> BoxFuture<'a, Result<Plan>> {
+    fn prepare<'a>(
+        &'a self,
+        app_id: &'a str,
+        admin: &'a dyn Admin,
+        defaults: &'a super::TopicDefaults,
+    ) -> BoxFuture<'a, Result<Plan>> {
         async move {
             let plan = self.plan(app_id)?;
-            let mut partitions = 0;
+            let mut inputs = 0;
             for input in &self.config.inputs {
                 let info = admin.describe_topic(input).await?.ok_or_else(|| Error::Topic {
                     topic: input.clone(),
                     reason: format!("input of processor `{}` does not exist; create it first", self.config.name),
                 })?;
-                partitions = partitions.max(info.partitions);
+                inputs = inputs.max(info.partitions);
             }
             for topic in plan.outputs.iter().chain(&plan.repartitions).chain(&plan.late) {
+                // Repartition topics must match the inputs so each task owns its keys.
+                let want = if plan.repartitions.contains(topic) { inputs } else { defaults.partitions.unwrap_or(inputs) };
                 match admin.describe_topic(topic).await? {
-                    Some(info) if plan.repartitions.contains(topic) && info.partitions != partitions => {
-                        tracing::warn!(%topic, have = info.partitions, want = partitions, "repartition topic has a different partition count than the inputs");
+                    Some(info) if info.partitions != want => {
+                        tracing::warn!(%topic, have = info.partitions, want, "existing topic has a different partition count than kflow would create");
                     }
                     Some(_) => {}
                     None => {
-                        tracing::info!(%topic, partitions, "creating topic");
-                        admin.create_topic(NewTopic::new(topic.as_str(), partitions)).await?;
+                        tracing::info!(%topic, partitions = want, replication = defaults.replication, "creating topic");
+                        let new = NewTopic {
+                            name: topic.clone(),
+                            partitions: want,
+                            replication: defaults.replication,
+                            configs: defaults.configs.clone(),
+                        };
+                        admin.create_topic(new).await?;
                     }
                 }
             }

@@ -113,7 +113,12 @@ pub(crate) trait Unit: Send + Sync + 'static {
     /// definition (e.g. an output topic is set when the flow has outputs).
     fn plan(&self, app_id: &str) -> Result<Plan>;
     /// Creates or checks the topics the unit writes to.
-    fn prepare<'a>(&'a self, app_id: &'a str, admin: &'a dyn Admin) -> BoxFuture<'a, Result<Plan>>;
+    fn prepare<'a>(
+        &'a self,
+        app_id: &'a str,
+        admin: &'a dyn Admin,
+        topics: &'a super::TopicDefaults,
+    ) -> BoxFuture<'a, Result<Plan>>;
     /// The task's future: runs until its sources end, then flushes.
     fn task(&self, setup: TaskSetup) -> BoxFuture<'static, ()>;
 }

@@ -1,0 +1,126 @@
+//! Helpers for the Kafka connector's tests: brokers, topics, producing and reading.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use kflow_core::ack::Ack;
+use kflow_core::transport::{NewTopic, OutRecord, Transport};
+use kflow_core::{Offset, TopicPartition};
+use kflow_kafka::{KafkaConfig, KafkaTransport};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, TopicPartitionList};
+
+pub mod broker;
+
+/// Consumer settings every test app uses: short sessions (the broker waits half of it on
+/// each group join).
+pub const TEST_PROPS: [(&str, &str); 2] = [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")];
+
+/// A topic name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The real broker's transport (started by `broker`).
+pub fn real() -> KafkaTransport {
+    let brokers = broker::address();
+    KafkaTransport::connect(KafkaConfig::new(&brokers)).expect("connect to the test broker")
+}
+
+pub async fn create(t: &KafkaTransport, topic: &str, partitions: i32) {
+    t.admin()
+        .create_topic(NewTopic::new(topic, partitions))
+        .await
+        .expect("topic created");
+}
+
+/// Writes `values` as UTF-8 with keys `k<i>` and flushes.
+pub async fn produce(t: &KafkaTransport, topic: &str, values: impl IntoIterator<Item = String>) {
+    let producer = t.producer().unwrap();
+    for (i, v) in values.into_iter().enumerate() {
+        let rec = OutRecord::new(topic, v).with_key(format!("k{i}"));
+        producer.send(rec, Ack::none()).await.expect("queued");
+    }
+    producer.flush(Duration::from_secs(30)).await.expect("flushed");
+}
+
+/// Every record of `topic` (read without a group), waiting until at least `want` arrived or
+/// `within` passed.
+pub fn read(t: &KafkaTransport, topic: &str, want: usize, within: Duration) -> Vec<(i32, i64, Option<String>, String)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", t.config().brokers())
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < want && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
+            let value = m
+                .payload()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            out.push((m.partition(), m.offset(), key, value));
+        }
+    }
+    out
+}
+
+/// The committed offsets of `group` on `topic`'s partitions.
+pub async fn committed(t: &KafkaTransport, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, Option<i64>> {
+    let tps = (0..partitions).map(|p| TopicPartition::new(topic, p)).collect();
+    t.admin()
+        .committed(group, tps)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(tp, o): (TopicPartition, Option<Offset>)| (tp.partition.0, o.map(|o| o.0)))
+        .collect()
+}
+
+/// Polls `done` every 50 ms until it holds or `within` passes; returns whether it held.
+pub async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+/// Applies [`TEST_PROPS`] to a processor.
+pub fn props<In: Send + 'static, Out: Send + 'static>(
+    mut p: kflow_core::Processor<In, Out>,
+) -> kflow_core::Processor<In, Out> {
+    for (k, v) in TEST_PROPS {
+        p = p.property(k, v);
+    }
+    p
+}
+
+/// Numbers `range` as JSON strings.
+pub fn numbers(range: std::ops::Range<u64>) -> Vec<String> {
+    range.map(|v| v.to_string()).collect()
+}
