@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use kflow_core::transport::{AssignedPartition, Consumer, GroupEvent, OffsetCommitter, RevokeDone};
+use kflow_core::transport::{AssignedPartition, Consumer, GroupEvent, GroupEvents, OffsetCommitter, RevokeDone};
 use kflow_core::{Error, Headers, Meta, Offset, Partition, RawRecord, Record, Result, TimestampType, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers as _};
@@ -168,7 +168,7 @@ impl ConsumerContext for GroupContext {
 pub struct KafkaConsumer {
     consumer: Arc<BaseConsumer<GroupContext>>,
     context: Arc<GroupContext>,
-    events: mpsc::UnboundedReceiver<GroupEvent>,
+    events: GroupEvents,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     group: String,
@@ -182,7 +182,7 @@ impl KafkaConsumer {
         revoke_timeout: Duration,
         stats: Arc<SourceStats>,
     ) -> Result<Self> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = GroupEvents::new();
         let context = GroupContext {
             events: tx,
             routes: Mutex::new(HashMap::new()),
@@ -232,13 +232,7 @@ impl Consumer for KafkaConsumer {
     }
 
     fn next_event(&mut self) -> BoxFuture<'_, Result<GroupEvent>> {
-        async move {
-            self.events
-                .recv()
-                .await
-                .ok_or_else(|| Error::Transport("the consumer stopped".into()))
-        }
-        .boxed()
+        self.events.next("the consumer stopped")
     }
 
     fn committer(&self) -> Arc<dyn OffsetCommitter> {

@@ -17,8 +17,8 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::{
-    partition_for_key, Admin, AssignedPartition, Consumer, ConsumerConfig, GroupEvent, NewTopic, OffsetCommitter,
-    OutRecord, Producer, RevokeDone, StartFrom, TopicInfo, Transport,
+    partition_for_key, Admin, AssignedPartition, Consumer, ConsumerConfig, GroupEvent, GroupEvents, NewTopic,
+    OffsetCommitter, OutRecord, Producer, RevokeDone, StartFrom, TopicInfo, Transport,
 };
 use crate::ack::Ack;
 use crate::error::{Error, Result};
@@ -363,7 +363,7 @@ pub struct MemoryConsumer {
     group_id: String,
     member_id: String,
     start: StartFrom,
-    events: mpsc::UnboundedReceiver<GroupEvent>,
+    events: GroupEvents,
     sender: Option<mpsc::UnboundedSender<GroupEvent>>,
     joined: bool,
 }
@@ -415,13 +415,7 @@ impl Consumer for MemoryConsumer {
     }
 
     fn next_event(&mut self) -> BoxFuture<'_, Result<GroupEvent>> {
-        async move {
-            self.events
-                .recv()
-                .await
-                .ok_or_else(|| Error::Transport("consumer left its group".into()))
-        }
-        .boxed()
+        self.events.next("consumer left its group")
     }
 
     fn committer(&self) -> Arc<dyn OffsetCommitter> {
@@ -532,7 +526,7 @@ impl Transport for MemoryBroker {
     }
 
     fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = GroupEvents::new();
         let seq = self.inner.member_seq.fetch_add(1, Ordering::Relaxed);
         Ok(Box::new(MemoryConsumer {
             broker: self.clone(),

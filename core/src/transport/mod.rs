@@ -155,6 +155,37 @@ pub enum GroupEvent {
     },
 }
 
+/// The queue a consumer's assignment changes go through: the transport's side sends,
+/// [`Consumer::next_event`] receives.
+///
+/// ```
+/// use kflow_core::transport::GroupEvents;
+/// let (events, queue) = GroupEvents::new();
+/// drop(events); // the transport side went away
+/// let mut queue = queue;
+/// let next = futures::executor::block_on(queue.next("consumer stopped"));
+/// assert!(next.is_err());
+/// ```
+pub struct GroupEvents(tokio::sync::mpsc::UnboundedReceiver<GroupEvent>);
+
+impl GroupEvents {
+    /// A sender for the transport and the receiving queue.
+    pub fn new() -> (tokio::sync::mpsc::UnboundedSender<GroupEvent>, GroupEvents) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (tx, GroupEvents(rx))
+    }
+
+    /// The next event; a transport error saying `closed` once the sender is gone.
+    pub fn next(&mut self, closed: &'static str) -> BoxFuture<'_, Result<GroupEvent>> {
+        Box::pin(async move {
+            self.0
+                .recv()
+                .await
+                .ok_or_else(|| crate::Error::Transport(closed.into()))
+        })
+    }
+}
+
 /// Commits offsets for a consumer's group.
 pub trait OffsetCommitter: Send + Sync + 'static {
     /// Commits `offsets` (each the offset of the next record to read).
