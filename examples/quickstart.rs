@@ -7,7 +7,7 @@
 //! `cargo run --example quickstart` runs on an embedded Kafka-protocol broker in this
 //! process (no set-up). Set `KAFKA_BROKERS=host:port` to run against a real cluster.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use kflow::ack::Ack;
@@ -32,6 +32,7 @@ struct UserMinute {
 
 /// The pipeline: drop health checks, group by user (through a repartition topic), count
 /// per minute.
+#[kflow::processor(input = "page-views", output = "views-per-minute")]
 fn views_per_minute(views: Flow<PageView>) -> Flow<UserMinute> {
     views
         .filter(|v| !v.page.starts_with("/health"))
@@ -48,6 +49,15 @@ fn views_per_minute(views: Flow<PageView>) -> Flow<UserMinute> {
 /// Event times start here (2023-11-14 22:14 UTC, a whole minute); Kafka clients read a
 /// timestamp of 0 as "now", so sample data avoids it.
 const BASE: i64 = 1_700_000_040_000;
+/// Window results as the listener received them.
+static ROWS: Mutex<Vec<UserMinute>> = Mutex::new(Vec::new());
+
+/// Prints nothing yet: collects each result for the table at the end.
+#[kflow::listener(topics = "views-per-minute")]
+async fn print(row: UserMinute, _meta: Meta) {
+    ROWS.lock().expect("rows").push(row);
+}
+
 const USERS: [&str; 5] = ["ana", "ben", "chen", "dara", "eli"];
 const PAGES: [&str; 4] = ["/", "/cart", "/checkout", "/health"];
 
@@ -102,37 +112,24 @@ async fn main() -> kflow::Result<()> {
     producer.flush(Duration::from_secs(10)).await?;
     println!("wrote {} page views to `page-views`", views.len());
 
-    let rows: Arc<Mutex<Vec<UserMinute>>> = Arc::default();
-    let seen = rows.clone();
-    let printer = Listener::new("print", ["views-per-minute"], move |row: UserMinute, _meta: Meta| {
-        let seen = seen.clone();
-        async move {
-            seen.lock().expect("rows").push(row);
-            Ok::<(), HandlerError>(())
-        }
-    });
     let handle = App::new("quickstart")
         .transport(transport.clone())
         .commit_interval(Duration::from_millis(200))
-        .processor(
-            Processor::new("views-per-minute", views_per_minute)
-                .input(["page-views"])
-                .output("views-per-minute"),
-        )
-        .listener(printer)
+        .processor(views_per_minute)
+        .listener(print)
         .start()
         .await?;
 
     // Every view but the health checks, in windows that closed.
     let expected: u64 = (0..430).filter(|i| i % 4 != 3).count() as u64;
-    let counted = |rows: &Mutex<Vec<UserMinute>>| rows.lock().expect("rows").iter().map(|r| r.views).sum::<u64>();
+    let counted = || ROWS.lock().expect("rows").iter().map(|r| r.views).sum::<u64>();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while counted(&rows) < expected && tokio::time::Instant::now() < deadline {
+    while counted() < expected && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     handle.shutdown().await?;
 
-    let mut rows = rows.lock().expect("rows").clone();
+    let mut rows = ROWS.lock().expect("rows").clone();
     rows.sort_by(|a, b| (a.minute_start_ms, &a.user).cmp(&(b.minute_start_ms, &b.user)));
     println!("\n{:<6} {:>8} {:>6}", "user", "minute", "views");
     for row in &rows {
@@ -151,7 +148,7 @@ async fn main() -> kflow::Result<()> {
     );
     let committed = admin
         .committed(
-            "quickstart-views-per-minute",
+            "quickstart-views_per_minute",
             (0..3).map(|p| TopicPartition::new("page-views", p)).collect(),
         )
         .await?;

@@ -25,15 +25,35 @@ pub use kflow_core::*;
 #[cfg(feature = "kafka")]
 pub use kflow_kafka as kafka;
 
+/// `#[kflow::listener(...)]`: turns an `async fn` of extractor arguments into a
+/// listener that `App::listener` accepts. See the README for the arguments.
+#[cfg(feature = "macros")]
+pub use kflow_macros::listener;
+/// `#[kflow::processor(...)]`: turns `fn(Flow<In>) -> Flow<Out>` into a processor that
+/// `App::processor` accepts. See the README for the arguments.
+#[cfg(feature = "macros")]
+pub use kflow_macros::processor;
+
+/// What the macros expand to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use kflow_core::codec::{Json, RawBytes, Utf8};
+    pub use kflow_core::transport::StartFrom;
+    pub use kflow_core::{Flow, IntoListener, IntoProcessor, Listener, OnError, Processor};
+}
+
 /// The names most applications use.
 pub mod prelude {
     pub use kflow_core::codec::{Json, RawBytes, Sent, Utf8};
     pub use kflow_core::window::{Hopping, Session, Sliding, Tumbling, Window, WindowResult};
+    pub use kflow_core::Key;
     pub use kflow_core::{
         App, DropReason, Flow, HandlerError, Headers, JsonKey, Listener, Meta, OnError, Processor, Record, TestDriver,
         TopicPartition,
     };
     #[cfg(feature = "kafka")]
     pub use kflow_kafka::AppFromEnv;
+    #[cfg(feature = "macros")]
+    pub use kflow_macros::{listener, processor};
     pub use serde::{Deserialize, Serialize};
 }

@@ -18,6 +18,7 @@ pub use error::{Error, ErrorKind, HandlerError, OnError, Result};
 pub use flow::{Event, Flow, Msg};
 pub use key::{GroupKey, JsonKey};
 pub use record::{Headers, Meta, Offset, Partition, RawRecord, Record, Timestamp, TimestampType, TopicPartition};
+pub use runtime::handler::Key;
 pub use runtime::stats::{DropReason, Stats};
-pub use runtime::{App, AppHandle, Listener, Processor, RuntimeConfig, TopicDefaults};
+pub use runtime::{App, AppHandle, IntoListener, IntoProcessor, Listener, Processor, RuntimeConfig, TopicDefaults};
 pub use testing::TestDriver;

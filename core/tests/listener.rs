@@ -112,3 +112,38 @@ fn undecodable_records_are_skipped_and_counted_under_skip() {
     assert_eq!(d.dropped("rec", DropReason::Skipped), 1);
     assert_all_committed(&mut d, &group("rec"), "in");
 }
+
+#[test]
+fn concurrency_limits_handler_calls_across_partitions() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+    static DONE: AtomicUsize = AtomicUsize::new(0);
+    let listener = Listener::new("slow", ["in"], |_v: u32, _m: Meta| async {
+        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        DONE.fetch_add(1, Ordering::SeqCst);
+        Ok::<(), HandlerError>(())
+    })
+    .concurrency(2);
+    let mut d = TestDriver::new(App::new(APP).listener(listener), &[("in", 4)]).unwrap();
+    for i in 0..12u32 {
+        d.broker()
+            .produce(kflow_core::transport::OutRecord::new("in", i.to_string()).with_partition((i % 4) as i32))
+            .unwrap();
+    }
+    d.settle();
+    for _ in 0..20 {
+        d.advance_time(Duration::from_millis(10));
+    }
+    assert_eq!(DONE.load(Ordering::SeqCst), 12);
+    assert_eq!(
+        PEAK.load(Ordering::SeqCst),
+        2,
+        "four partitions, at most two calls at once"
+    );
+    assert_all_committed(&mut d, &group("slow"), "in");
+}

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use super::member::{self, Control, MemberEnv};
 use super::stats::Stats;
 use super::unit::Unit;
-use super::{FatalErrors, Listener, Processor, RuntimeConfig, TopicDefaults};
+use super::{FatalErrors, IntoListener, IntoProcessor, RuntimeConfig, TopicDefaults};
 use crate::error::{Error, Result};
 use crate::record::Timestamp;
 use crate::transport::memory::MemoryBroker;
@@ -71,15 +71,15 @@ impl App {
         self
     }
 
-    /// Registers a processor.
-    pub fn processor<In: Send + 'static, Out: Send + 'static>(mut self, processor: Processor<In, Out>) -> Self {
-        self.units.push(Arc::new(processor));
+    /// Registers a processor: a [`Processor`] or a `#[kflow::processor]` function.
+    pub fn processor(mut self, processor: impl IntoProcessor) -> Self {
+        self.units.push(Arc::new(processor.into_processor()));
         self
     }
 
-    /// Registers a listener.
-    pub fn listener<T: Send + 'static>(mut self, listener: Listener<T>) -> Self {
-        self.units.push(Arc::new(listener));
+    /// Registers a listener: a [`Listener`] or a `#[kflow::listener]` function.
+    pub fn listener(mut self, listener: impl IntoListener) -> Self {
+        self.units.push(Arc::new(listener.into_listener()));
         self
     }
 

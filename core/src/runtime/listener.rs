@@ -7,15 +7,16 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 
+use super::handler::Handler;
 use super::task::guarded;
 use super::unit::{unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
 use crate::codec::{Decode, Json};
 use crate::error::{Error, ErrorKind, HandlerError, OnError, Result};
 use crate::flow::{FlowCtx, Plan, TaskCtxParts};
-use crate::record::Meta;
+use crate::record::{Meta, Record};
 use crate::transport::Admin;
 
-type HandlerFn<T> = dyn Fn(T, Meta) -> BoxFuture<'static, std::result::Result<(), HandlerError>> + Send + Sync;
+type HandlerFn<T> = dyn Fn(Record<T>) -> BoxFuture<'static, std::result::Result<(), HandlerError>> + Send + Sync;
 
 /// A listener: an async handler called once per record, in offset order within each
 /// partition; partitions run concurrently. A record's offset commits after its handler
@@ -32,6 +33,8 @@ type HandlerFn<T> = dyn Fn(T, Meta) -> BoxFuture<'static, std::result::Result<()
 /// ```
 pub struct Listener<T> {
     config: UnitConfig,
+    /// Shared by the listener's partition tasks when `concurrency` is set.
+    permits: Option<Arc<tokio::sync::Semaphore>>,
     handler: Arc<HandlerFn<T>>,
     decoder: Arc<dyn Decode<T>>,
 }
@@ -46,9 +49,44 @@ impl<T: DeserializeOwned + Send + 'static> Listener<T> {
         Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
         E: Into<HandlerError>,
     {
-        let handler: Arc<HandlerFn<T>> = Arc::new(move |v, m| handler(v, m).map(|r| r.map_err(Into::into)).boxed());
+        let handler: Arc<HandlerFn<T>> =
+            Arc::new(move |r: Record<T>| handler(r.value, r.meta).map(|r| r.map_err(Into::into)).boxed());
+        Self::from_parts(name, topics, handler)
+    }
+
+    /// A listener on `topics` with JSON values whose handler takes extractor arguments in
+    /// any order: the value, `Meta`, `Key<K>`, `Headers` or `Record<T>` (see
+    /// [`super::handler`]). This is what `#[kflow::listener]` generates.
+    ///
+    /// ```
+    /// use kflow_core::runtime::handler::Key;
+    /// use kflow_core::{Headers, Listener};
+    /// async fn audit(headers: Headers, key: Key<String>, amount: u64) -> Result<(), String> {
+    ///     if amount == 0 { return Err(format!("zero amount for {}", key.0)); }
+    ///     let _ = headers.get_str("trace-id");
+    ///     Ok(())
+    /// }
+    /// let l = Listener::handler("audit", ["payments"], audit);
+    /// assert_eq!(l.topics(), ["payments"]);
+    /// ```
+    pub fn handler<I, S, M, H>(name: &str, topics: I, handler: H) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+        H: Handler<T, M>,
+    {
+        let handler: Arc<HandlerFn<T>> = Arc::new(move |r: Record<T>| handler.call(r));
+        Self::from_parts(name, topics, handler)
+    }
+
+    fn from_parts<I: IntoIterator<Item = S>, S: Into<String>>(
+        name: &str,
+        topics: I,
+        handler: Arc<HandlerFn<T>>,
+    ) -> Self {
         Listener {
             config: UnitConfig::new(name, topics.into_iter().map(Into::into).collect()),
+            permits: None,
             handler,
             decoder: Arc::new(Json),
         }
@@ -57,6 +95,13 @@ impl<T: DeserializeOwned + Send + 'static> Listener<T> {
 
 impl<T: Send + 'static> Listener<T> {
     unit_setters!("listener");
+
+    /// At most `n` handler calls run at once in this instance, over all its partitions
+    /// (each partition still handles its records one at a time, in order).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.permits = Some(Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        self
+    }
 
     /// Replaces the value codec (e.g. [`crate::codec::Utf8`] for `String`).
     pub fn value_decoder(mut self, codec: impl Decode<T>) -> Self {
@@ -123,6 +168,7 @@ impl<T: Send + 'static> Unit for Listener<T> {
         let mut source =
             futures::stream::select_all(setup.sources.into_values().flatten().map(|(_, s)| s)).take_until(stop);
         let (handler, decoder, name) = (self.handler.clone(), self.decoder.clone(), self.config.name.clone());
+        let permits = self.permits.clone();
         let (trackers, fatal) = (setup.trackers, setup.fatal);
         let fail_stops = self.config.on_error == OnError::Fail;
         async move {
@@ -130,10 +176,18 @@ impl<T: Send + 'static> Unit for Listener<T> {
                 while let Some(msg) = source.next().await {
                     let (record, ack) = (msg.record, msg.ack);
                     match decoder.decode(record.value.as_deref()) {
-                        Ok(value) => match handler(value, record.meta).await {
-                            Ok(()) => drop(ack),
-                            Err(e) => ctx.reject(ack, ErrorKind::Handler, &e),
-                        },
+                        Ok(value) => {
+                            let permit = match &permits {
+                                Some(p) => Some(p.acquire().await.expect("semaphore open")),
+                                None => None,
+                            };
+                            let result = handler(record.map_value(|_| value)).await;
+                            drop(permit);
+                            match result {
+                                Ok(()) => drop(ack),
+                                Err(e) => ctx.reject(ack, ErrorKind::Handler, &e),
+                            }
+                        }
                         Err(e) => ctx.reject(ack, ErrorKind::Deserialization, &e),
                     }
                     if fail_stops && ctx.has_failed() {
@@ -151,5 +205,25 @@ impl<T: Send + 'static> Unit for Listener<T> {
             }
         }
         .boxed()
+    }
+}
+
+/// Anything `App::listener` accepts: a [`Listener`], or a function annotated with
+/// `#[kflow::listener]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a listener",
+    note = "pass a `Listener`, or a function annotated with `#[kflow::listener(...)]`"
+)]
+pub trait IntoListener {
+    /// The value type.
+    type Value: Send + 'static;
+    /// The listener.
+    fn into_listener(self) -> Listener<Self::Value>;
+}
+
+impl<T: Send + 'static> IntoListener for Listener<T> {
+    type Value = T;
+    fn into_listener(self) -> Listener<T> {
+        self
     }
 }

@@ -2,6 +2,7 @@
 //! partition tasks and commits.
 
 mod app;
+pub mod handler;
 mod listener;
 mod member;
 mod processor;
@@ -12,8 +13,8 @@ mod unit;
 use std::time::Duration;
 
 pub use app::{App, AppHandle};
-pub use listener::Listener;
-pub use processor::Processor;
+pub use listener::{IntoListener, Listener};
+pub use processor::{IntoProcessor, Processor};
 
 /// Where tasks report errors that must stop the app.
 #[derive(Clone)]

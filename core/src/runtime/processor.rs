@@ -278,3 +278,26 @@ impl<T: 'static> Encode<T> for DynEncoder<T> {
         self.0.encode(value)
     }
 }
+
+/// Anything `App::processor` accepts: a [`Processor`], or a function annotated with
+/// `#[kflow::processor]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a processor",
+    note = "pass a `Processor`, or a function annotated with `#[kflow::processor(...)]`"
+)]
+pub trait IntoProcessor {
+    /// Input value type.
+    type In: Send + 'static;
+    /// Output value type.
+    type Out: Send + 'static;
+    /// The processor.
+    fn into_processor(self) -> Processor<Self::In, Self::Out>;
+}
+
+impl<In: Send + 'static, Out: Send + 'static> IntoProcessor for Processor<In, Out> {
+    type In = In;
+    type Out = Out;
+    fn into_processor(self) -> Self {
+        self
+    }
+}

@@ -78,6 +78,16 @@ macro_rules! unit_setters {
             &self.config.name
         }
 
+        /// The topics it reads.
+        pub fn topics(&self) -> &[String] {
+            &self.config.inputs
+        }
+
+        /// Its consumer group id in an app with this id.
+        pub fn group_id_in(&self, app_id: &str) -> String {
+            self.config.group_id(app_id)
+        }
+
         /// Sets the consumer group id (default `<app id>-<name>`).
         pub fn group_id(mut self, group_id: &str) -> Self {
             self.config.group_id = Some(group_id.to_string());

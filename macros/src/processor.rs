@@ -1,0 +1,134 @@
+//! `#[processor(...)]`: parse, check, generate.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, ReturnType, Type};
+
+use crate::args::{common_calls, string, strings, value_codec, Args, Errors};
+use crate::listener::generic_arg;
+
+const VALID: &[&str] = &[
+    "input",
+    "output",
+    "group_id",
+    "properties",
+    "value_format",
+    "start",
+    "on_error",
+];
+
+/// `T` when `ty` is written `Flow<T>`.
+fn flow_of(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p
+            .path
+            .segments
+            .last()
+            .filter(|s| s.ident == "Flow")
+            .and_then(generic_arg),
+        _ => None,
+    }
+}
+
+pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            let e = syn::Error::new(e.span(), "#[processor] goes on a `fn(Flow<In>) -> Flow<Out>`").to_compile_error();
+            return quote!(#e #item);
+        }
+    };
+    let mut errors = Errors::default();
+    let args = Args::parse(attr, "#[processor]", VALID, &mut errors);
+    let inputs = match args.get("input") {
+        Some(e) => strings(e, "input", &mut errors),
+        None => {
+            errors.push(
+                Span::call_site(),
+                "missing `input`, e.g. #[processor(input = [\"orders\"], output = \"totals\")]",
+            );
+            Vec::new()
+        }
+    };
+    let sig = &func.sig;
+    if let Some(a) = &sig.asyncness {
+        errors.push(
+            a.span,
+            "a processor builds its pipeline and returns it: use a plain `fn` (async work goes in `.then(..)`)",
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        errors.push(sig.generics.span(), "a processor cannot be generic");
+    }
+    let mut input_ty = None;
+    match sig.inputs.len() {
+        1 => match sig.inputs.first() {
+            Some(FnArg::Typed(pt)) => match flow_of(&pt.ty) {
+                Some(t) => input_ty = Some(t.clone()),
+                None => errors.push(pt.ty.span(), "a processor takes its input as `Flow<In>`"),
+            },
+            Some(other) => errors.push(other.span(), "a processor is a free function, not a method"),
+            None => {}
+        },
+        _ => errors.push(
+            sig.inputs.span(),
+            "a processor takes exactly one argument, its input `Flow<In>` (merge several topics with `input = [..]`)",
+        ),
+    }
+    let output_ty = match &sig.output {
+        ReturnType::Type(_, ty) => match flow_of(ty) {
+            Some(t) => Some(t.clone()),
+            None => {
+                errors.push(
+                    ty.span(),
+                    "a processor returns `Flow<Out>` (or `Flow<Sent>` when it ends in `.to(topic)` calls)",
+                );
+                None
+            }
+        },
+        ReturnType::Default => {
+            errors.push(
+                sig.ident.span(),
+                "a processor returns `Flow<Out>` (or `Flow<Sent>` when it ends in `.to(topic)` calls)",
+            );
+            None
+        }
+    };
+    let mut calls = common_calls(&args, &mut errors);
+    if let Some(out) = args.get("output").and_then(|e| string(e, "output", &mut errors)) {
+        calls.push(quote!(.output(#out)));
+    }
+    if let Some(codec) = value_codec(&args, &mut errors) {
+        calls.push(quote!(.value_decoder(#codec).value_encoder(#codec)));
+    }
+    if let Err(e) = errors.into_result() {
+        let e = e.to_compile_error();
+        return quote!(#e #item);
+    }
+    let (input_ty, output_ty) = (input_ty.expect("checked"), output_ty.expect("checked"));
+    let (ident, vis, block) = (&sig.ident, &func.vis, &func.block);
+    let (fn_inputs, fn_output) = (&sig.inputs, &sig.output);
+    let name = ident.to_string();
+    let (docs, attrs): (Vec<_>, Vec<_>) = func.attrs.iter().partition(|a| a.path().is_ident("doc"));
+    let new = quote_spanned!(sig.span()=> ::kflow::__private::Processor::<#input_ty, #output_ty>::new);
+    quote! {
+        #(#docs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy)]
+        #vis struct #ident;
+
+        impl #ident {
+            #(#attrs)*
+            #vis fn __kflow_pipeline(#fn_inputs) #fn_output #block
+        }
+
+        impl ::kflow::__private::IntoProcessor for #ident {
+            type In = #input_ty;
+            type Out = #output_ty;
+            fn into_processor(self) -> ::kflow::__private::Processor<#input_ty, #output_ty> {
+                #new(#name, #ident::__kflow_pipeline).input([#(#inputs),*]) #(#calls)*
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+#[kflow::listener(group_id = "g")]
+async fn handle(_v: u32) {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[kflow::listener(topics = ["a"])]
+fn handle(_v: u32) {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+struct NotSerde;
+
+#[kflow::listener(topics = ["a"])]
+async fn handle(_v: NotSerde) {}
+
+fn main() {}
