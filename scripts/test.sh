@@ -27,5 +27,10 @@ fi
 export KFLOW_TEST_BROKERS="127.0.0.1:${port}"
 echo "test broker: nisshi at ${KFLOW_TEST_BROKERS}"
 
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+results=$(mktemp)
+trap 'kill $broker 2>/dev/null || true; rm -f "$log" "$results"' EXIT
+cargo test --workspace --all-targets 2>&1 | tee -a "$results"
+cargo test --workspace --doc 2>&1 | tee -a "$results"
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
