@@ -211,3 +211,22 @@ pub fn value_codec(args: &Args, errors: &mut Errors) -> Option<TokenStream> {
         _ => quote!(::kflow::__private::RawBytes),
     })
 }
+
+/// The annotated function, or the error to emit (with the item re-emitted).
+pub fn item_fn(item: &TokenStream, expected: &str) -> Result<syn::ItemFn, TokenStream> {
+    syn::parse2(item.clone()).map_err(|e| {
+        let e = syn::Error::new(e.span(), expected).to_compile_error();
+        quote!(#e #item)
+    })
+}
+
+/// A required topic list, e.g. `topics` or `input`.
+pub fn required_topics(args: &Args, key: &str, example: &str, errors: &mut Errors) -> Vec<LitStr> {
+    match args.get(key) {
+        Some(e) => strings(e, key, errors),
+        None => {
+            errors.push(Span::call_site(), format!("missing `{key}`, e.g. {example}"));
+            Vec::new()
+        }
+    }
+}

@@ -1,11 +1,11 @@
 //! `#[listener(...)]`: parse, check, generate.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type};
+use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
 
-use crate::args::{common_calls, positive, strings, value_codec, Args, Errors};
+use crate::args::{common_calls, item_fn, positive, required_topics, value_codec, Args, Errors};
 
 const VALID: &[&str] = &[
     "topics",
@@ -92,25 +92,13 @@ fn check_return(output: &ReturnType, errors: &mut Errors) {
 }
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let func: ItemFn = match syn::parse2(item.clone()) {
+    let func = match item_fn(&item, "#[listener] goes on an `async fn`") {
         Ok(f) => f,
-        Err(e) => {
-            let e = syn::Error::new(e.span(), "#[listener] goes on an `async fn`").to_compile_error();
-            return quote!(#e #item);
-        }
+        Err(tokens) => return tokens,
     };
     let mut errors = Errors::default();
     let args = Args::parse(attr, "#[listener]", VALID, &mut errors);
-    let topics = match args.get("topics") {
-        Some(e) => strings(e, "topics", &mut errors),
-        None => {
-            errors.push(
-                Span::call_site(),
-                "missing `topics`, e.g. #[listener(topics = [\"orders\"])]",
-            );
-            Vec::new()
-        }
-    };
+    let topics = required_topics(&args, "topics", "#[listener(topics = [\"orders\"])]", &mut errors);
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         errors.push(sig.fn_token.span, "a listener must be an `async fn`");

@@ -1,11 +1,11 @@
 //! `#[processor(...)]`: parse, check, generate.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, ReturnType, Type};
+use syn::{FnArg, ReturnType, Type};
 
-use crate::args::{common_calls, string, strings, value_codec, Args, Errors};
+use crate::args::{common_calls, item_fn, required_topics, string, value_codec, Args, Errors};
 use crate::listener::generic_arg;
 
 const VALID: &[&str] = &[
@@ -32,25 +32,18 @@ fn flow_of(ty: &Type) -> Option<&Type> {
 }
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let func: ItemFn = match syn::parse2(item.clone()) {
+    let func = match item_fn(&item, "#[processor] goes on a `fn(Flow<In>) -> Flow<Out>`") {
         Ok(f) => f,
-        Err(e) => {
-            let e = syn::Error::new(e.span(), "#[processor] goes on a `fn(Flow<In>) -> Flow<Out>`").to_compile_error();
-            return quote!(#e #item);
-        }
+        Err(tokens) => return tokens,
     };
     let mut errors = Errors::default();
     let args = Args::parse(attr, "#[processor]", VALID, &mut errors);
-    let inputs = match args.get("input") {
-        Some(e) => strings(e, "input", &mut errors),
-        None => {
-            errors.push(
-                Span::call_site(),
-                "missing `input`, e.g. #[processor(input = [\"orders\"], output = \"totals\")]",
-            );
-            Vec::new()
-        }
-    };
+    let inputs = required_topics(
+        &args,
+        "input",
+        "#[processor(input = [\"orders\"], output = \"totals\")]",
+        &mut errors,
+    );
     let sig = &func.sig;
     if let Some(a) = &sig.asyncness {
         errors.push(
