@@ -230,3 +230,24 @@ pub fn required_topics(args: &Args, key: &str, example: &str, errors: &mut Error
         }
     }
 }
+
+/// The value that replaces the annotated function: a unit struct of the same name (with
+/// its docs) whose associated function `method` is the original function.
+pub fn unit_struct(func: &syn::ItemFn, method: &str) -> TokenStream {
+    let sig = &func.sig;
+    let (ident, vis, block) = (&sig.ident, &func.vis, &func.block);
+    let (asyncness, inputs, output) = (&sig.asyncness, &sig.inputs, &sig.output);
+    let method = syn::Ident::new(method, sig.ident.span());
+    let (docs, attrs): (Vec<_>, Vec<_>) = func.attrs.iter().partition(|a| a.path().is_ident("doc"));
+    quote! {
+        #(#docs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy)]
+        #vis struct #ident;
+
+        impl #ident {
+            #(#attrs)*
+            #vis #asyncness fn #method(#inputs) #output #block
+        }
+    }
+}

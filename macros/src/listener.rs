@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
 
-use crate::args::{common_calls, item_fn, positive, required_topics, value_codec, Args, Errors};
+use crate::args::{common_calls, item_fn, positive, required_topics, unit_struct, value_codec, Args, Errors};
 
 const VALID: &[&str] = &[
     "topics",
@@ -150,21 +150,12 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#e #item);
     }
     let value = value.expect("checked");
-    let (ident, vis, block) = (&sig.ident, &func.vis, &func.block);
-    let (inputs, output) = (&sig.inputs, &sig.output);
+    let ident = &sig.ident;
     let name = ident.to_string();
-    let (docs, attrs): (Vec<_>, Vec<_>) = func.attrs.iter().partition(|a| a.path().is_ident("doc"));
+    let wrapper = unit_struct(&func, "__kflow_handler");
     let handler = quote_spanned!(value.span()=> ::kflow::__private::Listener::<#value>::handler);
     quote! {
-        #(#docs)*
-        #[allow(non_camel_case_types)]
-        #[derive(Debug, Clone, Copy)]
-        #vis struct #ident;
-
-        impl #ident {
-            #(#attrs)*
-            #vis async fn __kflow_handler(#inputs) #output #block
-        }
+        #wrapper
 
         impl ::kflow::__private::IntoListener for #ident {
             type Value = #value;

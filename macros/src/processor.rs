@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ReturnType, Type};
 
-use crate::args::{common_calls, item_fn, required_topics, string, value_codec, Args, Errors};
+use crate::args::{common_calls, item_fn, required_topics, string, unit_struct, value_codec, Args, Errors};
 use crate::listener::generic_arg;
 
 const VALID: &[&str] = &[
@@ -100,21 +100,12 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#e #item);
     }
     let (input_ty, output_ty) = (input_ty.expect("checked"), output_ty.expect("checked"));
-    let (ident, vis, block) = (&sig.ident, &func.vis, &func.block);
-    let (fn_inputs, fn_output) = (&sig.inputs, &sig.output);
+    let ident = &sig.ident;
     let name = ident.to_string();
-    let (docs, attrs): (Vec<_>, Vec<_>) = func.attrs.iter().partition(|a| a.path().is_ident("doc"));
+    let wrapper = unit_struct(&func, "__kflow_pipeline");
     let new = quote_spanned!(sig.span()=> ::kflow::__private::Processor::<#input_ty, #output_ty>::new);
     quote! {
-        #(#docs)*
-        #[allow(non_camel_case_types)]
-        #[derive(Debug, Clone, Copy)]
-        #vis struct #ident;
-
-        impl #ident {
-            #(#attrs)*
-            #vis fn __kflow_pipeline(#fn_inputs) #fn_output #block
-        }
+        #wrapper
 
         impl ::kflow::__private::IntoProcessor for #ident {
             type In = #input_ty;
