@@ -52,13 +52,9 @@ pub struct KafkaProducer {
 
 impl KafkaProducer {
     pub(crate) fn new(config: &KafkaConfig) -> Result<Self> {
-        let defaults: Vec<(String, String)> = PRODUCER_DEFAULTS
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         let mut client = config.client_config(&[])?;
-        for (k, v) in defaults {
-            if client.get(&k).is_none() {
+        for (k, v) in PRODUCER_DEFAULTS {
+            if client.get(k).is_none() {
                 client.set(k, v);
             }
         }

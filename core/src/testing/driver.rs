@@ -155,20 +155,22 @@ impl TestDriver {
     /// Makes every running app commit, then returns `group`'s committed offset for a
     /// partition.
     pub fn committed(&mut self, group: &str, topic: &str, partition: i32) -> Option<Offset> {
+        self.commit_all();
+        self.broker.committed(group, &TopicPartition::new(topic, partition))
+    }
+
+    fn commit_all(&mut self) {
         for h in self.apps.iter().flatten() {
             self.runtime.block_on(h.commit_now());
         }
         self.settle();
-        self.broker.committed(group, &TopicPartition::new(topic, partition))
     }
 
     /// The sum over a topic's partitions of `group`'s committed offsets (0 where none):
     /// with offsets from 0, the number of records committed.
     pub fn committed_total(&mut self, group: &str, topic: &str) -> i64 {
-        let partitions = self.broker.partitions(topic).unwrap_or(0);
-        (0..partitions)
-            .map(|p| self.committed(group, topic, p).map_or(0, |o| o.0))
-            .sum()
+        self.commit_all();
+        self.broker.committed_total(group, topic)
     }
 
     /// How many records `processor` dropped for `reason`, over all apps.

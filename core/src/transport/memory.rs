@@ -218,6 +218,14 @@ impl MemoryBroker {
         state.committed.get(tp).copied()
     }
 
+    /// The sum over a topic's partitions of `group`'s committed offsets (0 where none):
+    /// with offsets from 0, the number of records committed.
+    pub fn committed_total(&self, group: &str, topic: &str) -> i64 {
+        (0..self.partitions(topic).unwrap_or(0))
+            .map(|p| self.committed(group, &TopicPartition::new(topic, p)).map_or(0, |o| o.0))
+            .sum()
+    }
+
     /// The members of a group and their partitions.
     pub fn group_members(&self, group: &str) -> Vec<(String, Vec<TopicPartition>)> {
         let groups = lock(&self.inner.groups);

@@ -126,10 +126,8 @@ impl RevokeDone {
     }
 
     /// Confirms.
-    pub fn done(mut self) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(());
-        }
+    pub fn done(self) {
+        // Dropping confirms.
     }
 }
 
