@@ -38,8 +38,9 @@ pub use kflow_macros::processor;
 #[doc(hidden)]
 pub mod __private {
     pub use kflow_core::codec::{Json, RawBytes, Utf8};
+    pub use kflow_core::policy;
     pub use kflow_core::transport::StartFrom;
-    pub use kflow_core::{Flow, IntoListener, IntoProcessor, Listener, OnError, Processor};
+    pub use kflow_core::{Flow, IntoListener, IntoProcessor, Listener, Processor};
 }
 
 /// The names most applications use.
@@ -47,8 +48,9 @@ pub mod prelude {
     pub use kflow_core::codec::{Json, RawBytes, Sent, Utf8};
     pub use kflow_core::window::{Hopping, Session, Sliding, Tumbling, Window, WindowResult};
     pub use kflow_core::Key;
+    pub use kflow_core::{policy, ErrorKind};
     pub use kflow_core::{
-        App, DropReason, Flow, HandlerError, Headers, JsonKey, Listener, Meta, OnError, Processor, Record, TestDriver,
+        App, DropReason, Flow, HandlerError, Headers, JsonKey, Listener, Meta, Processor, Record, TestDriver,
         TopicPartition,
     };
     #[cfg(feature = "kafka")]

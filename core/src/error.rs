@@ -1,4 +1,4 @@
-//! Errors, error kinds and the (for now minimal) error policy.
+//! Errors and error kinds (the policies for them are in [`crate::policy`]).
 
 use std::fmt;
 
@@ -78,19 +78,6 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Produce => "produce",
         })
     }
-}
-
-/// What happens to a record whose processing failed.
-///
-/// This is the core's minimal policy; retries and dead-letter topics build on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnError {
-    /// Stop the app; the failed record's offset and everything after it stay uncommitted,
-    /// so a restart processes it again. The default: nothing is lost or skipped silently.
-    #[default]
-    Fail,
-    /// Log the error, count the record as `skipped`, release it and go on.
-    Skip,
 }
 
 /// The error a listener's handler returns. Any `std::error::Error` (and `String`/`&str`)

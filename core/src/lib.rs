@@ -8,13 +8,14 @@ pub mod codec;
 mod error;
 pub mod flow;
 mod key;
+pub mod policy;
 mod record;
 pub mod runtime;
 pub mod testing;
 pub mod transport;
 pub mod window;
 
-pub use error::{Error, ErrorKind, HandlerError, OnError, Result};
+pub use error::{Error, ErrorKind, HandlerError, Result};
 pub use flow::{Event, Flow, Msg};
 pub use key::{GroupKey, JsonKey};
 pub use record::{Headers, Meta, Offset, Partition, RawRecord, Record, Timestamp, TimestampType, TopicPartition};

@@ -5,13 +5,14 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use kflow_core::{App, DropReason, HandlerError, Listener, Meta, OnError, TestDriver, TopicPartition};
+use kflow_core::policy::{self, Policy};
+use kflow_core::{App, DropReason, HandlerError, Listener, Meta, TestDriver, TopicPartition};
 
 type Seen = Arc<Mutex<Vec<(i32, i64, String)>>>;
 
 /// A listener that records (partition, offset, value) and fails on values starting with
 /// "bad" or panics on "boom".
-fn recorder(seen: &Seen, policy: OnError) -> App {
+fn recorder(seen: &Seen, policy: Policy) -> App {
     let seen = seen.clone();
     App::new(APP).listener(
         Listener::new("rec", ["in"], move |value: String, meta: Meta| {
@@ -34,7 +35,7 @@ fn recorder(seen: &Seen, policy: OnError) -> App {
 #[test]
 fn handles_each_record_once_in_offset_order_with_its_metadata() {
     let seen: Seen = Default::default();
-    let mut d = TestDriver::new(recorder(&seen, OnError::Fail), &[("in", 3)]).unwrap();
+    let mut d = TestDriver::new(recorder(&seen, policy::fail()), &[("in", 3)]).unwrap();
     for i in 0..30 {
         d.pipe_at("in", Some(&format!("key-{}", i % 7)), &format!("v{i}"), i);
     }
@@ -54,7 +55,7 @@ fn handles_each_record_once_in_offset_order_with_its_metadata() {
 #[test]
 fn a_handler_error_stops_the_app_and_a_restart_resumes_at_the_failed_record() {
     let seen: Seen = Default::default();
-    let mut d = TestDriver::new(recorder(&seen, OnError::Fail), &[("in", 1)]).unwrap();
+    let mut d = TestDriver::new(recorder(&seen, policy::fail()), &[("in", 1)]).unwrap();
     d.pipe("in", &"ok-1");
     d.pipe("in", &"bad-2");
     d.pipe("in", &"ok-3");
@@ -77,7 +78,7 @@ fn a_handler_error_stops_the_app_and_a_restart_resumes_at_the_failed_record() {
 
     // A fixed deployment (here: skip) picks up exactly at the failed record.
     let again: Seen = Default::default();
-    d.start(recorder(&again, OnError::Skip)).unwrap();
+    d.start(recorder(&again, policy::skip())).unwrap();
     let values: Vec<String> = again.lock().unwrap().iter().map(|(_, _, v)| v.clone()).collect();
     assert_eq!(values, ["ok-3"]);
     assert_eq!(d.dropped("rec", DropReason::Skipped), 1);
@@ -87,7 +88,7 @@ fn a_handler_error_stops_the_app_and_a_restart_resumes_at_the_failed_record() {
 #[test]
 fn a_panicking_handler_stops_the_app_without_committing_past_the_record() {
     let seen: Seen = Default::default();
-    let mut d = TestDriver::new(recorder(&seen, OnError::Fail), &[("in", 1)]).unwrap();
+    let mut d = TestDriver::new(recorder(&seen, policy::fail()), &[("in", 1)]).unwrap();
     d.pipe("in", &"ok-1");
     d.pipe("in", &"boom-2");
     d.pipe("in", &"ok-3");
@@ -104,7 +105,7 @@ fn a_panicking_handler_stops_the_app_without_committing_past_the_record() {
 #[test]
 fn undecodable_records_are_skipped_and_counted_under_skip() {
     let seen: Seen = Default::default();
-    let mut d = TestDriver::new(recorder(&seen, OnError::Skip), &[("in", 1)]).unwrap();
+    let mut d = TestDriver::new(recorder(&seen, policy::skip()), &[("in", 1)]).unwrap();
     d.pipe("in", &"ok-1");
     d.pipe("in", &17); // not a string
     d.pipe("in", &"ok-3");

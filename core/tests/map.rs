@@ -1,4 +1,5 @@
-//! `Flow::map`, and decode errors under the fail and skip policies.
+//! `Flow::map`, and decode errors under the fail and skip policies (the dead-letter
+//! default is in `error_policies.rs`).
 
 mod common;
 
@@ -28,8 +29,15 @@ fn transforms_values_and_keeps_key_and_timestamp() {
 }
 
 #[test]
-fn undecodable_input_stops_the_app_under_the_default_policy() {
-    let mut d = driver("euros", to_euros, 1);
+fn undecodable_input_stops_the_app_under_the_fail_policy() {
+    use kflow_core::{policy, App, Processor, TestDriver};
+    let app = App::new(APP).processor(
+        Processor::new("euros", to_euros)
+            .input(["in"])
+            .output("out")
+            .on_error(policy::fail()),
+    );
+    let mut d = TestDriver::new(app, &[("in", 1)]).unwrap();
     d.pipe("in", &Order { id: 1, cents: 100 });
     d.pipe("in", &"not an order");
     d.pipe("in", &Order { id: 3, cents: 300 });
@@ -46,12 +54,12 @@ fn undecodable_input_stops_the_app_under_the_default_policy() {
 
 #[test]
 fn skip_policy_counts_and_commits_undecodable_input() {
-    use kflow_core::{App, DropReason, OnError, Processor, TestDriver};
+    use kflow_core::{policy, App, DropReason, Processor, TestDriver};
     let app = App::new(APP).processor(
         Processor::new("euros", to_euros)
             .input(["in"])
             .output("out")
-            .on_error(OnError::Skip),
+            .on_error(policy::skip()),
     );
     let mut d = TestDriver::new(app, &[("in", 1)]).unwrap();
     d.pipe("in", &Order { id: 1, cents: 100 });

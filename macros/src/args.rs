@@ -183,12 +183,8 @@ pub fn common_calls(args: &Args, errors: &mut Errors) -> Vec<TokenStream> {
         };
         calls.push(quote!(.start_from(::kflow::__private::StartFrom::#variant)));
     }
-    if let Some(policy) = args
-        .get("on_error")
-        .and_then(|e| choice(e, "on_error", &["fail", "skip"], errors))
-    {
-        let variant = if policy == "fail" { quote!(Fail) } else { quote!(Skip) };
-        calls.push(quote!(.on_error(::kflow::__private::OnError::#variant)));
+    if let Some(policy) = args.get("on_error").and_then(|e| crate::policy::policy(e, errors)) {
+        calls.push(quote!(.on_error(#policy)));
     }
     for (k, v) in args
         .get("properties")

@@ -5,6 +5,7 @@
 
 mod args;
 mod listener;
+mod policy;
 mod processor;
 
 use proc_macro::TokenStream;

@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use futures::stream::BoxStream;
 
 use super::RawMsg;
-use crate::ack::Ack;
-use crate::error::{ErrorKind, OnError};
+use crate::policy::{self, ErrorPolicies};
 use crate::record::Partition;
 use crate::runtime::stats::{DropCounter, DropReason, Stats};
 use crate::runtime::FatalErrors;
@@ -24,10 +23,14 @@ pub struct Plan {
     pub repartitions: Vec<String>,
     /// Topics late records are sent to.
     pub late: Vec<String>,
+    /// Dead-letter topics the error policies write to.
+    pub dead_letters: Vec<String>,
+    /// Retry topics the error policies write to (a listener also reads them).
+    pub retries: Vec<String>,
 }
 
 impl Plan {
-    fn add(list: &mut Vec<String>, topic: &str) {
+    pub(crate) fn add(list: &mut Vec<String>, topic: &str) {
         if !list.iter().any(|t| t == topic) {
             list.push(topic.to_string());
         }
@@ -40,10 +43,14 @@ pub(crate) struct CtxInner {
     pub(crate) partition: Option<Partition>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) producer: Option<Arc<dyn Producer>>,
-    pub(crate) on_error: OnError,
+    pub(crate) policies: Arc<ErrorPolicies>,
+    /// The consumer group (for dead-letter headers).
+    pub(crate) group: String,
+    /// Listeners may send records to retry topics; processors may not.
+    pub(crate) listener: bool,
     pub(crate) fatal: Option<FatalErrors>,
     plan: Mutex<Plan>,
-    failed: std::sync::atomic::AtomicBool,
+    pub(crate) failed: std::sync::atomic::AtomicBool,
     repartition_seq: AtomicUsize,
     /// Repartition partitions this task owns, taken by `group_by` calls in build order.
     sources: Mutex<HashMap<String, BoxStream<'static, RawMsg>>>,
@@ -60,14 +67,16 @@ pub(crate) struct TaskCtxParts {
     pub partition: Option<Partition>,
     pub stats: Arc<Stats>,
     pub producer: Option<Arc<dyn Producer>>,
-    pub on_error: OnError,
+    pub policies: Arc<ErrorPolicies>,
+    pub group: String,
+    pub listener: bool,
     pub fatal: Option<FatalErrors>,
     pub sources: HashMap<String, BoxStream<'static, RawMsg>>,
 }
 
 impl FlowCtx {
     /// A context for a flow that is not part of an app (tests, benchmarks, doc examples):
-    /// nothing to write to, counters of its own.
+    /// nothing to write to, counters of its own, and every error fails the flow.
     pub fn detached() -> Self {
         Self::task(TaskCtxParts {
             app_id: "detached".into(),
@@ -75,7 +84,9 @@ impl FlowCtx {
             partition: None,
             stats: Arc::new(Stats::default()),
             producer: None,
-            on_error: OnError::Fail,
+            policies: Arc::new(ErrorPolicies::default().all(policy::fail())),
+            group: "detached".into(),
+            listener: false,
             fatal: None,
             sources: HashMap::new(),
         })
@@ -88,7 +99,9 @@ impl FlowCtx {
             partition: parts.partition,
             stats: parts.stats,
             producer: parts.producer,
-            on_error: parts.on_error,
+            policies: parts.policies,
+            group: parts.group,
+            listener: parts.listener,
             fatal: parts.fatal,
             plan: Mutex::new(Plan::default()),
             failed: Default::default(),
@@ -146,26 +159,6 @@ impl FlowCtx {
     /// True once a record of this task failed under the `fail` policy.
     pub(crate) fn has_failed(&self) -> bool {
         self.0.failed.load(Ordering::Relaxed)
-    }
-
-    /// Applies the error policy to a record that failed: `Skip` counts and releases it,
-    /// `Fail` freezes its partition's commits and stops the app.
-    pub(crate) fn reject(&self, ack: Ack, kind: ErrorKind, error: &dyn std::fmt::Display) {
-        match self.0.on_error {
-            OnError::Skip => {
-                tracing::warn!(processor = %self.0.name, %kind, %error, "record skipped");
-                self.counter(DropReason::Skipped).incr();
-                drop(ack);
-            }
-            OnError::Fail => {
-                self.0.failed.store(true, Ordering::Relaxed);
-                let reason = format!("{kind} error in {}: {error}", self.0.name);
-                ack.fail(&reason);
-                if let Some(fatal) = &self.0.fatal {
-                    fatal.report(reason);
-                }
-            }
-        }
     }
 }
 

@@ -15,6 +15,7 @@ use crate::codec::{Decode, Json};
 use crate::error::{ErrorKind, Result};
 use crate::flow::RawMsg;
 use crate::key::GroupKey;
+use crate::policy::recover::Failure;
 use crate::record::Record;
 
 fn keyed<K, T>(record: Record<T>, key: K) -> Record<(K, T)> {
@@ -34,6 +35,7 @@ pin_project! {
         topic: Arc<str>,
         source: Option<BoxStream<'static, RawMsg>>,
         sending: Option<BoxFuture<'static, Result<()>>>,
+        recovering: Option<BoxFuture<'static, Result<()>>>,
         upstream_done: bool,
         in_place: bool,
         poll_source_first: bool,
@@ -52,6 +54,7 @@ impl<S, F, K, T> GroupBy<S, F, K, T> {
             topic: Arc::from(topic),
             source,
             sending: None,
+            recovering: None,
             upstream_done: false,
             poll_source_first: false,
             _types: PhantomData,
@@ -72,7 +75,7 @@ where
         let mut this = self.project();
         *this.poll_source_first = !*this.poll_source_first;
         if *this.poll_source_first {
-            if let Poll::Ready(Some(item)) = poll_source(this.source, this.ctx, cx) {
+            if let Poll::Ready(Some(item)) = poll_source(this.source, this.recovering, this.ctx, cx) {
                 return Poll::Ready(Some(item));
             }
         }
@@ -96,7 +99,7 @@ where
             }
         }
         if !*this.poll_source_first {
-            if let Poll::Ready(Some(item)) = poll_source(this.source, this.ctx, cx) {
+            if let Poll::Ready(Some(item)) = poll_source(this.source, this.recovering, this.ctx, cx) {
                 return Poll::Ready(Some(item));
             }
         }
@@ -110,14 +113,16 @@ where
 }
 
 /// Reads this task's repartition partition: decodes key and value; failures go to the
-/// error policy.
+/// deserialization policy (`recovering` holds its dead-letter write).
 fn poll_source<K: GroupKey, T: DeserializeOwned + 'static>(
     source: &mut Option<BoxStream<'static, RawMsg>>,
+    recovering: &mut Option<BoxFuture<'static, Result<()>>>,
     ctx: &FlowCtx,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Event<(K, T)>>> {
     use futures::StreamExt;
     loop {
+        std::task::ready!(poll_sending(recovering, ctx, cx));
         let Some(stream) = source.as_mut() else {
             return Poll::Ready(None);
         };
@@ -125,15 +130,17 @@ fn poll_source<K: GroupKey, T: DeserializeOwned + 'static>(
             Some(Msg { record, ack }) => {
                 let key = record.key.as_deref().map(K::from_key_bytes);
                 let value: std::result::Result<T, _> = Json.decode(record.value.as_deref());
-                match (key, value) {
+                let error = match (key, value) {
                     (Some(Ok(key)), Ok(value)) => {
                         let record = keyed(record.map_value(|_| value), key);
                         return Poll::Ready(Some(Event::Msg(Msg::new(record, ack))));
                     }
-                    (None, _) => ctx.reject(ack, ErrorKind::Deserialization, &"repartition record without a key"),
-                    (Some(Err(e)), _) => ctx.reject(ack, ErrorKind::Deserialization, &e),
-                    (_, Err(e)) => ctx.reject(ack, ErrorKind::Deserialization, &e),
-                }
+                    (None, _) => "repartition record without a key".to_string(),
+                    (Some(Err(e)), _) => e.to_string(),
+                    (_, Err(e)) => e.to_string(),
+                };
+                let failure = Failure::once(ErrorKind::Deserialization, &error);
+                *recovering = Some(ctx.recover(record, ack, failure));
             }
             None => {
                 *source = None;
@@ -150,6 +157,7 @@ pin_project! {
         #[pin]
         upstream: S,
         ctx: FlowCtx,
+        sending: Option<BoxFuture<'static, Result<()>>>,
         _key: PhantomData<fn() -> K>,
     }
 }
@@ -159,6 +167,7 @@ impl<S, K> GroupByKey<S, K> {
         GroupByKey {
             upstream,
             ctx,
+            sending: None,
             _key: PhantomData,
         }
     }
@@ -174,17 +183,18 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
         loop {
+            std::task::ready!(poll_sending(this.sending, this.ctx, cx));
             match std::task::ready!(this.upstream.as_mut().poll_next(cx)) {
                 Some(Event::Msg(Msg { record, ack })) => {
                     let key = match record.key.as_deref().map(K::from_key_bytes) {
                         Some(Ok(k)) => k,
                         Some(Err(e)) => {
-                            this.ctx.reject(ack, ErrorKind::Deserialization, &e);
+                            *this.sending = Some(this.ctx.reject(record, ack, ErrorKind::Deserialization, &e));
                             continue;
                         }
                         None => {
-                            this.ctx
-                                .reject(ack, ErrorKind::Deserialization, &"record has no key to group by");
+                            let e = "record has no key to group by";
+                            *this.sending = Some(this.ctx.reject(record, ack, ErrorKind::Deserialization, &e));
                             continue;
                         }
                     };

@@ -36,8 +36,8 @@ impl<S, C> To<S, C> {
     }
 }
 
-/// Encodes and queues one record on the context's producer; problems go to the error
-/// policy. Returns the queueing future, if the record was handed to the producer.
+/// Encodes and queues one record on the context's producer; encoding errors go to the
+/// serialization policy. Returns the queueing future, if the record was handed to the producer.
 pub(crate) fn send_record<T, C: Encode<T>>(
     ctx: &FlowCtx,
     topic: &Arc<str>,
@@ -46,11 +46,10 @@ pub(crate) fn send_record<T, C: Encode<T>>(
 ) -> Option<BoxFuture<'static, Result<()>>> {
     let Msg { record, ack } = msg;
     let Some(producer) = ctx.producer() else {
-        ctx.reject(
-            ack,
-            ErrorKind::Produce,
-            &format!("cannot write to `{topic}`: this flow is not running in an app"),
-        );
+        ack.fail(&format!(
+            "cannot write to `{topic}`: this flow is not running in an app"
+        ));
+        ctx.0.failed.store(true, std::sync::atomic::Ordering::Relaxed);
         return None;
     };
     match codec.encode(&record.value) {
@@ -65,15 +64,12 @@ pub(crate) fn send_record<T, C: Encode<T>>(
             };
             Some(producer.send(out, ack))
         }
-        Err(e) => {
-            ctx.reject(ack, ErrorKind::Serialization, &e);
-            None
-        }
+        Err(e) => Some(ctx.reject(record, ack, ErrorKind::Serialization, &e)),
     }
 }
 
-/// Polls a queueing future; a failure is reported to the app (the producer already
-/// failed the record's ack, so nothing past it commits).
+/// Polls a queueing future (an output, dead-letter or retry write); a failure is reported
+/// to the app (the producer already failed the record's ack, so nothing past it commits).
 pub(crate) fn poll_sending(
     sending: &mut Option<BoxFuture<'static, Result<()>>>,
     ctx: &FlowCtx,

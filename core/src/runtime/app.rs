@@ -148,6 +148,7 @@ impl App {
             let plan = unit.prepare(&self.app_id, &*admin, &self.topics).await?;
             let mut topics = unit.config().inputs.clone();
             topics.extend(plan.repartitions);
+            topics.extend(plan.retries);
             tracing::info!(unit = %unit.config().name, group = %unit.config().group_id(&self.app_id), ?topics, transport = %transport.describe(), "starting");
             let env = MemberEnv {
                 app_id: self.app_id.clone(),

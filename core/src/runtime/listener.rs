@@ -1,19 +1,23 @@
 //! `Listener`: one handler call per record, in offset order per partition.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 
 use super::handler::Handler;
-use super::task::guarded;
-use super::unit::{unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
+use super::task::{guarded, panic_message};
+use super::unit::{ensure_topic, plan_policy_topics, unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
 use crate::codec::{Decode, Json};
-use crate::error::{Error, ErrorKind, HandlerError, OnError, Result};
+use crate::error::{Error, ErrorKind, HandlerError, Result};
 use crate::flow::{FlowCtx, Plan, TaskCtxParts};
-use crate::record::{Meta, Record};
+use crate::policy::headers::Origin;
+use crate::policy::recover::{now_ms, Failure};
+use crate::record::{Meta, RawRecord, Record};
 use crate::transport::Admin;
 
 type HandlerFn<T> = dyn Fn(Record<T>) -> BoxFuture<'static, std::result::Result<(), HandlerError>> + Send + Sync;
@@ -126,27 +130,35 @@ impl<T: Send + 'static> Unit for Listener<T> {
                 reason: "no topic".into(),
             });
         }
-        Ok(Plan::default())
+        self.config
+            .policies
+            .validate(&format!("listener `{}`", self.config.name), true)?;
+        let mut plan = Plan::default();
+        plan_policy_topics(&mut plan, &self.config.policies, self.config.inputs.iter());
+        Ok(plan)
     }
 
     fn prepare<'a>(
         &'a self,
         app_id: &'a str,
         admin: &'a dyn Admin,
-        _topics: &'a super::TopicDefaults,
+        topics: &'a super::TopicDefaults,
     ) -> BoxFuture<'a, Result<Plan>> {
         async move {
             let plan = self.plan(app_id)?;
+            let mut partitions = 0;
             for topic in &self.config.inputs {
-                if admin.describe_topic(topic).await?.is_none() {
-                    return Err(Error::Topic {
-                        topic: topic.clone(),
-                        reason: format!(
-                            "topic of listener `{}` does not exist; create it first",
-                            self.config.name
-                        ),
-                    });
-                }
+                let info = admin.describe_topic(topic).await?.ok_or_else(|| Error::Topic {
+                    topic: topic.clone(),
+                    reason: format!(
+                        "topic of listener `{}` does not exist; create it first",
+                        self.config.name
+                    ),
+                })?;
+                partitions = partitions.max(info.partitions);
+            }
+            for topic in plan.dead_letters.iter().chain(&plan.retries) {
+                ensure_topic(admin, topic, topics.partitions.unwrap_or(partitions), topics).await?;
             }
             Ok(plan)
         }
@@ -160,37 +172,47 @@ impl<T: Send + 'static> Unit for Listener<T> {
             partition: Some(setup.partition),
             stats: setup.stats.clone(),
             producer: Some(setup.producer.clone()),
-            on_error: self.config.on_error,
+            policies: Arc::new(self.config.policies.clone()),
+            group: self.config.group_id(&setup.app_id),
+            listener: true,
             fatal: Some(setup.fatal.clone()),
             sources: Default::default(),
         });
         let stop = setup.stop.clone();
         let mut source =
-            futures::stream::select_all(setup.sources.into_values().flatten().map(|(_, s)| s)).take_until(stop);
-        let (handler, decoder, name) = (self.handler.clone(), self.decoder.clone(), self.config.name.clone());
-        let permits = self.permits.clone();
+            futures::stream::select_all(setup.sources.into_values().flatten().map(|(_, s)| s)).take_until(stop.clone());
+        let call = Call {
+            handler: self.handler.clone(),
+            decoder: self.decoder.clone(),
+            permits: self.permits.clone(),
+        };
+        let name = self.config.name.clone();
         let (trackers, fatal) = (setup.trackers, setup.fatal);
-        let fail_stops = self.config.on_error == OnError::Fail;
         async move {
             let run = async {
                 while let Some(msg) = source.next().await {
                     let (record, ack) = (msg.record, msg.ack);
-                    match decoder.decode(record.value.as_deref()) {
-                        Ok(value) => {
-                            let permit = match &permits {
-                                Some(p) => Some(p.acquire().await.expect("semaphore open")),
-                                None => None,
-                            };
-                            let result = handler(record.map_value(|_| value)).await;
-                            drop(permit);
-                            match result {
-                                Ok(()) => drop(ack),
-                                Err(e) => ctx.reject(ack, ErrorKind::Handler, &e),
+                    // A record from a retry topic waits until it is due; only its own
+                    // partition waits.
+                    if let Some(due) = Origin::due_of(&record) {
+                        let wait = Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64);
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = stop.clone() => {
+                                trackers.iter().for_each(|t| { t.seal(); });
+                                drop(ack);
+                                break;
                             }
                         }
-                        Err(e) => ctx.reject(ack, ErrorKind::Deserialization, &e),
                     }
-                    if fail_stops && ctx.has_failed() {
+                    match call.handle(&ctx, &record).await {
+                        Ok(()) => drop(ack),
+                        Err(failure) => {
+                            let result = ctx.recover(record, ack, failure).await;
+                            ctx.report(result);
+                        }
+                    }
+                    if ctx.has_failed() {
                         // Under `fail` nothing after the failed record is handled.
                         break;
                     }
@@ -205,6 +227,56 @@ impl<T: Send + 'static> Unit for Listener<T> {
             }
         }
         .boxed()
+    }
+}
+
+/// What a listener task calls for each record.
+struct Call<T> {
+    handler: Arc<HandlerFn<T>>,
+    decoder: Arc<dyn Decode<T>>,
+    permits: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl<T: Send + 'static> Call<T> {
+    /// Decodes the record and calls the handler, retrying each step as its policy says.
+    /// A panicking handler counts as a handler error.
+    async fn handle(&self, ctx: &FlowCtx, record: &RawRecord) -> std::result::Result<(), Failure> {
+        let decode = || self.decoder.decode(record.value.as_deref());
+        let value = match decode() {
+            Ok(v) => v,
+            Err(e) => {
+                ctx.retry_after(ErrorKind::Deserialization, e, || futures::future::ready(decode()))
+                    .await?
+            }
+        };
+        match self.call(record, value).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                ctx.retry_after(ErrorKind::Handler, e, || async {
+                    let value = decode().map_err(|e| e.to_string())?;
+                    self.call(record, value).await
+                })
+                .await
+            }
+        }
+    }
+
+    async fn call(&self, record: &RawRecord, value: T) -> std::result::Result<(), String> {
+        let typed = Record {
+            key: record.key.clone(),
+            value,
+            headers: record.headers.clone(),
+            meta: record.meta.clone(),
+        };
+        let _permit = match &self.permits {
+            Some(p) => Some(p.acquire().await.expect("semaphore open")),
+            None => None,
+        };
+        match AssertUnwindSafe((self.handler)(typed)).catch_unwind().await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(panic) => Err(format!("handler panicked: {}", panic_message(&*panic))),
+        }
     }
 }
 

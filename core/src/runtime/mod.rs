@@ -7,7 +7,7 @@ mod listener;
 mod member;
 mod processor;
 pub mod stats;
-mod task;
+pub(crate) mod task;
 mod unit;
 
 use std::time::Duration;

@@ -10,11 +10,11 @@ use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::task::{decoded, guarded};
-use super::unit::{unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
+use super::unit::{ensure_topic, plan_policy_topics, unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
 use crate::codec::{Decode, Encode, Json, Sent};
 use crate::error::{Error, Result};
 use crate::flow::{Event, Flow, FlowCtx, Plan, TaskCtxParts};
-use crate::transport::{Admin, NewTopic};
+use crate::transport::Admin;
 
 type PipelineFn<In, Out> = dyn Fn(Flow<In>) -> Flow<Out> + Send + Sync;
 
@@ -101,7 +101,9 @@ impl<In: Send + 'static, Out: Send + 'static> Processor<In, Out> {
             partition: None,
             stats: Default::default(),
             producer: None,
-            on_error: self.config.on_error,
+            policies: Arc::new(self.config.policies.clone()),
+            group: self.config.group_id(app_id),
+            listener: false,
             fatal: None,
             sources: HashMap::new(),
         });
@@ -136,10 +138,21 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
                 ),
             });
         }
+        self.config
+            .policies
+            .validate(&format!("processor `{}`", self.config.name), false)?;
         let mut plan = self.planned(app_id);
         if let Some(out) = &self.output {
             plan.outputs.insert(0, out.clone());
         }
+        let read = self
+            .config
+            .inputs
+            .iter()
+            .chain(&plan.repartitions)
+            .cloned()
+            .collect::<Vec<_>>();
+        plan_policy_topics(&mut plan, &self.config.policies, read.iter());
         Ok(plan)
     }
 
@@ -155,29 +168,20 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
             for input in &self.config.inputs {
                 let info = admin.describe_topic(input).await?.ok_or_else(|| Error::Topic {
                     topic: input.clone(),
-                    reason: format!("input of processor `{}` does not exist; create it first", self.config.name),
+                    reason: format!(
+                        "input of processor `{}` does not exist; create it first",
+                        self.config.name
+                    ),
                 })?;
                 inputs = inputs.max(info.partitions);
             }
-            for topic in plan.outputs.iter().chain(&plan.repartitions).chain(&plan.late) {
-                // Repartition topics must match the inputs so each task owns its keys.
-                let want = if plan.repartitions.contains(topic) { inputs } else { defaults.partitions.unwrap_or(inputs) };
-                match admin.describe_topic(topic).await? {
-                    Some(info) if info.partitions != want => {
-                        tracing::warn!(%topic, have = info.partitions, want, "existing topic has a different partition count than kflow would create");
-                    }
-                    Some(_) => {}
-                    None => {
-                        tracing::info!(%topic, partitions = want, replication = defaults.replication, "creating topic");
-                        let new = NewTopic {
-                            name: topic.clone(),
-                            partitions: want,
-                            replication: defaults.replication,
-                            configs: defaults.configs.clone(),
-                        };
-                        admin.create_topic(new).await?;
-                    }
-                }
+            let repartitions = plan.repartitions.clone();
+            for topic in plan.outputs.iter().chain(&plan.late).chain(&plan.dead_letters) {
+                ensure_topic(admin, topic, defaults.partitions.unwrap_or(inputs), defaults).await?;
+            }
+            // Repartition topics must match the inputs so each task owns its keys.
+            for topic in &repartitions {
+                ensure_topic(admin, topic, inputs, defaults).await?;
             }
             Ok(plan)
         }
@@ -203,7 +207,9 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
             partition: Some(setup.partition),
             stats: setup.stats.clone(),
             producer: Some(setup.producer.clone()),
-            on_error: self.config.on_error,
+            policies: Arc::new(self.config.policies.clone()),
+            group: self.config.group_id(&setup.app_id),
+            listener: false,
             fatal: Some(setup.fatal.clone()),
             sources: repartitions,
         });
@@ -212,7 +218,7 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
             .map(|(_, source)| {
                 decoded(
                     source.take_until(stop.clone()).boxed(),
-                    DynDecoder(self.decoder.clone()),
+                    self.decoder.clone(),
                     ctx.clone(),
                 )
             })
@@ -263,14 +269,6 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
 }
 
 /// A shared codec used where an owned one is expected.
-struct DynDecoder<T>(Arc<dyn Decode<T>>);
-
-impl<T: 'static> Decode<T> for DynDecoder<T> {
-    fn decode(&self, data: Option<&[u8]>) -> std::result::Result<T, crate::codec::DecodeError> {
-        self.0.decode(data)
-    }
-}
-
 struct DynEncoder<T>(Arc<dyn Encode<T>>);
 
 impl<T: 'static> Encode<T> for DynEncoder<T> {

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::error::ErrorKind;
+
 /// Why a record did not reach an output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
@@ -14,6 +16,8 @@ pub enum DropReason {
     Late,
     /// Its processing failed and the policy was `skip`.
     Skipped,
+    /// Its processing failed and it was written to the dead-letter topic.
+    DeadLettered,
 }
 
 impl DropReason {
@@ -23,6 +27,7 @@ impl DropReason {
             DropReason::Filtered => "filtered",
             DropReason::Late => "late",
             DropReason::Skipped => "skipped",
+            DropReason::DeadLettered => "dead_lettered",
         }
     }
 }
@@ -34,7 +39,8 @@ impl fmt::Display for DropReason {
 }
 
 /// An app's counters. Also exported through the `metrics` facade as
-/// `kflow_records_dropped_total{processor, reason}`.
+/// `kflow_records_dropped_total{processor, reason}` and
+/// `kflow_retries_total{processor, kind}`.
 ///
 /// ```
 /// use kflow_core::{Stats, DropReason};
@@ -44,6 +50,7 @@ impl fmt::Display for DropReason {
 #[derive(Default)]
 pub struct Stats {
     counters: Mutex<HashMap<(String, DropReason), Arc<AtomicU64>>>,
+    retries: Mutex<HashMap<(String, ErrorKind), Arc<AtomicU64>>>,
 }
 
 impl Stats {
@@ -54,6 +61,32 @@ impl Stats {
             .expect("stats lock")
             .get(&(processor.to_string(), reason))
             .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// How many times `processor` retried a record after an error of `kind` (in place, or
+    /// by writing it to a retry topic).
+    pub fn retries(&self, processor: &str, kind: ErrorKind) -> u64 {
+        self.retries
+            .lock()
+            .expect("stats lock")
+            .get(&(processor.to_string(), kind))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn retry_counter(&self, processor: &str, kind: ErrorKind) -> DropCounter {
+        let local = self
+            .retries
+            .lock()
+            .expect("stats lock")
+            .entry((processor.to_string(), kind))
+            .or_default()
+            .clone();
+        let metric = metrics::counter!(
+            "kflow_retries_total",
+            "processor" => processor.to_string(),
+            "kind" => kind.to_string()
+        );
+        DropCounter { local, metric }
     }
 
     pub(crate) fn drop_counter(&self, processor: &str, reason: DropReason) -> DropCounter {

@@ -3,9 +3,12 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 
+use futures::future::{ready, Either};
 use futures::stream::{BoxStream, Stream, StreamExt};
+use futures::FutureExt;
 
 use crate::ack::{OffsetTracker, TrackerHandle};
 use crate::codec::Decode;
@@ -44,22 +47,40 @@ fn cooperative<S: Stream + Send + Unpin + 'static>(mut inner: S) -> impl Stream<
     })
 }
 
-/// Decodes each record's value; failures go to the error policy.
-pub(crate) fn decoded<T, C>(source: BoxStream<'static, RawMsg>, codec: C, ctx: FlowCtx) -> BoxStream<'static, Event<T>>
+/// Decodes each record's value; failures are retried and recovered as the
+/// deserialization policy says.
+pub(crate) fn decoded<T>(
+    source: BoxStream<'static, RawMsg>,
+    codec: Arc<dyn Decode<T>>,
+    ctx: FlowCtx,
+) -> BoxStream<'static, Event<T>>
 where
     T: Send + 'static,
-    C: Decode<T>,
 {
     source
-        .filter_map(move |Msg { record, ack }| {
-            let event = match codec.decode(record.value.as_deref()) {
-                Ok(value) => Some(Event::Msg(Msg::new(record.map_value(|_| value), ack))),
-                Err(e) => {
-                    ctx.reject(ack, ErrorKind::Deserialization, &e);
-                    None
-                }
-            };
-            futures::future::ready(event)
+        .filter_map(move |Msg { record, ack }| match codec.decode(record.value.as_deref()) {
+            Ok(value) => Either::Left(ready(Some(Event::Msg(Msg::new(record.map_value(|_| value), ack))))),
+            Err(e) => {
+                let (ctx, codec) = (ctx.clone(), codec.clone());
+                Either::Right(
+                    async move {
+                        let retried = ctx
+                            .retry_after(ErrorKind::Deserialization, e, || {
+                                ready(codec.decode(record.value.as_deref()))
+                            })
+                            .await;
+                        match retried {
+                            Ok(value) => Some(Event::Msg(Msg::new(record.map_value(|_| value), ack))),
+                            Err(failure) => {
+                                let result = ctx.recover(record, ack, failure).await;
+                                ctx.report(result);
+                                None
+                            }
+                        }
+                    }
+                    .boxed(),
+                )
+            }
         })
         .boxed()
 }
@@ -82,7 +103,7 @@ pub(crate) async fn guarded<F: Future>(fut: F, trackers: &[TrackerHandle]) -> Re
     result
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -8,9 +8,10 @@ use futures::stream::BoxStream;
 
 use super::stats::Stats;
 use super::FatalErrors;
-use crate::error::{OnError, Result};
+use crate::error::Result;
 use crate::flow::Plan;
 use crate::flow::RawMsg;
+use crate::policy::ErrorPolicies;
 use crate::record::{Partition, Timestamp, TopicPartition};
 use crate::transport::{Admin, Producer, StartFrom};
 
@@ -46,7 +47,7 @@ pub(crate) struct UnitConfig {
     pub inputs: Vec<String>,
     pub group_id: Option<String>,
     pub start: StartFrom,
-    pub on_error: OnError,
+    pub policies: ErrorPolicies,
     pub properties: Vec<(String, String)>,
 }
 
@@ -57,7 +58,7 @@ impl UnitConfig {
             inputs,
             group_id: None,
             start: StartFrom::Earliest,
-            on_error: OnError::Fail,
+            policies: ErrorPolicies::default(),
             properties: Vec::new(),
         }
     }
@@ -100,9 +101,16 @@ macro_rules! unit_setters {
             self
         }
 
-        #[doc = concat!("What happens to records the ", $what, " fails on (default `OnError::Fail`).")]
-        pub fn on_error(mut self, policy: $crate::OnError) -> Self {
-            self.config.on_error = policy;
+        #[doc = concat!("The error policy for deserialization, handler and serialization errors of this ", $what, ".")]
+        /// Produce errors keep `fail`. Defaults: see [`crate::policy::ErrorPolicies`].
+        pub fn on_error(mut self, policy: $crate::policy::Policy) -> Self {
+            self.config.policies = self.config.policies.all(policy);
+            self
+        }
+
+        /// The error policy for one kind of error.
+        pub fn on_error_for(mut self, kind: $crate::ErrorKind, policy: $crate::policy::Policy) -> Self {
+            self.config.policies = self.config.policies.set(kind, policy);
             self
         }
 
@@ -114,6 +122,52 @@ macro_rules! unit_setters {
     };
 }
 pub(crate) use unit_setters;
+
+/// Creates `topic` with `partitions` partitions (and the defaults' replication and
+/// configs) unless it exists; an existing topic with another count is only warned about.
+pub(crate) async fn ensure_topic(
+    admin: &dyn Admin,
+    topic: &str,
+    partitions: i32,
+    defaults: &super::TopicDefaults,
+) -> Result<()> {
+    match admin.describe_topic(topic).await? {
+        Some(info) if info.partitions != partitions => {
+            tracing::warn!(%topic, have = info.partitions, want = partitions, "existing topic has a different partition count than kflow would create");
+        }
+        Some(_) => {}
+        None => {
+            tracing::info!(%topic, partitions, replication = defaults.replication, "creating topic");
+            let new = crate::transport::NewTopic {
+                name: topic.to_string(),
+                partitions,
+                replication: defaults.replication,
+                configs: defaults.configs.clone(),
+            };
+            admin.create_topic(new).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds the dead-letter and retry topics `policies` write to for records of `topics`.
+pub(crate) fn plan_policy_topics<'a>(
+    plan: &mut Plan,
+    policies: &ErrorPolicies,
+    topics: impl Iterator<Item = &'a String>,
+) {
+    for topic in topics {
+        for (_, policy) in policies.kinds() {
+            if let Some(dl) = policy.dead_letter_topic(topic) {
+                Plan::add(&mut plan.dead_letters, &dl);
+            }
+        }
+        let levels = policies.retry_levels();
+        for n in 1..=levels {
+            Plan::add(&mut plan.retries, &crate::policy::retry_topic(topic, n));
+        }
+    }
+}
 
 /// A listener or processor, type-erased.
 pub(crate) trait Unit: Send + Sync + 'static {

@@ -133,8 +133,13 @@ fn route_late<K, T>(ctx: &FlowCtx, route: &LateTopic<T>, late: Entry<K, T>) -> O
             Some(producer.send(out, late.ack))
         }
         Err(e) => {
-            ctx.reject(late.ack, ErrorKind::Serialization, &e);
-            None
+            let record = crate::record::Record {
+                key: late.key_bytes,
+                value: (),
+                headers: Default::default(),
+                meta: late.meta,
+            };
+            Some(ctx.reject(record, late.ack, ErrorKind::Serialization, &e))
         }
     }
 }

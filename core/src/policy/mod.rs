@@ -1,0 +1,334 @@
+//! Error policies: what happens to a record whose processing failed.
+//!
+//! A policy is a small value built from composable steps, applied in this order:
+//!
+//! 1. [`retry`]`(max_attempts, backoff)`: call again in place, waiting between attempts;
+//! 2. [`retry_topics`]`(delays)` (listeners): write the record to `<topic>.retry.<n>`, to be
+//!    handled again once its delay has passed, without blocking the partition it came from;
+//! 3. a final step: [`dead_letter`] (to `<topic>.dlq`), [`skip`] (counted) or [`fail`]
+//!    (stop the app; nothing past the record commits).
+//!
+//! ```
+//! use std::time::Duration;
+//! use kflow_core::policy::{self, Backoff};
+//! // The default for handler errors:
+//! let p = policy::retry(4, Backoff::exponential(Duration::from_millis(100), 2.0)).then_dead_letter();
+//! // Non-blocking retries after 1 s and 10 s, then the dead-letter topic:
+//! let q = policy::retry_topics([Duration::from_secs(1), Duration::from_secs(10)]).then_dead_letter();
+//! assert_ne!(p, q);
+//! ```
+//!
+//! Policies are set per error kind ([`crate::ErrorKind`]) on listeners and processors
+//! (`on_error`, `on_error_for`), or with the macros' `on_error = ...` argument.
+
+mod backoff;
+pub(crate) mod headers;
+pub(crate) mod recover;
+mod replay;
+
+use std::time::Duration;
+
+pub use backoff::Backoff;
+pub use headers::names;
+pub use replay::{Replay, ReplayReport};
+
+use crate::error::{Error, ErrorKind};
+
+/// What happens to a failed record: optional in-place retries, optional retry topics, then
+/// a final step. Build one with [`retry`], [`retry_topics`], [`dead_letter`], [`skip`] or
+/// [`fail`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub(crate) retry: Option<Retry>,
+    pub(crate) topics: Vec<Duration>,
+    pub(crate) last: Last,
+}
+
+/// In-place retries.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Retry {
+    /// Attempts in all, the first call included.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+}
+
+/// The final step.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Last {
+    DeadLetter(DeadLetter),
+    Skip,
+    Fail,
+}
+
+/// Where and how dead-letter records are written.
+///
+/// ```
+/// use kflow_core::policy::{self, DeadLetter};
+/// let p = policy::dead_letter_with(DeadLetter::new().suffix(".DLT").spring_headers());
+/// assert_eq!(p.dead_letter_topic("orders").as_deref(), Some("orders.DLT"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub(crate) suffix: String,
+    pub(crate) spring: bool,
+}
+
+impl Default for DeadLetter {
+    fn default() -> Self {
+        DeadLetter {
+            suffix: ".dlq".into(),
+            spring: false,
+        }
+    }
+}
+
+impl DeadLetter {
+    /// `<topic>.dlq`, kflow's headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The topic suffix (default `.dlq`).
+    pub fn suffix(mut self, suffix: &str) -> Self {
+        self.suffix = suffix.to_string();
+        self
+    }
+
+    /// Writes Spring Kafka's `kafka_dlt-*` headers (binary big-endian numbers) instead of
+    /// kflow's, for teams whose dead-letter tooling is Spring's.
+    pub fn spring_headers(mut self) -> Self {
+        self.spring = true;
+        self
+    }
+}
+
+/// Retry in place: at most `max_attempts` calls in all (the first included), waiting
+/// `backoff` between them; then [`fail`] unless a `then_*` step follows.
+pub fn retry(max_attempts: u32, backoff: Backoff) -> Policy {
+    Policy {
+        retry: Some(Retry { max_attempts, backoff }),
+        topics: Vec::new(),
+        last: Last::Fail,
+    }
+}
+
+/// Non-blocking retries (listeners only): the failed record is written to
+/// `<topic>.retry.1` and handled again once `delays[0]` has passed, then to `.retry.2`
+/// after `delays[1]`, and so on; then [`fail`] unless a `then_*` step follows.
+pub fn retry_topics(delays: impl IntoIterator<Item = Duration>) -> Policy {
+    Policy {
+        retry: None,
+        topics: delays.into_iter().collect(),
+        last: Last::Fail,
+    }
+}
+
+/// Write the record to `<topic>.dlq` with headers saying what failed; its offset commits
+/// once that write is acknowledged.
+pub fn dead_letter() -> Policy {
+    dead_letter_with(DeadLetter::new())
+}
+
+/// [`dead_letter`] with another suffix or Spring's headers.
+pub fn dead_letter_with(config: DeadLetter) -> Policy {
+    Policy {
+        retry: None,
+        topics: Vec::new(),
+        last: Last::DeadLetter(config),
+    }
+}
+
+/// Log, count as `skipped` and go on.
+pub fn skip() -> Policy {
+    Policy {
+        retry: None,
+        topics: Vec::new(),
+        last: Last::Skip,
+    }
+}
+
+/// Stop the app; the record's offset and everything after it stay uncommitted, so a
+/// restart handles it again.
+pub fn fail() -> Policy {
+    Policy {
+        retry: None,
+        topics: Vec::new(),
+        last: Last::Fail,
+    }
+}
+
+impl Policy {
+    /// After in-place retries, go through retry topics with these delays.
+    pub fn then_retry_topics(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
+        self.topics = delays.into_iter().collect();
+        self
+    }
+
+    /// Ends in the dead-letter topic.
+    pub fn then_dead_letter(self) -> Self {
+        self.then_dead_letter_with(DeadLetter::new())
+    }
+
+    /// Ends in a dead-letter topic configured by `config`.
+    pub fn then_dead_letter_with(mut self, config: DeadLetter) -> Self {
+        self.last = Last::DeadLetter(config);
+        self
+    }
+
+    /// Ends by skipping the record (counted).
+    pub fn then_skip(mut self) -> Self {
+        self.last = Last::Skip;
+        self
+    }
+
+    /// Ends by stopping the app.
+    pub fn then_fail(mut self) -> Self {
+        self.last = Last::Fail;
+        self
+    }
+
+    /// The dead-letter topic for records read from `topic`, if this policy ends there.
+    pub fn dead_letter_topic(&self, topic: &str) -> Option<String> {
+        match &self.last {
+            Last::DeadLetter(d) => Some(format!("{topic}{}", d.suffix)),
+            _ => None,
+        }
+    }
+
+    /// The retry topics for records read from `topic` (`<topic>.retry.1`, ...).
+    pub fn retry_topic_names(&self, topic: &str) -> Vec<String> {
+        (1..=self.topics.len()).map(|n| retry_topic(topic, n)).collect()
+    }
+
+    /// True when this policy only stops the app.
+    pub fn is_fail(&self) -> bool {
+        self.retry.is_none() && self.topics.is_empty() && self.last == Last::Fail
+    }
+
+    /// Why this policy cannot be used for `kind` in a listener (`listener` true) or a
+    /// processor, if it cannot.
+    fn problem(&self, kind: ErrorKind, listener: bool) -> Option<String> {
+        if kind == ErrorKind::Produce && !self.is_fail() {
+            return Some(
+                "produce errors can only `fail`: the client already retries writes (librdkafka `message.timeout.ms`), and a dead-letter record would go through the same producer".into(),
+            );
+        }
+        if let Some(retry) = &self.retry {
+            if retry.max_attempts == 0 {
+                return Some("retry max_attempts must be at least 1 (it counts the first call)".into());
+            }
+            if let Some(p) = retry.backoff.problem() {
+                return Some(p);
+            }
+        }
+        if !self.topics.is_empty() && !listener {
+            return Some("retry topics need a listener (a processor's pipeline cannot take a record back in); use retry(..) and dead_letter()".into());
+        }
+        if let Last::DeadLetter(d) = &self.last {
+            let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+            if d.suffix.is_empty() || !d.suffix.chars().all(valid) {
+                return Some(format!(
+                    "dead-letter suffix `{}` must be non-empty and use only letters, digits, `.`, `_` and `-`",
+                    d.suffix
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// The name of retry topic `n` (from 1) of `topic`.
+pub fn retry_topic(topic: &str, n: usize) -> String {
+    format!("{topic}.retry.{n}")
+}
+
+/// A listener's or processor's policy for each error kind.
+///
+/// Defaults: deserialization and serialization errors go to the dead-letter topic; handler
+/// errors are retried in place (4 attempts in all: the first call and 3 retries after
+/// 100 ms, 200 ms and 400 ms), then dead-lettered; produce errors stop the app.
+///
+/// ```
+/// use kflow_core::{policy::{self, ErrorPolicies}, ErrorKind};
+/// let p = ErrorPolicies::default().set(ErrorKind::Handler, policy::skip());
+/// assert_eq!(p.get(ErrorKind::Handler), &policy::skip());
+/// assert_eq!(p.get(ErrorKind::Deserialization), &policy::dead_letter());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorPolicies {
+    deserialization: Policy,
+    handler: Policy,
+    serialization: Policy,
+    produce: Policy,
+}
+
+impl Default for ErrorPolicies {
+    fn default() -> Self {
+        ErrorPolicies {
+            deserialization: dead_letter(),
+            handler: retry(4, Backoff::exponential(Duration::from_millis(100), 2.0)).then_dead_letter(),
+            serialization: dead_letter(),
+            produce: fail(),
+        }
+    }
+}
+
+impl ErrorPolicies {
+    /// The policy for `kind`.
+    pub fn get(&self, kind: ErrorKind) -> &Policy {
+        match kind {
+            ErrorKind::Deserialization => &self.deserialization,
+            ErrorKind::Handler => &self.handler,
+            ErrorKind::Serialization => &self.serialization,
+            ErrorKind::Produce => &self.produce,
+        }
+    }
+
+    /// Sets the policy for `kind`.
+    pub fn set(mut self, kind: ErrorKind, policy: Policy) -> Self {
+        *match kind {
+            ErrorKind::Deserialization => &mut self.deserialization,
+            ErrorKind::Handler => &mut self.handler,
+            ErrorKind::Serialization => &mut self.serialization,
+            ErrorKind::Produce => &mut self.produce,
+        } = policy;
+        self
+    }
+
+    /// Sets `policy` for deserialization, handler and serialization errors (produce errors
+    /// keep `fail`).
+    pub fn all(self, policy: Policy) -> Self {
+        self.set(ErrorKind::Deserialization, policy.clone())
+            .set(ErrorKind::Handler, policy.clone())
+            .set(ErrorKind::Serialization, policy)
+    }
+
+    pub(crate) fn kinds(&self) -> impl Iterator<Item = (ErrorKind, &Policy)> {
+        [
+            ErrorKind::Deserialization,
+            ErrorKind::Handler,
+            ErrorKind::Serialization,
+            ErrorKind::Produce,
+        ]
+        .into_iter()
+        .map(|k| (k, self.get(k)))
+    }
+
+    /// Checks every policy; the error names `<what> on_error` and the kind.
+    pub(crate) fn validate(&self, what: &str, listener: bool) -> Result<(), Error> {
+        for (kind, policy) in self.kinds() {
+            if let Some(reason) = policy.problem(kind, listener) {
+                return Err(Error::Config {
+                    key: format!("{what} on_error ({kind} errors)"),
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The most retry-topic levels any kind uses.
+    pub(crate) fn retry_levels(&self) -> usize {
+        self.kinds().map(|(_, p)| p.topics.len()).max().unwrap_or(0)
+    }
+}
