@@ -124,9 +124,12 @@ impl TestDriver {
         self.settle();
     }
 
-    /// Advances the (paused) processing-time clock, firing timers such as batch timeouts.
+    /// Advances the (paused) processing-time clock by `by`, firing every timer due on the
+    /// way in order (batch timeouts, retry backoffs, retry-topic delays), including timers
+    /// set by the ones that fired.
     pub fn advance_time(&mut self, by: Duration) {
-        self.runtime.block_on(async { tokio::time::advance(by).await });
+        // A sleep on a paused clock jumps from timer to timer while the tasks are idle.
+        self.runtime.block_on(async { tokio::time::sleep(by).await });
         self.settle();
     }
 
@@ -179,6 +182,15 @@ impl TestDriver {
             .iter()
             .flatten()
             .map(|h| h.stats().dropped(processor, reason))
+            .sum()
+    }
+
+    /// How many times `processor` retried after errors of `kind`, over all apps.
+    pub fn retries(&self, processor: &str, kind: crate::ErrorKind) -> u64 {
+        self.apps
+            .iter()
+            .flatten()
+            .map(|h| h.stats().retries(processor, kind))
             .sum()
     }
 

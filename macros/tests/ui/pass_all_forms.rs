@@ -23,6 +23,25 @@ async fn whole_record(record: Record<Order>) -> Result<(), std::io::Error> {
 #[kflow::listener(topics = ["text"], value_format = string)]
 async fn text(_line: String) {}
 
+#[kflow::listener(topics = ["orders"], on_error = retry(max_attempts = 3, backoff = exponential(100ms, 2.0)).then_dead_letter())]
+async fn retried(_order: Order) {}
+
+#[kflow::listener(topics = ["orders"],
+                  on_error = retry(5, fixed(1s)).then_retry_topics([10s, 2m]).then_dead_letter(suffix = ".DLT", headers = spring))]
+async fn retried_through_topics(_order: Order) {}
+
+#[kflow::listener(topics = ["orders"], on_error = retry_topics(delays = [500ms]).then_skip())]
+async fn topics_then_skip(_order: Order) {}
+
+#[kflow::listener(topics = ["orders"],
+                  on_error = retry(max_attempts = 4, backoff = exponential(50ms, 3, max = 1s, jitter = 0.2)).then_fail())]
+async fn capped(_order: Order) {}
+
+#[kflow::processor(input = "orders", output = "ids", on_error = dead_letter(suffix = "-dead"))]
+fn dead_lettered(orders: Flow<Order>) -> Flow<u32> {
+    orders.map(|o| o.id)
+}
+
 /// Documented processors keep their docs.
 #[kflow::processor(input = ["orders"], output = "ids")]
 fn ids(orders: Flow<Order>) -> Flow<u32> {
@@ -40,6 +59,11 @@ fn main() {
         .listener(any_order)
         .listener(whole_record)
         .listener(text)
+        .listener(retried)
+        .listener(retried_through_topics)
+        .listener(topics_then_skip)
+        .listener(capped)
+        .processor(dead_lettered)
         .processor(ids)
         .processor(routed);
 }

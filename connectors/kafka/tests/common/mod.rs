@@ -55,9 +55,40 @@ pub async fn produce(t: &KafkaTransport, topic: &str, values: impl IntoIterator<
     producer.flush(Duration::from_secs(30)).await.expect("flushed");
 }
 
+/// A record as read back by the tests.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub timestamp: Option<i64>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Read {
+    /// The last header with this name, as UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+}
+
 /// Every record of `topic` (read without a group), waiting until at least `want` arrived or
 /// `within` passed.
 pub fn read(t: &KafkaTransport, topic: &str, want: usize, within: Duration) -> Vec<(i32, i64, Option<String>, String)> {
+    read_full(t, topic, want, within)
+        .into_iter()
+        .map(|r| (r.partition, r.offset, r.key, r.value.unwrap_or_default()))
+        .collect()
+}
+
+/// [`read`] with headers and timestamps.
+pub fn read_full(t: &KafkaTransport, topic: &str, want: usize, within: Duration) -> Vec<Read> {
+    use rdkafka::message::Headers;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", t.config().brokers())
         .set("group.id", unique("reader"))
@@ -75,12 +106,23 @@ pub fn read(t: &KafkaTransport, topic: &str, want: usize, within: Duration) -> V
     let mut out = Vec::new();
     while out.len() < want && Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
-            let value = m
-                .payload()
-                .map(|v| String::from_utf8_lossy(v).into_owned())
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
                 .unwrap_or_default();
-            out.push((m.partition(), m.offset(), key, value));
+            out.push(Read {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(text),
+                value: m.payload().map(text),
+                timestamp: m.timestamp().to_millis(),
+                headers,
+            });
         }
     }
     out
