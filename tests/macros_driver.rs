@@ -93,3 +93,30 @@ fn the_generated_values_describe_themselves() {
     assert_eq!(p.name(), "words");
     assert_eq!(p.group_id_in("shop"), "word-splitter");
 }
+
+/// Fails until its third call for an order, and always for order 13.
+#[kflow::listener(topics = ["payments"],
+                  on_error = retry(max_attempts = 3, backoff = fixed(50ms)).then_dead_letter(suffix = ".DLT"))]
+async fn pay(order: Order) -> Result<(), HandlerError> {
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if order.id == 13 || n < 2 {
+        return Err(format!("payment {} declined", order.id).into());
+    }
+    Ok(())
+}
+
+#[test]
+fn the_on_error_argument_sets_retries_and_the_dead_letter_topic() {
+    let mut d = TestDriver::new(App::new("shop").listener(pay), &[("payments", 1)]).unwrap();
+    d.pipe("payments", &Order { id: 1, cents: 5 });
+    d.pipe("payments", &Order { id: 13, cents: 5 });
+    d.advance_time(std::time::Duration::from_secs(1));
+    // Order 1: two failures, then success on the third call. Order 13: three attempts.
+    assert_eq!(d.retries("pay", ErrorKind::Handler), 2 + 2);
+    let dead = d.broker().records("payments.DLT");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].headers.get_str(policy::names::ERROR_MESSAGE), Some("payment 13 declined"));
+    assert_eq!(dead[0].headers.get_str(policy::names::ATTEMPTS), Some("3"));
+    assert_eq!(d.committed_total("shop-pay", "payments"), 2);
+}

@@ -165,7 +165,7 @@ async fn a_handler_that_fails_twice_then_succeeds_is_retried_in_place_only() {
     let stats = handle.stats().clone();
     handle.shutdown().await.unwrap();
 
-    let calls = calls.lock().unwrap();
+    let calls = calls.lock().unwrap().clone();
     assert_eq!(calls[&3].len(), 3);
     let gaps: Vec<Duration> = calls[&3].windows(2).map(|w| w[1] - w[0]).collect();
     assert!(
@@ -199,7 +199,7 @@ async fn retry_topics_respect_their_delays_then_dead_letter() {
     let stats = handle.stats().clone();
     handle.shutdown().await.unwrap();
 
-    let calls = calls.lock().unwrap();
+    let calls = calls.lock().unwrap().clone();
     assert_eq!(
         (calls[&0].len(), calls[&3].len()),
         (1, 1),
