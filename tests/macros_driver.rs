@@ -116,7 +116,10 @@ fn the_on_error_argument_sets_retries_and_the_dead_letter_topic() {
     assert_eq!(d.retries("pay", ErrorKind::Handler), 2 + 2);
     let dead = d.broker().records("payments.DLT");
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].headers.get_str(policy::names::ERROR_MESSAGE), Some("payment 13 declined"));
+    assert_eq!(
+        dead[0].headers.get_str(policy::names::ERROR_MESSAGE),
+        Some("payment 13 declined")
+    );
     assert_eq!(dead[0].headers.get_str(policy::names::ATTEMPTS), Some("3"));
     assert_eq!(d.committed_total("shop-pay", "payments"), 2);
 }
