@@ -377,3 +377,21 @@ fn in_place_retry_waits_follow_the_backoff() {
     assert_eq!(gaps, [100, 300, 500], "exponential from 100 ms ×3, capped at 500 ms");
     assert_eq!(d.dropped("slow", DropReason::Skipped), 1);
 }
+
+#[test]
+fn the_app_sets_default_policies_and_a_unit_setting_wins() {
+    let seen: Seen = Default::default();
+    let skip_all = listener(&seen, None).on_error(policy::skip());
+    let mut d = TestDriver::new(skip_all, &[("in", 1)]).unwrap();
+    d.pipe("in", &"bad-1");
+    assert_eq!(d.dropped("rec", DropReason::Skipped), 1, "the app's default applies");
+    assert_eq!(d.retries("rec", ErrorKind::Handler), 0);
+    assert!(d.broker().records("in.dlq").is_empty());
+
+    let seen: Seen = Default::default();
+    let own = listener(&seen, Some(policy::dead_letter())).on_error(policy::skip());
+    let mut d = TestDriver::new(own, &[("in", 1)]).unwrap();
+    d.pipe("in", &"bad-1");
+    assert_eq!(d.broker().records("in.dlq").len(), 1, "the listener's own policy wins");
+    assert_eq!(d.dropped("rec", DropReason::Skipped), 0);
+}

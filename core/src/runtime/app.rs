@@ -12,9 +12,11 @@ use super::stats::Stats;
 use super::unit::Unit;
 use super::{FatalErrors, IntoListener, IntoProcessor, RuntimeConfig, TopicDefaults};
 use crate::error::{Error, Result};
+use crate::policy::{ErrorPolicies, Policy};
 use crate::record::Timestamp;
 use crate::transport::memory::MemoryBroker;
 use crate::transport::Transport;
+use crate::ErrorKind;
 
 /// A kflow application: listeners and processors on one transport.
 ///
@@ -31,9 +33,10 @@ use crate::transport::Transport;
 pub struct App {
     app_id: String,
     transport: Option<Arc<dyn Transport>>,
-    units: Vec<Arc<dyn Unit>>,
+    units: Vec<Box<dyn Unit>>,
     config: RuntimeConfig,
     topics: TopicDefaults,
+    policies: ErrorPolicies,
 }
 
 impl App {
@@ -45,6 +48,7 @@ impl App {
             units: Vec::new(),
             config: RuntimeConfig::default(),
             topics: TopicDefaults::default(),
+            policies: ErrorPolicies::default(),
         }
     }
 
@@ -73,13 +77,13 @@ impl App {
 
     /// Registers a processor: a [`Processor`] or a `#[kflow::processor]` function.
     pub fn processor(mut self, processor: impl IntoProcessor) -> Self {
-        self.units.push(Arc::new(processor.into_processor()));
+        self.units.push(Box::new(processor.into_processor()));
         self
     }
 
     /// Registers a listener: a [`Listener`] or a `#[kflow::listener]` function.
     pub fn listener(mut self, listener: impl IntoListener) -> Self {
-        self.units.push(Arc::new(listener.into_listener()));
+        self.units.push(Box::new(listener.into_listener()));
         self
     }
 
@@ -98,6 +102,26 @@ impl App {
     /// How missing output, repartition and late topics are created.
     pub fn topic_defaults(mut self, topics: TopicDefaults) -> Self {
         self.topics = topics;
+        self
+    }
+
+    /// The default error policy of every listener and processor for deserialization,
+    /// handler and serialization errors; a unit's own `on_error` settings win. Without it,
+    /// the defaults of [`ErrorPolicies`] apply.
+    ///
+    /// ```
+    /// use kflow_core::{policy, App};
+    /// let app = App::new("shop").on_error(policy::skip());
+    /// # let _ = app;
+    /// ```
+    pub fn on_error(mut self, policy: Policy) -> Self {
+        self.policies = self.policies.all(policy);
+        self
+    }
+
+    /// The default error policy of every listener and processor for one kind of error.
+    pub fn on_error_for(mut self, kind: ErrorKind, policy: Policy) -> Self {
+        self.policies = self.policies.set(kind, policy);
         self
     }
 
@@ -129,7 +153,7 @@ impl App {
     /// Starts the app in the background: topics are checked and created, members join
     /// their groups. Errors at this stage (missing input topic, bad definition) are
     /// returned here.
-    pub async fn start(self) -> Result<AppHandle> {
+    pub async fn start(mut self) -> Result<AppHandle> {
         let transport = match self.transport {
             Some(t) => t,
             None => {
@@ -144,7 +168,14 @@ impl App {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (control_tx, _) = broadcast::channel(64);
         let mut members = JoinSet::new();
-        for unit in &self.units {
+        let units: Vec<Arc<dyn Unit>> = std::mem::take(&mut self.units)
+            .into_iter()
+            .map(|mut unit| {
+                unit.config_mut().resolve_policies(&self.policies);
+                Arc::from(unit)
+            })
+            .collect();
+        for unit in &units {
             let plan = unit.prepare(&self.app_id, &*admin, &self.topics).await?;
             let mut topics = unit.config().inputs.clone();
             topics.extend(plan.repartitions);

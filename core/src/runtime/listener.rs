@@ -119,6 +119,10 @@ impl<T: Send + 'static> Unit for Listener<T> {
         &self.config
     }
 
+    fn config_mut(&mut self) -> &mut UnitConfig {
+        &mut self.config
+    }
+
     fn grouping(&self) -> Grouping {
         Grouping::PerPartition
     }

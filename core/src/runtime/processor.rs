@@ -118,6 +118,10 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
         &self.config
     }
 
+    fn config_mut(&mut self) -> &mut UnitConfig {
+        &mut self.config
+    }
+
     fn grouping(&self) -> Grouping {
         Grouping::PerPartitionNumber
     }

@@ -47,7 +47,10 @@ pub(crate) struct UnitConfig {
     pub inputs: Vec<String>,
     pub group_id: Option<String>,
     pub start: StartFrom,
+    /// The error policies in force: the app's defaults with this unit's own settings on top.
     pub policies: ErrorPolicies,
+    /// This unit's own policy settings (`None`: every kind `on_error` covers).
+    pub overrides: Vec<(Option<crate::ErrorKind>, crate::policy::Policy)>,
     pub properties: Vec<(String, String)>,
 }
 
@@ -59,8 +62,23 @@ impl UnitConfig {
             group_id: None,
             start: StartFrom::Earliest,
             policies: ErrorPolicies::default(),
+            overrides: Vec::new(),
             properties: Vec::new(),
         }
+    }
+
+    /// Sets a policy for one kind, or (`None`) for every kind `on_error` covers.
+    pub fn set_policy(&mut self, kind: Option<crate::ErrorKind>, policy: crate::policy::Policy) {
+        self.policies = apply(self.policies.clone(), kind, policy.clone());
+        self.overrides.push((kind, policy));
+    }
+
+    /// Starts from the app's default policies and applies this unit's own settings.
+    pub fn resolve_policies(&mut self, defaults: &ErrorPolicies) {
+        self.policies = self
+            .overrides
+            .iter()
+            .fold(defaults.clone(), |p, (kind, policy)| apply(p, *kind, policy.clone()));
     }
 
     /// The group id: set, or `<app id>-<name>`.
@@ -68,6 +86,13 @@ impl UnitConfig {
         self.group_id
             .clone()
             .unwrap_or_else(|| format!("{app_id}-{}", self.name))
+    }
+}
+
+fn apply(policies: ErrorPolicies, kind: Option<crate::ErrorKind>, policy: crate::policy::Policy) -> ErrorPolicies {
+    match kind {
+        Some(kind) => policies.set(kind, policy),
+        None => policies.all(policy),
     }
 }
 
@@ -103,14 +128,15 @@ macro_rules! unit_setters {
 
         #[doc = concat!("The error policy for deserialization, handler and serialization errors of this ", $what, ".")]
         /// Produce errors keep `fail`. Defaults: see [`crate::policy::ErrorPolicies`].
+        /// This overrides the app's defaults ([`crate::App::on_error`]).
         pub fn on_error(mut self, policy: $crate::policy::Policy) -> Self {
-            self.config.policies = self.config.policies.all(policy);
+            self.config.set_policy(None, policy);
             self
         }
 
         /// The error policy for one kind of error.
         pub fn on_error_for(mut self, kind: $crate::ErrorKind, policy: $crate::policy::Policy) -> Self {
-            self.config.policies = self.config.policies.set(kind, policy);
+            self.config.set_policy(Some(kind), policy);
             self
         }
 
@@ -172,6 +198,7 @@ pub(crate) fn plan_policy_topics<'a>(
 /// A listener or processor, type-erased.
 pub(crate) trait Unit: Send + Sync + 'static {
     fn config(&self) -> &UnitConfig;
+    fn config_mut(&mut self) -> &mut UnitConfig;
     fn grouping(&self) -> Grouping;
     /// Topics besides the inputs: found by building the pipeline once. Checks the
     /// definition (e.g. an output topic is set when the flow has outputs).
