@@ -13,6 +13,7 @@ pub use json::Json;
 pub use utf8::Utf8;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 
 /// Why bytes could not be decoded.
 ///
@@ -31,6 +32,11 @@ pub struct DecodeError {
     pub what: String,
     /// The codec's explanation.
     pub reason: String,
+    /// Not the record's fault: something the codec needs is missing or unreachable (a
+    /// schema not fetched yet, a registry that is down). kflow then awaits
+    /// [`Decode::fetch`] and decodes again, and never dead-letters or skips the record
+    /// for such an error: if it persists, the app stops.
+    pub transient: bool,
 }
 
 impl DecodeError {
@@ -40,6 +46,15 @@ impl DecodeError {
             codec,
             what: std::any::type_name::<T>().to_string(),
             reason: reason.to_string(),
+            transient: false,
+        }
+    }
+
+    /// Builds a [transient](DecodeError::transient) error.
+    pub fn transient<T: ?Sized>(codec: &'static str, reason: impl std::fmt::Display) -> Self {
+        DecodeError {
+            transient: true,
+            ..Self::new::<T>(codec, reason)
         }
     }
 }
@@ -68,15 +83,61 @@ impl EncodeError {
 }
 
 /// Turns key or value bytes (`None` for a null) into a `T`.
+///
+/// Decoding is synchronous, on the hot path. Codecs that look things up (a schema
+/// registry) keep what they fetched in a cache, answer a [transient](DecodeError::transient)
+/// error when it lacks something, and do the fetching in [`Decode::fetch`].
 pub trait Decode<T>: Send + Sync + 'static {
     /// Decodes `data`; `None` is a null key or a tombstone value.
     fn decode(&self, data: Option<&[u8]>) -> Result<T, DecodeError>;
+
+    /// After `decode(data)` failed with a transient error: fetches what it lacked (and
+    /// retries that as the codec sees fit). kflow then calls `decode` again. The default
+    /// has nothing to fetch.
+    fn fetch(&self, _data: Option<&[u8]>) -> Option<BoxFuture<'static, Result<(), DecodeError>>> {
+        None
+    }
+
+    /// Checked once at start-up (configuration, reachability); an error stops the start.
+    fn check(&self) -> Option<BoxFuture<'static, crate::Result<()>>> {
+        None
+    }
 }
 
 /// Turns a `T` into key or value bytes (`None` for a null).
 pub trait Encode<T>: Send + Sync + 'static {
     /// Encodes `value`.
     fn encode(&self, value: &T) -> Result<Option<Bytes>, EncodeError>;
+
+    /// Encodes `value` for a record written to `topic` (codecs whose bytes depend on the
+    /// topic, such as a schema registry's topic-named subjects). Default: [`Encode::encode`].
+    fn encode_to(&self, _topic: &str, value: &T) -> Result<Option<Bytes>, EncodeError> {
+        self.encode(value)
+    }
+
+    /// Prepares writing to `topic` (registers or looks up a schema). kflow awaits it at
+    /// start-up for a processor's output topic, and before the first record a `to(topic)`
+    /// writes; an error stops the app. The default has nothing to prepare.
+    fn prepare(&self, _topic: &str) -> Option<BoxFuture<'static, crate::Result<()>>> {
+        None
+    }
+}
+
+/// Decodes, and after a transient error fetches what the codec lacked and decodes again.
+pub(crate) async fn decode_fetching<T, C: Decode<T> + ?Sized>(
+    codec: &C,
+    data: Option<&[u8]>,
+) -> Result<T, DecodeError> {
+    match codec.decode(data) {
+        Err(e) if e.transient => match codec.fetch(data) {
+            Some(fetch) => {
+                fetch.await?;
+                codec.decode(data)
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
 }
 
 /// Never produced: the value type of a flow that ended in [`crate::Flow::to`] calls, so a

@@ -21,6 +21,10 @@ pin_project! {
         codec: C,
         ctx: FlowCtx,
         sending: Option<BoxFuture<'static, Result<()>>>,
+        // The codec's preparation for this topic (a schema registration): awaited once,
+        // before the first record.
+        preparing: Option<BoxFuture<'static, Result<()>>>,
+        prepared: bool,
     }
 }
 
@@ -32,6 +36,8 @@ impl<S, C> To<S, C> {
             codec,
             ctx: ctx.clone(),
             sending: None,
+            preparing: None,
+            prepared: false,
         }
     }
 }
@@ -52,7 +58,7 @@ pub(crate) fn send_record<T, C: Encode<T>>(
         ctx.0.failed.store(true, std::sync::atomic::Ordering::Relaxed);
         return None;
     };
-    match codec.encode(&record.value) {
+    match codec.encode_to(topic, &record.value) {
         Ok(value) => {
             let out = OutRecord {
                 topic: topic.clone(),
@@ -94,6 +100,22 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event<Sent>>> {
         let mut this = self.project();
+        if !*this.prepared {
+            if this.preparing.is_none() {
+                *this.preparing = this.codec.prepare(this.topic);
+            }
+            if let Some(fut) = this.preparing.as_mut() {
+                let result = std::task::ready!(fut.as_mut().poll(cx));
+                *this.preparing = None;
+                if let Err(e) = result {
+                    if let Some(fatal) = &this.ctx.0.fatal {
+                        fatal.report(format!("cannot write to `{}`: {e}", this.topic));
+                    }
+                    return Poll::Ready(None);
+                }
+            }
+            *this.prepared = true;
+        }
         loop {
             std::task::ready!(poll_sending(this.sending, this.ctx, cx));
             match std::task::ready!(this.stream.as_mut().poll_next(cx)) {

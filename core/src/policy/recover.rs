@@ -33,6 +33,25 @@ pub(crate) struct Failure {
     pub attempts: u32,
     pub first: i64,
     pub last: i64,
+    /// Not the record's fault (see [`crate::codec::DecodeError::transient`]): the app
+    /// stops instead of dead-lettering or skipping it.
+    pub transient: bool,
+}
+
+/// An error an operation failed with.
+pub(crate) trait Cause: Display {
+    /// See [`Failure::transient`].
+    fn transient(&self) -> bool {
+        false
+    }
+}
+
+impl Cause for String {}
+
+impl Cause for crate::codec::DecodeError {
+    fn transient(&self) -> bool {
+        self.transient
+    }
 }
 
 impl Failure {
@@ -45,6 +64,7 @@ impl Failure {
             attempts: 1,
             first: now,
             last: now,
+            transient: false,
         }
     }
 }
@@ -59,13 +79,14 @@ impl FlowCtx {
         mut op: F,
     ) -> std::result::Result<T, Failure>
     where
-        E: Display,
+        E: Cause,
         F: FnMut() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
         let retry = self.0.policies.get(kind).retry.clone();
         let max = retry.as_ref().map_or(1, |r| r.max_attempts.max(1));
         let first = now_ms();
+        let mut transient = error.transient();
         let mut error = error.to_string();
         let mut attempt = 1;
         loop {
@@ -84,13 +105,17 @@ impl FlowCtx {
                         attempts: attempt,
                         first,
                         last: now,
+                        transient,
                     })
                 }
             }
             attempt += 1;
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(e) => error = e.to_string(),
+                Err(e) => {
+                    transient = e.transient();
+                    error = e.to_string();
+                }
             }
         }
     }
@@ -114,6 +139,10 @@ impl FlowCtx {
             first_failure,
             last_failure: failure.last,
         };
+        if failure.transient {
+            // Not the record's fault (e.g. the schema registry is down): stop, lose nothing.
+            return self.fail(&origin, ack, &failure);
+        }
         if self.0.listener && origin.level < policy.topics.len() {
             let level = origin.level + 1;
             let due = now_ms() + policy.topics[origin.level].as_millis() as i64;
@@ -145,19 +174,21 @@ impl FlowCtx {
                 drop(ack);
                 futures::future::ready(Ok(())).boxed()
             }
-            Last::Fail => {
-                self.0.failed.store(true, Ordering::Relaxed);
-                let reason = format!(
-                    "{} error in {} at {}-{}@{}: {}",
-                    failure.kind, self.0.name, origin.topic, origin.partition, origin.offset, failure.message
-                );
-                ack.fail(&reason);
-                if let Some(fatal) = &self.0.fatal {
-                    fatal.report(reason);
-                }
-                futures::future::ready(Ok(())).boxed()
-            }
+            Last::Fail => self.fail(&origin, ack, &failure),
         }
+    }
+
+    fn fail(&self, origin: &Origin, ack: Ack, failure: &Failure) -> BoxFuture<'static, Result<()>> {
+        self.0.failed.store(true, Ordering::Relaxed);
+        let reason = format!(
+            "{} error in {} at {}-{}@{}: {}",
+            failure.kind, self.0.name, origin.topic, origin.partition, origin.offset, failure.message
+        );
+        ack.fail(&reason);
+        if let Some(fatal) = &self.0.fatal {
+            fatal.report(reason);
+        }
+        futures::future::ready(Ok(())).boxed()
     }
 
     /// [`FlowCtx::recover`] for a failure found while polling a stream (no in-place

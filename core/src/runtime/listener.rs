@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::handler::Handler;
 use super::task::{guarded, panic_message};
 use super::unit::{ensure_topic, plan_policy_topics, unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
-use crate::codec::{Decode, Json};
+use crate::codec::{decode_fetching, Decode, Json};
 use crate::error::{Error, ErrorKind, HandlerError, Result};
 use crate::flow::{FlowCtx, Plan, TaskCtxParts};
 use crate::policy::headers::Origin;
@@ -150,6 +150,9 @@ impl<T: Send + 'static> Unit for Listener<T> {
     ) -> BoxFuture<'a, Result<Plan>> {
         async move {
             let plan = self.plan(app_id)?;
+            if let Some(check) = self.decoder.check() {
+                check.await?;
+            }
             let mut partitions = 0;
             for topic in &self.config.inputs {
                 let info = admin.describe_topic(topic).await?.ok_or_else(|| Error::Topic {
@@ -245,19 +248,20 @@ impl<T: Send + 'static> Call<T> {
     /// Decodes the record and calls the handler, retrying each step as its policy says.
     /// A panicking handler counts as a handler error.
     async fn handle(&self, ctx: &FlowCtx, record: &RawRecord) -> std::result::Result<(), Failure> {
-        let decode = || self.decoder.decode(record.value.as_deref());
-        let value = match decode() {
+        let data = record.value.as_deref();
+        let decode = || decode_fetching(&*self.decoder, data);
+        let value = match self.decoder.decode(data) {
             Ok(v) => v,
-            Err(e) => {
-                ctx.retry_after(ErrorKind::Deserialization, e, || futures::future::ready(decode()))
-                    .await?
-            }
+            Err(e) => match if e.transient { decode().await } else { Err(e) } {
+                Ok(v) => v,
+                Err(e) => ctx.retry_after(ErrorKind::Deserialization, e, decode).await?,
+            },
         };
         match self.call(record, value).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 ctx.retry_after(ErrorKind::Handler, e, || async {
-                    let value = decode().map_err(|e| e.to_string())?;
+                    let value = decode().await.map_err(|e| e.to_string())?;
                     self.call(record, value).await
                 })
                 .await

@@ -168,6 +168,17 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
     ) -> BoxFuture<'a, Result<Plan>> {
         async move {
             let plan = self.plan(app_id)?;
+            if let Some(check) = self.decoder.check() {
+                check.await?;
+            }
+            if let (Some(output), Some(prepare)) =
+                (&self.output, self.output.as_ref().and_then(|o| self.encoder.prepare(o)))
+            {
+                prepare.await.map_err(|e| Error::Config {
+                    key: format!("processor `{}` output `{output}`", self.config.name),
+                    reason: e.to_string(),
+                })?;
+            }
             let mut inputs = 0;
             for input in &self.config.inputs {
                 let info = admin.describe_topic(input).await?.ok_or_else(|| Error::Topic {
@@ -278,6 +289,18 @@ struct DynEncoder<T>(Arc<dyn Encode<T>>);
 impl<T: 'static> Encode<T> for DynEncoder<T> {
     fn encode(&self, value: &T) -> std::result::Result<Option<bytes::Bytes>, crate::codec::EncodeError> {
         self.0.encode(value)
+    }
+
+    fn encode_to(
+        &self,
+        topic: &str,
+        value: &T,
+    ) -> std::result::Result<Option<bytes::Bytes>, crate::codec::EncodeError> {
+        self.0.encode_to(topic, value)
+    }
+
+    fn prepare(&self, topic: &str) -> Option<BoxFuture<'static, Result<()>>> {
+        self.0.prepare(topic)
     }
 }
 

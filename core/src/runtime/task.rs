@@ -11,7 +11,7 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use futures::FutureExt;
 
 use crate::ack::{OffsetTracker, TrackerHandle};
-use crate::codec::Decode;
+use crate::codec::{decode_fetching, Decode};
 use crate::error::ErrorKind;
 use crate::flow::RawMsg;
 use crate::flow::{Event, FlowCtx, Msg};
@@ -64,11 +64,18 @@ where
                 let (ctx, codec) = (ctx.clone(), codec.clone());
                 Either::Right(
                     async move {
-                        let retried = ctx
-                            .retry_after(ErrorKind::Deserialization, e, || {
-                                ready(codec.decode(record.value.as_deref()))
-                            })
-                            .await;
+                        let data = record.value.as_deref();
+                        let retried = match e.transient {
+                            true => decode_fetching(&*codec, data).await,
+                            false => Err(e),
+                        };
+                        let retried = match retried {
+                            Ok(v) => Ok(v),
+                            Err(e) => {
+                                ctx.retry_after(ErrorKind::Deserialization, e, || decode_fetching(&*codec, data))
+                                    .await
+                            }
+                        };
                         match retried {
                             Ok(value) => Some(Event::Msg(Msg::new(record.map_value(|_| value), ack))),
                             Err(failure) => {
