@@ -1,8 +1,9 @@
 //! # kflow
 //!
-//! Declarative stream processing for Apache Kafka: annotate-free today (the macros come
-//! with `kflow-macros`), typed pipelines ([`Flow`]), windows, at-least-once commits driven
-//! by acknowledgements, and a deterministic [`TestDriver`].
+//! Declarative stream processing for Apache Kafka: `#[listener]` and `#[processor]`
+//! attributes, typed pipelines ([`Flow`]), windows, at-least-once commits driven by
+//! acknowledgements, error policies with dead-letter topics, Avro and JSON Schema through a
+//! schema registry, and a deterministic [`TestDriver`].
 //!
 //! ```
 //! use kflow::prelude::*;
@@ -25,6 +26,12 @@ pub use kflow_core::*;
 #[cfg(feature = "kafka")]
 pub use kflow_kafka as kafka;
 
+/// Avro and JSON Schema codecs through a Confluent-compatible schema registry:
+/// [`schema_registry::SchemaRegistry`], [`schema_registry::Avro`],
+/// [`schema_registry::JsonSchema`].
+#[cfg(feature = "schema-registry")]
+pub use kflow_schema_registry as schema_registry;
+
 /// `#[kflow::listener(...)]`: turns an `async fn` of extractor arguments into a
 /// listener that `App::listener` accepts. See the README for the arguments.
 #[cfg(feature = "macros")]
@@ -41,6 +48,19 @@ pub mod __private {
     pub use kflow_core::policy;
     pub use kflow_core::transport::StartFrom;
     pub use kflow_core::{Flow, IntoListener, IntoProcessor, Listener, Processor};
+
+    /// `value_format = avro`: an Avro codec whose registry comes from the environment.
+    #[cfg(feature = "schema-registry")]
+    pub fn avro_from_env<T: kflow_schema_registry::apache_avro::AvroSchema>() -> kflow_schema_registry::Avro<T> {
+        kflow_schema_registry::Avro::from_env()
+    }
+
+    /// `value_format = json_schema`: a JSON Schema codec whose registry comes from the
+    /// environment.
+    #[cfg(feature = "schema-registry")]
+    pub fn json_schema_from_env<T>() -> kflow_schema_registry::JsonSchema<T> {
+        kflow_schema_registry::JsonSchema::from_env()
+    }
 }
 
 /// The names most applications use.

@@ -198,12 +198,19 @@ pub fn common_calls(args: &Args, errors: &mut Errors) -> Vec<TokenStream> {
 
 /// The codec for `value_format`, if set.
 pub fn value_codec(args: &Args, errors: &mut Errors) -> Option<TokenStream> {
-    let format = args
-        .get("value_format")
-        .and_then(|e| choice(e, "value_format", &["json", "string", "bytes"], errors))?;
+    let format = args.get("value_format").and_then(|e| {
+        choice(
+            e,
+            "value_format",
+            &["json", "string", "bytes", "avro", "json_schema"],
+            errors,
+        )
+    })?;
     Some(match format.as_str() {
         "json" => quote!(::kflow::__private::Json),
         "string" => quote!(::kflow::__private::Utf8),
+        "avro" => quote!(::kflow::__private::avro_from_env()),
+        "json_schema" => quote!(::kflow::__private::json_schema_from_env()),
         _ => quote!(::kflow::__private::RawBytes),
     })
 }

@@ -37,6 +37,22 @@ async fn topics_then_skip(_order: Order) {}
                   on_error = retry(max_attempts = 4, backoff = exponential(50ms, 3, max = 1s, jitter = 0.2)).then_fail())]
 async fn capped(_order: Order) {}
 
+#[derive(Debug, Clone, Serialize, Deserialize, apache_avro::AvroSchema)]
+struct Payment {
+    id: i64,
+}
+
+#[kflow::listener(topics = ["payments"], value_format = avro)]
+async fn avro_payments(_payment: Payment) {}
+
+#[kflow::processor(input = "payments", output = "payments-copy", value_format = avro)]
+fn copy_payments(payments: Flow<Payment>) -> Flow<Payment> {
+    payments
+}
+
+#[kflow::listener(topics = ["clicks"], value_format = json_schema)]
+async fn clicks(_click: Order) {}
+
 #[kflow::processor(input = "orders", output = "ids", on_error = dead_letter(suffix = "-dead"))]
 fn dead_lettered(orders: Flow<Order>) -> Flow<u32> {
     orders.map(|o| o.id)
@@ -64,6 +80,9 @@ fn main() {
         .listener(topics_then_skip)
         .listener(capped)
         .processor(dead_lettered)
+        .listener(avro_payments)
+        .processor(copy_payments)
+        .listener(clicks)
         .processor(ids)
         .processor(routed);
 }

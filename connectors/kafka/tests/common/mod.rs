@@ -61,7 +61,10 @@ pub struct Read {
     pub partition: i32,
     pub offset: i64,
     pub key: Option<String>,
+    /// The value as (lossy) UTF-8.
     pub value: Option<String>,
+    /// The value's bytes.
+    pub bytes: Option<Vec<u8>>,
     pub timestamp: Option<i64>,
     pub headers: Vec<(String, Vec<u8>)>,
 }
@@ -120,6 +123,7 @@ pub fn read_full(t: &KafkaTransport, topic: &str, want: usize, within: Duration)
                 offset: m.offset(),
                 key: m.key().map(text),
                 value: m.payload().map(text),
+                bytes: m.payload().map(<[u8]>::to_vec),
                 timestamp: m.timestamp().to_millis(),
                 headers,
             });
