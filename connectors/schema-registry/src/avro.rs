@@ -21,6 +21,10 @@ use crate::registry::{describe, SchemaRegistry, Source};
 
 const CODEC: &str = "avro";
 
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// What the Avro codecs share: where the registry is, how subjects are named, and the
 /// schemas registered (or looked up) per topic for writing.
 #[derive(Clone)]
@@ -30,8 +34,13 @@ struct Core {
     auto_register: Option<bool>,
     /// Writer schemas by topic, filled by `prepare`.
     writers: Arc<DashMap<String, Arc<Registered>>>,
+    /// The first topic prepared and its schema: most codecs write to one topic, which
+    /// then costs a string comparison instead of a map lookup.
+    first: Arc<OnceLock<(String, Arc<Registered>)>>,
     /// This codec's own encoder (see [`SchemaRegistry::avro_encoder`]).
     encoder: Arc<OnceLock<AvroEncoder<'static>>>,
+    /// Writer schemas by id, seen while decoding, and whether each equals the reader's.
+    readers: Arc<DashMap<u32, (Arc<Registered>, bool)>>,
 }
 
 impl Core {
@@ -41,7 +50,9 @@ impl Core {
             naming: None,
             auto_register: None,
             writers: Arc::default(),
+            first: Arc::default(),
             encoder: Arc::default(),
+            readers: Arc::default(),
         }
     }
 
@@ -142,6 +153,7 @@ impl Core {
                     }
                 };
                 tracing::info!(%topic, %subject, id = registered.id, "Avro schema ready");
+                let _ = this.first.set((topic.clone(), registered.clone()));
                 this.writers.insert(topic, registered);
                 Ok(())
             }
@@ -149,17 +161,80 @@ impl Core {
         )
     }
 
-    /// Encodes an Avro value with `topic`'s writer schema, in the Confluent wire format.
-    fn encode<T: ?Sized>(&self, topic: &str, value: Value) -> std::result::Result<Option<Bytes>, EncodeError> {
-        let writer = self
-            .writers
+    /// `topic`'s writer schema.
+    fn writer<T: ?Sized>(&self, topic: &str) -> std::result::Result<Arc<Registered>, EncodeError> {
+        self.writers
             .get(topic)
-            .ok_or_else(|| EncodeError::new::<T>(CODEC, format!("no schema prepared for topic `{topic}`")))?;
+            .map(|w| w.clone())
+            .ok_or_else(|| EncodeError::new::<T>(CODEC, format!("no schema prepared for topic `{topic}`")))
+    }
+
+    /// Encodes a serde value with `topic`'s writer schema, in the Confluent wire format:
+    /// straight from serde into the buffer after the header, or (when the schema-aware
+    /// serializer cannot, e.g. for a registered schema that differs from `T`'s) through
+    /// an Avro value resolved against the schema.
+    fn encode_serde<T: Serialize>(&self, topic: &str, value: &T) -> std::result::Result<Option<Bytes>, EncodeError> {
+        let first = self.first.get().filter(|(t, _)| t == topic);
+        let other;
+        let writer = match first {
+            Some((_, w)) => w,
+            None => {
+                other = self.writer::<T>(topic)?;
+                &other
+            }
+        };
+        // One reusable buffer per thread: the record is copied out once, at its size.
+        let direct = BUFFER.with_borrow_mut(|buf| {
+            buf.clear();
+            // The Confluent header: magic byte 0, then the schema id, big-endian.
+            buf.push(0);
+            buf.extend_from_slice(&writer.id.to_be_bytes());
+            apache_avro::write_avro_datum_ref(&writer.parsed, value, buf)
+                .ok()
+                .map(|_| Bytes::copy_from_slice(buf))
+        });
+        if let Some(bytes) = direct {
+            return Ok(Some(bytes));
+        }
+        let value = apache_avro::to_value(value).map_err(|e| EncodeError::new::<T>(CODEC, e))?;
+        self.encode_value::<T>(writer, value)
+    }
+
+    /// Encodes an Avro value resolved against `writer`, in the Confluent wire format.
+    fn encode_value<T: ?Sized>(
+        &self,
+        writer: &Registered,
+        value: Value,
+    ) -> std::result::Result<Option<Bytes>, EncodeError> {
         let value = value
             .resolve(&writer.parsed)
             .map_err(|e| EncodeError::new::<T>(CODEC, e))?;
         let body = apache_avro::to_avro_datum(&writer.parsed, value).map_err(|e| EncodeError::new::<T>(CODEC, e))?;
         Ok(Some(Bytes::from(get_payload(writer.id, body))))
+    }
+
+    /// The hot path of decoding: a record in the wire format whose writer schema is in
+    /// this codec's cache decodes straight from the bytes (resolved into `reader` when
+    /// the writer's schema differs). `None` sends the record through the registry client,
+    /// which fetches schemas and reports malformed bytes.
+    fn decode_cached(&self, data: Option<&[u8]>, reader: Option<&Schema>) -> Option<apache_avro::AvroResult<Value>> {
+        let data = data?;
+        let (magic, id, body) = (data.first()?, data.get(1..5)?, data.get(5..)?);
+        if *magic != 0 {
+            return None;
+        }
+        let id = u32::from_be_bytes(id.try_into().ok()?);
+        let (writer, same) = self.readers.get(&id).map(|e| e.value().clone())?;
+        let reader = if same { None } else { reader };
+        Some(apache_avro::from_avro_datum(&writer.parsed, &mut &body[..], reader))
+    }
+
+    /// Remembers a writer schema the registry client decoded with, and whether it equals
+    /// `reader` (then decoding with it needs no resolution).
+    fn remember(&self, writer: &Arc<Registered>, reader: Option<&Schema>) -> bool {
+        let same = reader.is_none_or(|r| writer.parsed == *r);
+        self.readers.insert(writer.id, (writer.clone(), same));
+        same
     }
 }
 
@@ -185,8 +260,6 @@ impl Core {
 pub struct Avro<T> {
     core: Core,
     reader: Arc<Schema>,
-    /// For each writer schema id: whether it equals the reader's (no resolution needed).
-    same: Arc<DashMap<u32, bool>>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -195,7 +268,6 @@ impl<T> Clone for Avro<T> {
         Avro {
             core: self.core.clone(),
             reader: self.reader.clone(),
-            same: self.same.clone(),
             _type: PhantomData,
         }
     }
@@ -206,7 +278,6 @@ impl<T: AvroSchema> Avro<T> {
         Avro {
             core: Core::new(source),
             reader: Arc::new(T::get_schema()),
-            same: Arc::default(),
             _type: PhantomData,
         }
     }
@@ -240,17 +311,13 @@ where
     T: AvroSchema + DeserializeOwned + 'static,
 {
     fn decode(&self, data: Option<&[u8]>) -> std::result::Result<T, DecodeError> {
+        if let Some(value) = self.core.decode_cached(data, Some(&self.reader)) {
+            let value = value.map_err(|e| DecodeError::new::<T>(CODEC, e))?;
+            return apache_avro::from_value(&value).map_err(|e| DecodeError::new::<T>(CODEC, e));
+        }
         let decoded = self.core.decode::<T>(data)?;
         let id = decoded.schema.id;
-        let same = match self.same.get(&id) {
-            Some(same) => *same,
-            None => {
-                let same = decoded.schema.parsed == *self.reader;
-                self.same.insert(id, same);
-                same
-            }
-        };
-        let value = match same {
+        let value = match self.core.remember(&decoded.schema, Some(&self.reader)) {
             true => decoded.value,
             false => decoded
                 .value
@@ -281,8 +348,7 @@ where
     }
 
     fn encode_to(&self, topic: &str, value: &T) -> std::result::Result<Option<Bytes>, EncodeError> {
-        let value = apache_avro::to_value(value).map_err(|e| EncodeError::new::<T>(CODEC, e))?;
-        self.core.encode::<T>(topic, value)
+        self.core.encode_serde(topic, value)
     }
 
     fn prepare(&self, topic: &str) -> Option<BoxFuture<'static, Result<()>>> {
@@ -348,7 +414,8 @@ impl Encode<Value> for AvroValue {
     }
 
     fn encode_to(&self, topic: &str, value: &Value) -> std::result::Result<Option<Bytes>, EncodeError> {
-        self.core.encode::<Value>(topic, value.clone())
+        let writer = self.core.writer::<Value>(topic)?;
+        self.core.encode_value::<Value>(&writer, value.clone())
     }
 
     fn prepare(&self, topic: &str) -> Option<BoxFuture<'static, Result<()>>> {
