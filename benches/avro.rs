@@ -44,8 +44,11 @@ fn orders() -> Vec<Order> {
         .collect()
 }
 
+/// One pass over the `N` records.
+type Pass<'a> = dyn FnMut() -> usize + 'a;
+
 /// Records per second of one pass over the `N` records.
-fn rate(f: &mut dyn FnMut() -> usize) -> f64 {
+fn rate(f: &mut Pass<'_>) -> f64 {
     let t = Instant::now();
     black_box(f());
     N as f64 / t.elapsed().as_secs_f64()
@@ -117,7 +120,7 @@ async fn main() {
             })
             .sum()
     };
-    let sides: [(&str, &mut dyn FnMut() -> usize, &mut dyn FnMut() -> usize); 2] = [
+    let sides: [(&str, &mut Pass, &mut Pass); 2] = [
         ("encode", &mut kflow_encode, &mut direct_encode),
         ("decode", &mut kflow_decode, &mut direct_decode),
     ];
