@@ -120,7 +120,7 @@ async fn main() {
             })
             .sum()
     };
-    let sides: [(&str, &mut Pass, &mut Pass); 2] = [
+    let sides: [(&str, &mut Pass<'_>, &mut Pass<'_>); 2] = [
         ("encode", &mut kflow_encode, &mut direct_encode),
         ("decode", &mut kflow_decode, &mut direct_decode),
     ];
