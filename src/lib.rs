@@ -22,9 +22,18 @@
 pub use kflow_core::*;
 
 /// The Kafka connector: [`kafka::KafkaTransport`], [`kafka::KafkaConfig`], the embedded
-/// broker, and `App::from_env()` through [`kafka::AppFromEnv`].
+/// broker; `App::from_env()` is [`AppFromEnv`].
 #[cfg(feature = "kafka")]
 pub use kflow_kafka as kafka;
+
+#[cfg(feature = "kafka")]
+mod from_env;
+#[cfg(feature = "kafka")]
+pub use from_env::AppFromEnv;
+
+/// Metrics and health over HTTP: [`prometheus::Prometheus`].
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 
 /// Avro and JSON Schema codecs through a Confluent-compatible schema registry:
 /// [`schema_registry::SchemaRegistry`], [`schema_registry::Avro`],
@@ -65,6 +74,8 @@ pub mod __private {
 
 /// The names most applications use.
 pub mod prelude {
+    #[cfg(feature = "kafka")]
+    pub use crate::AppFromEnv;
     pub use kflow_core::codec::{Json, RawBytes, Sent, Utf8};
     pub use kflow_core::window::{Hopping, Session, Sliding, Tumbling, Window, WindowResult};
     pub use kflow_core::Key;
@@ -73,8 +84,6 @@ pub mod prelude {
         App, DropReason, Flow, HandlerError, Headers, JsonKey, Listener, Meta, Processor, Record, TestDriver,
         TopicPartition,
     };
-    #[cfg(feature = "kafka")]
-    pub use kflow_kafka::AppFromEnv;
     #[cfg(feature = "macros")]
     pub use kflow_macros::{listener, processor};
     pub use serde::{Deserialize, Serialize};

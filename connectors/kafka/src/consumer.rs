@@ -25,6 +25,7 @@ use kflow_core::transport::{AssignedPartition, Consumer, GroupEvent, GroupEvents
 use kflow_core::{Error, Headers, Meta, Offset, Partition, RawRecord, Record, Result, TimestampType, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers as _};
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Message, Timestamp, TopicPartitionList};
 use tokio::sync::mpsc;
 
@@ -51,6 +52,7 @@ pub(crate) struct GroupContext {
     revoke_timeout: Duration,
     closing: AtomicBool,
     stats: Arc<SourceStats>,
+    group: String,
 }
 
 /// What the sources of one transport did, for tests and diagnostics.
@@ -93,7 +95,26 @@ impl GroupContext {
     }
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    /// librdkafka's statistics: the consumer lag of each assigned partition (high
+    /// watermark minus this group's position) goes to `kflow_consumer_lag`.
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                metrics::gauge!(
+                    "kflow_consumer_lag",
+                    "group" => self.group.clone(),
+                    "topic" => topic.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(p.consumer_lag as f64);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -191,6 +212,7 @@ impl KafkaConsumer {
             revoke_timeout,
             closing: AtomicBool::new(false),
             stats,
+            group: group.clone(),
         };
         let consumer: BaseConsumer<GroupContext> = config
             .create_with_context(context)

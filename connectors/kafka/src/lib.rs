@@ -25,7 +25,13 @@ pub use embedded::EmbeddedBroker;
 pub use producer::KafkaProducer;
 
 /// Consumer defaults; the config's and the listener's/processor's properties win.
-const CONSUMER_DEFAULTS: [(&str, &str); 2] = [("enable.partition.eof", "false"), ("session.timeout.ms", "10000")];
+/// Consumer settings kflow starts from (the user's properties override them). Statistics
+/// every 5 s feed the consumer-lag gauge.
+const CONSUMER_DEFAULTS: [(&str, &str); 3] = [
+    ("enable.partition.eof", "false"),
+    ("session.timeout.ms", "10000"),
+    ("statistics.interval.ms", "5000"),
+];
 
 /// Kafka as a kflow transport. Cheap to clone.
 ///

@@ -274,6 +274,13 @@ impl TrackerHandle {
         self.0.lock().failure.clone()
     }
 
+    /// The offset after the newest registered one (`None` before the first): with the
+    /// frontier, how many records are in flight.
+    pub fn read_end(&self) -> Option<Offset> {
+        let high = self.0.high.load(Ordering::Acquire);
+        (high != NONE).then_some(Offset(high))
+    }
+
     /// True once sealed or failed.
     pub fn is_frozen(&self) -> bool {
         self.0.frozen.load(Ordering::Acquire) != NONE

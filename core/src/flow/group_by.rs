@@ -36,6 +36,7 @@ pin_project! {
         source: Option<BoxStream<'static, RawMsg>>,
         sending: Option<BoxFuture<'static, Result<()>>>,
         recovering: Option<BoxFuture<'static, Result<()>>>,
+        out: metrics::Counter,
         upstream_done: bool,
         in_place: bool,
         poll_source_first: bool,
@@ -46,6 +47,7 @@ pin_project! {
 impl<S, F, K, T> GroupBy<S, F, K, T> {
     pub(crate) fn new(upstream: S, f: F, ctx: &FlowCtx) -> Self {
         let (topic, source) = ctx.next_repartition();
+        let out = crate::runtime::metrics::records_out(ctx.name(), &topic);
         GroupBy {
             upstream,
             f,
@@ -55,6 +57,7 @@ impl<S, F, K, T> GroupBy<S, F, K, T> {
             source,
             sending: None,
             recovering: None,
+            out,
             upstream_done: false,
             poll_source_first: false,
             _types: PhantomData,
@@ -91,7 +94,7 @@ where
                     if *this.in_place {
                         return Poll::Ready(Some(Event::Msg(Msg::new(keyed(m.record, key), m.ack))));
                     }
-                    *this.sending = send_record(this.ctx, this.topic, &Json, m);
+                    *this.sending = send_record(this.ctx, this.topic, &Json, m, this.out);
                 }
                 Poll::Ready(Some(Event::Tick(t))) => return Poll::Ready(Some(Event::Tick(t))),
                 Poll::Ready(None) => *this.upstream_done = true,

@@ -25,6 +25,7 @@ pin_project! {
         // before the first record.
         preparing: Option<BoxFuture<'static, Result<()>>>,
         prepared: bool,
+        out: metrics::Counter,
     }
 }
 
@@ -38,6 +39,7 @@ impl<S, C> To<S, C> {
             sending: None,
             preparing: None,
             prepared: false,
+            out: crate::runtime::metrics::records_out(ctx.name(), topic),
         }
     }
 }
@@ -49,6 +51,7 @@ pub(crate) fn send_record<T, C: Encode<T>>(
     topic: &Arc<str>,
     codec: &C,
     msg: Msg<T>,
+    out: &metrics::Counter,
 ) -> Option<BoxFuture<'static, Result<()>>> {
     let Msg { record, ack } = msg;
     let Some(producer) = ctx.producer() else {
@@ -60,7 +63,7 @@ pub(crate) fn send_record<T, C: Encode<T>>(
     };
     match codec.encode_to(topic, &record.value) {
         Ok(value) => {
-            let out = OutRecord {
+            let record_out = OutRecord {
                 topic: topic.clone(),
                 partition: None,
                 key: record.key,
@@ -68,7 +71,8 @@ pub(crate) fn send_record<T, C: Encode<T>>(
                 headers: record.headers,
                 timestamp: Some(record.meta.timestamp),
             };
-            Some(producer.send(out, ack))
+            out.increment(1);
+            Some(producer.send(record_out, ack))
         }
         Err(e) => Some(ctx.reject(record, ack, ErrorKind::Serialization, &e)),
     }
@@ -119,7 +123,7 @@ where
         loop {
             std::task::ready!(poll_sending(this.sending, this.ctx, cx));
             match std::task::ready!(this.stream.as_mut().poll_next(cx)) {
-                Some(Event::Msg(m)) => *this.sending = send_record(this.ctx, this.topic, this.codec, m),
+                Some(Event::Msg(m)) => *this.sending = send_record(this.ctx, this.topic, this.codec, m, this.out),
                 Some(Event::Tick(t)) => return Poll::Ready(Some(Event::Tick(t))),
                 None => return Poll::Ready(None),
             }

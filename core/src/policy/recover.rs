@@ -166,6 +166,7 @@ impl FlowCtx {
                 let topic = format!("{}{}", origin.topic, dl.suffix);
                 tracing::warn!(processor = %self.0.name, kind = %failure.kind, error = %failure.message, attempts, %topic, "record dead-lettered");
                 self.counter(DropReason::DeadLettered).incr();
+                crate::runtime::metrics::dead_letters(&self.0.name, &topic).increment(1);
                 self.write(topic, record, out_headers, origin.timestamp, ack)
             }
             Last::Skip => {

@@ -108,7 +108,7 @@ impl Replay {
                 event = consumer.next_event() => match event? {
                     GroupEvent::Assigned(parts) => {
                         for part in parts {
-                            let (handle, stream) = tracked(part);
+                            let (handle, stream) = tracked(part, metrics::Counter::noop());
                             trackers.push(handle);
                             records.push(stream);
                         }

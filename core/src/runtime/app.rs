@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::health::{Health, Service};
 use super::member::{self, Control, MemberEnv};
 use super::stats::Stats;
 use super::unit::Unit;
@@ -37,6 +38,7 @@ pub struct App {
     config: RuntimeConfig,
     topics: TopicDefaults,
     policies: ErrorPolicies,
+    services: Vec<Box<dyn Service>>,
 }
 
 impl App {
@@ -49,6 +51,7 @@ impl App {
             config: RuntimeConfig::default(),
             topics: TopicDefaults::default(),
             policies: ErrorPolicies::default(),
+            services: Vec::new(),
         }
     }
 
@@ -125,6 +128,13 @@ impl App {
         self
     }
 
+    /// Runs `service` beside the app (e.g. the facade's metrics and health server): it
+    /// starts with the app and is stopped after the app stopped.
+    pub fn service(mut self, service: impl Service) -> Self {
+        self.services.push(Box::new(service));
+        self
+    }
+
     /// The app id.
     pub fn id(&self) -> &str {
         &self.app_id
@@ -168,6 +178,13 @@ impl App {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (control_tx, _) = broadcast::channel(64);
         let mut members = JoinSet::new();
+        let health = Health::default();
+        health.expect_units(self.units.len());
+        let mut services = Vec::new();
+        for service in std::mem::take(&mut self.services) {
+            services.push(service.start(health.clone()).await?);
+        }
+        let services = ServiceTasks(services);
         let units: Vec<Arc<dyn Unit>> = std::mem::take(&mut self.units)
             .into_iter()
             .map(|mut unit| {
@@ -191,6 +208,7 @@ impl App {
                 topics,
                 shutdown: shutdown_rx.clone(),
                 control: control_tx.subscribe(),
+                health: health.clone(),
             };
             let fatal = FatalErrors(fatal_tx.clone());
             let unit = unit.clone();
@@ -208,7 +226,18 @@ impl App {
             first_error: None,
             stats,
             config: self.config,
+            health,
+            services,
         })
+    }
+}
+
+/// The services' tasks: aborted when the handle goes (after shutdown, or on a crash).
+struct ServiceTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for ServiceTasks {
+    fn drop(&mut self) {
+        self.0.iter().for_each(|t| t.abort());
     }
 }
 
@@ -256,9 +285,16 @@ pub struct AppHandle {
     first_error: Option<String>,
     stats: Arc<Stats>,
     config: RuntimeConfig,
+    health: Health,
+    services: ServiceTasks,
 }
 
 impl AppHandle {
+    /// The app's liveness and readiness.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
     /// The app's counters.
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
@@ -304,6 +340,7 @@ impl AppHandle {
     /// Stops fetching, drains in-flight work (bounded), commits and leaves the groups.
     /// Returns the first error that stopped the app, if any.
     pub async fn shutdown(mut self) -> Result<()> {
+        self.health.stopping();
         let _ = self.shutdown.send(true);
         // Members drain their tasks within the drain timeout; allow for the commit too.
         let bound = self.config.drain_timeout * 2 + Duration::from_secs(5);
@@ -315,6 +352,8 @@ impl AppHandle {
         if self.first_error.is_none() {
             self.first_error = self.fatal.try_recv().ok();
         }
+        self.health.stopped();
+        drop(self.services);
         match self.first_error {
             Some(reason) => Err(Error::Processing(reason)),
             None => Ok(()),

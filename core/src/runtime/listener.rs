@@ -192,6 +192,7 @@ impl<T: Send + 'static> Unit for Listener<T> {
             handler: self.handler.clone(),
             decoder: self.decoder.clone(),
             permits: self.permits.clone(),
+            duration: super::metrics::handler_duration(&self.config.name),
         };
         let name = self.config.name.clone();
         let (trackers, fatal) = (setup.trackers, setup.fatal);
@@ -242,6 +243,7 @@ struct Call<T> {
     handler: Arc<HandlerFn<T>>,
     decoder: Arc<dyn Decode<T>>,
     permits: Option<Arc<tokio::sync::Semaphore>>,
+    duration: metrics::Histogram,
 }
 
 impl<T: Send + 'static> Call<T> {
@@ -280,7 +282,10 @@ impl<T: Send + 'static> Call<T> {
             Some(p) => Some(p.acquire().await.expect("semaphore open")),
             None => None,
         };
-        match AssertUnwindSafe((self.handler)(typed)).catch_unwind().await {
+        let started = std::time::Instant::now();
+        let result = AssertUnwindSafe((self.handler)(typed)).catch_unwind().await;
+        self.duration.record(started.elapsed().as_secs_f64());
+        match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(panic) => Err(format!("handler panicked: {}", panic_message(&*panic))),

@@ -8,6 +8,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::metrics;
 use super::stats::Stats;
 use super::task::tracked;
 use super::unit::{Grouping, TaskSetup, Unit};
@@ -36,6 +37,7 @@ pub(crate) struct MemberEnv {
     pub topics: Vec<String>,
     pub shutdown: watch::Receiver<bool>,
     pub control: broadcast::Receiver<Control>,
+    pub health: super::Health,
 }
 
 struct Task {
@@ -65,6 +67,8 @@ struct Member {
     retired: Vec<TrackerHandle>,
     committed: HashMap<TopicPartition, Offset>,
     reported: bool,
+    group: String,
+    joined: bool,
 }
 
 /// Runs one member until shutdown; a graceful stop ends with a final commit.
@@ -75,6 +79,7 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         start: unit.config().start,
         properties: unit.config().properties.clone(),
     };
+    let config_group = config.group_id.clone();
     let mut consumer = env.transport.consumer(config)?;
     consumer.subscribe(&env.topics)?;
     let committer = consumer.committer();
@@ -86,6 +91,8 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         retired: Vec::new(),
         committed: HashMap::new(),
         reported: false,
+        group: config_group,
+        joined: false,
     };
     let mut interval = tokio::time::interval(member.env.config.commit_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,8 +100,16 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
     loop {
         tokio::select! {
             event = consumer.next_event() => match event? {
-                GroupEvent::Assigned(parts) => member.assign(parts),
+                GroupEvent::Assigned(parts) => {
+                    metrics::rebalances(&member.group, "assigned").increment(1);
+                    member.assign(parts);
+                    if !member.joined {
+                        member.joined = true;
+                        member.env.health.joined();
+                    }
+                }
                 GroupEvent::Revoked { partitions, done } => {
+                    metrics::rebalances(&member.group, "revoked").increment(1);
                     member.revoke(&partitions).await;
                     done.done();
                 }
@@ -141,7 +156,8 @@ impl Member {
             let mut partitions = Vec::new();
             for part in parts {
                 let tp = part.partition.clone();
-                let (handle, stream) = tracked(part);
+                let records_in = metrics::records_in(&self.unit.config().name, &tp.topic);
+                let (handle, stream) = tracked(part, records_in);
                 trackers.push(handle);
                 partitions.push(tp.clone());
                 sources.entry(tp.topic.to_string()).or_default().push((tp, stream));
@@ -216,6 +232,16 @@ impl Member {
     /// whose work failed.
     async fn commit(&mut self) {
         let mut offsets = Vec::new();
+        let mut in_flight = 0;
+        for tracker in self.tasks.iter().flat_map(|t| t.trackers.iter()) {
+            if let (Some(end), Some(frontier)) = (tracker.read_end(), tracker.frontier()) {
+                in_flight += (end.0 - frontier.0).max(0);
+            }
+        }
+        let unit = &self.unit.config().name;
+        metrics::in_flight(unit).set(in_flight as f64);
+        metrics::partitions_assigned(&self.group)
+            .set(self.tasks.iter().map(|t| t.partitions.len()).sum::<usize>() as f64);
         for tracker in self
             .tasks
             .iter()
@@ -242,9 +268,16 @@ impl Member {
                         partitions = offsets.len(),
                         "committed"
                     );
+                    metrics::commits(&self.group).increment(1);
+                    for (tp, offset) in &offsets {
+                        metrics::committed_offset(&self.group, tp).set(offset.0 as f64);
+                    }
+                    self.env.health.commit_result(true);
                     self.committed.extend(offsets);
                 }
                 Err(e) => {
+                    metrics::commit_failures(&self.group).increment(1);
+                    self.env.health.commit_result(false);
                     tracing::warn!(unit = self.unit.config().name.as_str(), error = %e, "commit failed; will retry")
                 }
             }

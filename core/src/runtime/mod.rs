@@ -3,8 +3,10 @@
 
 mod app;
 pub mod handler;
+mod health;
 mod listener;
 mod member;
+pub(crate) mod metrics;
 mod processor;
 pub mod stats;
 pub(crate) mod task;
@@ -13,6 +15,7 @@ mod unit;
 use std::time::Duration;
 
 pub use app::{App, AppHandle};
+pub use health::{Health, Service};
 pub use listener::{IntoListener, Listener};
 pub use processor::{IntoProcessor, Processor};
 

@@ -20,11 +20,16 @@ use crate::transport::AssignedPartition;
 /// How many records a source yields in a row before letting other tasks run.
 const BUDGET: u32 = 512;
 
-/// Registers every record of an assigned partition with a fresh tracker.
-pub(crate) fn tracked(part: AssignedPartition) -> (TrackerHandle, BoxStream<'static, RawMsg>) {
+/// Registers every record of an assigned partition with a fresh tracker, counting them in
+/// `records_in`.
+pub(crate) fn tracked(
+    part: AssignedPartition,
+    records_in: metrics::Counter,
+) -> (TrackerHandle, BoxStream<'static, RawMsg>) {
     let mut tracker = OffsetTracker::new(part.partition);
     let handle = tracker.handle();
     let stream = cooperative(part.records).map(move |record| {
+        records_in.increment(1);
         let ack = tracker.track(record.meta.offset);
         Msg::new(record, ack)
     });

@@ -36,6 +36,7 @@ pin_project! {
         out: VecDeque<Event<WindowResult<K, A>>>,
         late: Option<LateTopic<T>>,
         late_count: DropCounter,
+        late_metric: metrics::Counter,
         ctx: FlowCtx,
         sending: Option<BoxFuture<'static, Result<()>>>,
         done: bool,
@@ -58,6 +59,7 @@ impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
             out: VecDeque::new(),
             late,
             late_count: ctx.counter(DropReason::Late),
+            late_metric: crate::runtime::metrics::window_late(ctx.name()),
             ctx: ctx.clone(),
             sending: None,
             done: false,
@@ -96,6 +98,7 @@ where
                     };
                     if let Err(late) = this.store.insert(entry, *this.stream_time, this.agg, this.out) {
                         this.late_count.incr();
+                        this.late_metric.increment(1);
                         if let Some(route) = this.late.as_ref() {
                             *this.sending = route_late(this.ctx, route, late);
                         }

@@ -1,0 +1,31 @@
+//! `App::from_env()` with everything the facade's features bring.
+
+use kflow_core::{App, Result};
+
+/// `App::from_env()`: the app id from `KFLOW_APP_ID` (default `kflow-app`), runtime
+/// settings from `KFLOW_*`, Kafka from `KAFKA_BROKERS` and friends (or the embedded
+/// broker), and, when `KFLOW_METRICS_ADDR` is set (e.g. `0.0.0.0:9464`), the metrics and
+/// health server there.
+///
+/// ```no_run
+/// use kflow::prelude::*;
+/// # async fn f() -> kflow::Result<()> {
+/// App::from_env()?.run().await
+/// # }
+/// ```
+pub trait AppFromEnv: Sized {
+    /// Builds the app from the environment.
+    fn from_env() -> Result<Self>;
+}
+
+impl AppFromEnv for App {
+    fn from_env() -> Result<App> {
+        let app = <App as kflow_kafka::AppFromEnv>::from_env()?;
+        #[cfg(feature = "prometheus")]
+        let app = match std::env::var("KFLOW_METRICS_ADDR") {
+            Ok(addr) if !addr.trim().is_empty() => app.service(crate::prometheus::Prometheus::on(addr.trim())),
+            _ => app,
+        };
+        Ok(app)
+    }
+}
