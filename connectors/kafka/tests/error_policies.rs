@@ -319,11 +319,12 @@ async fn an_unwritable_dead_letter_topic_stops_the_app_and_commits_nothing_past_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_republishes_dead_letters_to_their_original_topic() {
+async fn replay_republishes_dead_letters_and_leaves_new_failures_for_the_next_run() {
     let t = real();
     let topic = unique("replay");
     create(&t, &topic, 1).await;
-    let (handle, _group, _calls) = start(&t, &topic, Some(policy::dead_letter()), |v, _| match v {
+    // 2 always fails: replayed, it fails again while the replay runs.
+    let (handle, _group, calls) = start(&t, &topic, Some(policy::dead_letter()), |v, _| match v {
         2 => Err("not today".into()),
         _ => Ok(()),
     })
@@ -331,7 +332,6 @@ async fn replay_republishes_dead_letters_to_their_original_topic() {
     produce(&t, &topic, numbers(0..4)).await;
     let dlq_topic = format!("{topic}.dlq");
     assert_eq!(read(&t, &dlq_topic, 1, Duration::from_secs(30)).len(), 1);
-    handle.shutdown().await.unwrap();
 
     let replay = || {
         let mut r = policy::Replay::new(&dlq_topic).idle_timeout(Duration::from_secs(3));
@@ -340,9 +340,20 @@ async fn replay_republishes_dead_letters_to_their_original_topic() {
         }
         r.run(&t)
     };
-    let report = replay().await.unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(60), replay())
+        .await
+        .expect("the replay ends although its record fails again")
+        .unwrap();
     assert_eq!(report.replayed, 1);
     assert_eq!(report.by_topic[&topic], 1);
+    assert!(eventually(Duration::from_secs(30), || calls.lock().unwrap()[&2].len() == 2).await);
+    assert_eq!(
+        read(&t, &dlq_topic, 2, Duration::from_secs(30)).len(),
+        2,
+        "dead-lettered again"
+    );
+    handle.shutdown().await.unwrap();
+
     let back = read_full(&t, &topic, 5, Duration::from_secs(30));
     assert_eq!(back.len(), 5);
     let last = &back[4];
@@ -353,5 +364,7 @@ async fn replay_republishes_dead_letters_to_their_original_topic() {
         "{:?}",
         last.headers
     );
-    assert_eq!(replay().await.unwrap().replayed, 0, "the first replay committed");
+    // The next run takes the new dead letter, and the one after finds nothing.
+    assert_eq!(replay().await.unwrap().replayed, 1);
+    assert_eq!(replay().await.unwrap().replayed, 0, "each run committed");
 }

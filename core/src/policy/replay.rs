@@ -16,7 +16,9 @@ use crate::transport::{ConsumerConfig, GroupEvent, OutRecord, StartFrom, Transpo
 /// value, original timestamp and the user's headers (kflow's and Spring's failure headers
 /// are dropped). It reads as a consumer group and commits what it replayed, so a second
 /// run goes on where the first stopped. It stops once no record arrived for the idle
-/// timeout, or after `max_records`.
+/// timeout, or after `max_records`. Records dead-lettered after the replay started (by
+/// kflow's `kflow.failure.last` header), such as replayed records that failed again, are
+/// left for the next replay, so a record that keeps failing does not loop.
 ///
 /// ```no_run
 /// # async fn demo(transport: std::sync::Arc<dyn kflow_core::transport::Transport>) -> kflow_core::Result<()> {
@@ -92,12 +94,14 @@ impl Replay {
             properties: self.properties.clone(),
         })?;
         consumer.subscribe(std::slice::from_ref(&self.topic))?;
+        tracing::debug!(topic = %self.topic, group = %self.group, "replay: subscribed");
         let producer = transport.producer()?;
         let committer = consumer.committer();
         let mut trackers = Vec::new();
         let mut records = SelectAll::new();
         let mut report = ReplayReport::default();
         let mut outcome = Ok(());
+        let started = super::recover::now_ms();
         while self.max_records.is_none_or(|max| report.replayed < max) {
             let wait = if trackers.is_empty() {
                 self.assignment_timeout
@@ -107,6 +111,7 @@ impl Replay {
             tokio::select! {
                 event = consumer.next_event() => match event? {
                     GroupEvent::Assigned(parts) => {
+                        tracing::debug!(topic = %self.topic, partitions = parts.len(), "replay: assigned");
                         for part in parts {
                             let (handle, stream) = tracked(part, metrics::Counter::noop());
                             trackers.push(handle);
@@ -121,6 +126,26 @@ impl Replay {
                     }
                 },
                 Some(msg) = records.next(), if !records.is_empty() => {
+                    let m = &msg.record.meta;
+                    let tracker = trackers
+                        .iter()
+                        .find(|t| *t.partition().topic == *m.topic && t.partition().partition == m.partition);
+                    if tracker.is_some_and(|t| t.is_frozen()) {
+                        drop(msg); // its partition is done: this ack no longer counts
+                        continue;
+                    }
+                    if failed_since(&msg.record.headers, started) {
+                        // Dead-lettered after this replay started (maybe a replayed record
+                        // that failed again): it and what follows wait for the next replay.
+                        if let Some(t) = tracker {
+                            t.seal();
+                        }
+                        drop(msg);
+                        if trackers.iter().all(|t| t.is_frozen()) {
+                            break;
+                        }
+                        continue;
+                    }
                     let target = match replay_target(&msg.record.headers) {
                         Some(t) => t,
                         None => {
@@ -155,6 +180,14 @@ impl Replay {
         consumer.close().await;
         outcome.and(committed).map(|()| report)
     }
+}
+
+/// True when kflow's last-failure header says the record failed at or after `since` (ms).
+fn failed_since(headers: &Headers, since: i64) -> bool {
+    headers
+        .get_str(names::LAST_FAILURE)
+        .and_then(|t| t.parse::<i64>().ok())
+        .is_some_and(|t| t >= since)
 }
 
 /// The record to write back: original key, value, timestamp and user headers.

@@ -212,11 +212,15 @@ impl App {
             };
             let fatal = FatalErrors(fatal_tx.clone());
             let unit = unit.clone();
-            members.spawn(async move {
-                if let Err(e) = member::run(unit, env).await {
-                    fatal.report(e.to_string());
-                }
-            });
+            let span = tracing::info_span!("member", unit = %unit.config().name);
+            members.spawn(tracing::Instrument::instrument(
+                async move {
+                    if let Err(e) = member::run(unit, env).await {
+                        fatal.report(e.to_string());
+                    }
+                },
+                span,
+            ));
         }
         Ok(AppHandle {
             members,
@@ -341,6 +345,7 @@ impl AppHandle {
     /// Returns the first error that stopped the app, if any.
     pub async fn shutdown(mut self) -> Result<()> {
         self.health.stopping();
+        tracing::info!("shutting down: draining in-flight work, then a final commit");
         let _ = self.shutdown.send(true);
         // Members drain their tasks within the drain timeout; allow for the commit too.
         let bound = self.config.drain_timeout * 2 + Duration::from_secs(5);
@@ -354,6 +359,10 @@ impl AppHandle {
         }
         self.health.stopped();
         drop(self.services);
+        match &self.first_error {
+            Some(reason) => tracing::warn!(%reason, "stopped after an error"),
+            None => tracing::info!("stopped"),
+        }
         match self.first_error {
             Some(reason) => Err(Error::Processing(reason)),
             None => Ok(()),

@@ -147,7 +147,9 @@ impl Member {
         }
         tracing::info!(
             unit = self.unit.config().name.as_str(),
+            group = %self.group,
             tasks = groups.len(),
+            partitions = ?groups.values().flatten().map(|p| p.partition.to_string()).collect::<Vec<_>>(),
             "partitions assigned"
         );
         for ((partition, _), parts) in groups {
@@ -177,7 +179,11 @@ impl Member {
                 trackers: trackers.clone(),
                 drain_timeout: self.env.config.drain_timeout,
             };
-            let join = AbortOnDrop(tokio::spawn(self.unit.task(setup)));
+            let span = tracing::info_span!("task", unit = %self.unit.config().name, partition = partition.0);
+            let join = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(
+                self.unit.task(setup),
+                span,
+            )));
             self.tasks.push(Task {
                 partitions,
                 trackers,
