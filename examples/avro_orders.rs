@@ -59,6 +59,7 @@ const CUSTOMERS: [&str; 4] = ["ana", "ben", "chen", "dara"];
 async fn main() -> kflow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "kflow=info,kflow_core=warn".into()))
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if std::env::var("SCHEMA_REGISTRY_URL").is_err() {

@@ -65,6 +65,7 @@ const PAGES: [&str; 4] = ["/", "/cart", "/checkout", "/health"];
 async fn main() -> kflow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "kflow=info,kflow_core=warn".into()))
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let transport = KafkaTransport::from_env()?;
@@ -154,7 +155,7 @@ async fn main() -> kflow::Result<()> {
         .await?;
     let committed: i64 = committed.iter().filter_map(|(_, o)| o.map(|o| o.0)).sum();
     println!(
-        "committed {committed} of {} input offsets (the minute-7 views stay in their open window)",
+        "committed {committed} of {} input offsets (the open minute-7 windows hold offsets of the repartition topic, which group_by wrote them to)",
         views.len()
     );
     if total != expected {

@@ -24,6 +24,7 @@ pub fn transport() -> kflow::Result<KafkaTransport> {
 pub fn logs() {
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "kflow=info,kflow_core=error".into()))
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
