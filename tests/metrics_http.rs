@@ -31,6 +31,7 @@ async fn get(url: &str) -> (u16, String) {
 }
 
 static SLOW: AtomicBool = AtomicBool::new(false);
+static SLOW_CALL_STARTED: AtomicBool = AtomicBool::new(false);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_health_reflect_the_run() {
@@ -60,6 +61,7 @@ async fn metrics_and_health_reflect_the_run() {
     let addr = prometheus.local_addr();
     let listener = Listener::new("m_sink", ["m-evens"], |_v: u64, _m: Meta| async {
         if SLOW.load(Ordering::SeqCst) {
+            SLOW_CALL_STARTED.store(true, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
         Ok::<(), HandlerError>(())
@@ -202,7 +204,11 @@ async fn metrics_and_health_reflect_the_run() {
         .await
         .unwrap();
     producer.flush(Duration::from_secs(10)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !SLOW_CALL_STARTED.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(SLOW_CALL_STARTED.load(Ordering::SeqCst), "the slow handler call started");
     let stopping = tokio::spawn(handle.shutdown());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, body) = get(&format!("{base}/health/ready")).await;
