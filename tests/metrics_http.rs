@@ -208,7 +208,10 @@ async fn metrics_and_health_reflect_the_run() {
     while !SLOW_CALL_STARTED.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(SLOW_CALL_STARTED.load(Ordering::SeqCst), "the slow handler call started");
+    assert!(
+        SLOW_CALL_STARTED.load(Ordering::SeqCst),
+        "the slow handler call started"
+    );
     let stopping = tokio::spawn(handle.shutdown());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, body) = get(&format!("{base}/health/ready")).await;
