@@ -182,12 +182,12 @@ impl Replay {
     }
 }
 
-/// True when kflow's last-failure header says the record failed at or after `since` (ms).
+/// True when kflow's last-failure header says the record failed after `since` (ms).
 fn failed_since(headers: &Headers, since: i64) -> bool {
     headers
         .get_str(names::LAST_FAILURE)
         .and_then(|t| t.parse::<i64>().ok())
-        .is_some_and(|t| t >= since)
+        .is_some_and(|t| t > since)
 }
 
 /// The record to write back: original key, value, timestamp and user headers.
