@@ -35,6 +35,18 @@ pub enum Error {
     /// An offset commit failed (for example because the group rebalanced).
     #[error("offset commit failed: {0}")]
     Commit(String),
+    /// A consumer-group operation failed or is not allowed (for example an offset reset
+    /// while the group has active members).
+    #[error("group `{group}`: {reason}")]
+    Group {
+        /// The group.
+        group: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A transaction could not begin, commit or abort; the text says what to do next.
+    #[error("transaction: {0}")]
+    Transaction(String),
     /// The transport failed (broker unreachable, consumer closed, ...).
     #[error("transport: {0}")]
     Transport(String),

@@ -10,6 +10,7 @@ mod admin;
 mod config;
 mod consumer;
 mod embedded;
+mod produce;
 mod producer;
 
 use std::sync::Arc;
@@ -18,10 +19,15 @@ use std::time::Duration;
 use kflow_core::transport::{Admin, Consumer, ConsumerConfig, Producer, StartFrom, Transport};
 use kflow_core::{App, Result};
 
-pub use admin::KafkaAdmin;
+pub use admin::{
+    check_topic_name, CleanupPolicy, Created, Drift, GroupDescription, GroupMember, GroupSummary, KafkaAdmin,
+    NamingRule, OffsetChange, PartitionDescription, PartitionLag, ResetTo, TopicDescription, TopicSet, TopicSetReport,
+    TopicSettings, TopicSummary, TopicTemplate,
+};
 pub use config::{KafkaConfig, ENV_PROPERTIES};
 pub use consumer::{KafkaConsumer, SourceStats};
 pub use embedded::EmbeddedBroker;
+pub use produce::{Acks, Compression, Delivered, Partitioning, ProduceRecord, ProducerOptions, TypedProducer};
 pub use producer::KafkaProducer;
 
 /// Consumer defaults; the config's and the listener's/processor's properties win.

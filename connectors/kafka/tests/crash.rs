@@ -36,9 +36,14 @@ async fn after_an_abrupt_stop_a_new_instance_processes_every_remaining_input() {
     first.abort();
     produce(&t, &input, numbers(2_000..2_500)).await;
     let second = make().start().await.unwrap();
-    let out = read(&t, &output, 2_500, Duration::from_secs(90));
+    // The output holds duplicates of what the first instance wrote but did not commit,
+    // so wait for every distinct value, not for a record count.
+    let distinct = |out: &[(i32, i64, Option<String>, String)]| -> BTreeSet<u64> {
+        out.iter().map(|r| r.3.parse().unwrap()).collect()
+    };
+    let out = read_until(&t, &output, Duration::from_secs(90), |out| distinct(out).len() >= 2_500);
+    let values = distinct(&out);
     second.shutdown().await.unwrap();
-    let values: BTreeSet<u64> = out.iter().map(|r| r.3.parse().unwrap()).collect();
     let missing: Vec<u64> = (0..2_500)
         .map(|v| v + 1_000_000)
         .filter(|v| !values.contains(v))

@@ -113,7 +113,7 @@ impl Replay {
                     GroupEvent::Assigned(parts) => {
                         tracing::debug!(topic = %self.topic, partitions = parts.len(), "replay: assigned");
                         for part in parts {
-                            let (handle, stream) = tracked(part, metrics::Counter::noop());
+                            let (handle, stream) = tracked(part, metrics::Counter::noop(), Default::default());
                             trackers.push(handle);
                             records.push(stream);
                         }

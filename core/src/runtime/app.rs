@@ -9,12 +9,13 @@ use tokio::task::JoinSet;
 
 use super::health::{Health, Service};
 use super::member::{self, Control, MemberEnv};
+use super::pauses::Pauses;
 use super::stats::Stats;
 use super::unit::Unit;
 use super::{FatalErrors, IntoListener, IntoProcessor, RuntimeConfig, TopicDefaults};
 use crate::error::{Error, Result};
 use crate::policy::{ErrorPolicies, Policy};
-use crate::record::Timestamp;
+use crate::record::{Timestamp, TopicPartition};
 use crate::transport::memory::MemoryBroker;
 use crate::transport::Transport;
 use crate::ErrorKind;
@@ -179,6 +180,7 @@ impl App {
         let (control_tx, _) = broadcast::channel(64);
         let mut members = JoinSet::new();
         let health = Health::default();
+        let pauses = Pauses::default();
         health.expect_units(self.units.len());
         let mut services = Vec::new();
         for service in std::mem::take(&mut self.services) {
@@ -209,6 +211,7 @@ impl App {
                 shutdown: shutdown_rx.clone(),
                 control: control_tx.subscribe(),
                 health: health.clone(),
+                pauses: pauses.clone(),
             };
             let fatal = FatalErrors(fatal_tx.clone());
             let unit = unit.clone();
@@ -232,6 +235,7 @@ impl App {
             config: self.config,
             health,
             services,
+            pauses,
         })
     }
 }
@@ -291,6 +295,7 @@ pub struct AppHandle {
     config: RuntimeConfig,
     health: Health,
     services: ServiceTasks,
+    pauses: Pauses,
 }
 
 impl AppHandle {
@@ -334,6 +339,52 @@ impl AppHandle {
                 break;
             }
         }
+    }
+
+    /// Pauses one partition: its task takes no new records until
+    /// [`AppHandle::resume`] (records already taken finish and commit). The consumer
+    /// stays in its group; once the partition's fetch buffer is full, fetching from it
+    /// stops too. A pause outlasts rebalances: if the partition moves away and comes
+    /// back, it is still paused. Pausing a partition this app does not consume is kept
+    /// in case it is assigned later.
+    ///
+    /// ```
+    /// use kflow_core::{App, Listener, TestDriver, TopicPartition};
+    /// let app = App::new("billing").listener(Listener::new("l", ["invoices"], |_: String, _: kflow_core::Meta| async { Ok::<(), kflow_core::HandlerError>(()) }));
+    /// let mut driver = TestDriver::new(app, &[("invoices", 2)]).unwrap();
+    /// let handle = driver.app(0).unwrap();
+    /// handle.pause(&TopicPartition::new("invoices", 0));
+    /// assert_eq!(handle.paused().0, vec![TopicPartition::new("invoices", 0)]);
+    /// handle.resume(&TopicPartition::new("invoices", 0));
+    /// assert!(handle.paused().0.is_empty());
+    /// ```
+    pub fn pause(&self, partition: &TopicPartition) {
+        tracing::info!(%partition, "partition paused");
+        self.pauses.set_partition(partition, true);
+    }
+
+    /// Resumes a partition paused with [`AppHandle::pause`].
+    pub fn resume(&self, partition: &TopicPartition) {
+        tracing::info!(%partition, "partition resumed");
+        self.pauses.set_partition(partition, false);
+    }
+
+    /// Pauses every partition of a topic (see [`AppHandle::pause`]).
+    pub fn pause_topic(&self, topic: &str) {
+        tracing::info!(topic, "topic paused");
+        self.pauses.set_topic(topic, true);
+    }
+
+    /// Resumes a topic paused with [`AppHandle::pause_topic`]; partitions paused one
+    /// by one stay paused.
+    pub fn resume_topic(&self, topic: &str) {
+        tracing::info!(topic, "topic resumed");
+        self.pauses.set_topic(topic, false);
+    }
+
+    /// The paused partitions and the paused topics.
+    pub fn paused(&self) -> (Vec<TopicPartition>, Vec<String>) {
+        self.pauses.paused()
     }
 
     /// Advances stream time in every task to `ts` (windows ending before it close).

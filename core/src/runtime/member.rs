@@ -38,6 +38,7 @@ pub(crate) struct MemberEnv {
     pub shutdown: watch::Receiver<bool>,
     pub control: broadcast::Receiver<Control>,
     pub health: super::Health,
+    pub pauses: super::pauses::Pauses,
 }
 
 struct Task {
@@ -159,7 +160,8 @@ impl Member {
             for part in parts {
                 let tp = part.partition.clone();
                 let records_in = metrics::records_in(&self.unit.config().name, &tp.topic);
-                let (handle, stream) = tracked(part, records_in);
+                let gates = self.env.pauses.gates(&tp);
+                let (handle, stream) = tracked(part, records_in, gates);
                 trackers.push(handle);
                 partitions.push(tp.clone());
                 sources.entry(tp.topic.to_string()).or_default().push((tp, stream));

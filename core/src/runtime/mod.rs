@@ -7,6 +7,7 @@ mod health;
 mod listener;
 mod member;
 pub(crate) mod metrics;
+mod pauses;
 mod processor;
 pub mod stats;
 pub(crate) mod task;

@@ -10,6 +10,7 @@ use futures::future::{ready, Either};
 use futures::stream::{BoxStream, Stream, StreamExt};
 use futures::FutureExt;
 
+use super::pauses::Gates;
 use crate::ack::{OffsetTracker, TrackerHandle};
 use crate::codec::{decode_fetching, Decode};
 use crate::error::ErrorKind;
@@ -22,13 +23,15 @@ const BUDGET: u32 = 512;
 
 /// Registers every record of an assigned partition with a fresh tracker, counting them in
 /// `records_in`.
+/// The source waits while `gates` hold it (a paused partition or topic).
 pub(crate) fn tracked(
     part: AssignedPartition,
     records_in: metrics::Counter,
+    gates: Gates,
 ) -> (TrackerHandle, BoxStream<'static, RawMsg>) {
     let mut tracker = OffsetTracker::new(part.partition);
     let handle = tracker.handle();
-    let stream = cooperative(part.records).map(move |record| {
+    let stream = cooperative(part.records, gates).map(move |record| {
         records_in.increment(1);
         let ack = tracker.track(record.meta.offset);
         Msg::new(record, ack)
@@ -37,10 +40,13 @@ pub(crate) fn tracked(
 }
 
 /// Yields to the scheduler every [`BUDGET`] ready items, so one busy partition cannot
-/// starve the others (or the committer) on the same thread.
-fn cooperative<S: Stream + Send + Unpin + 'static>(mut inner: S) -> impl Stream<Item = S::Item> + Send {
+/// starve the others (or the committer) on the same thread; takes nothing while paused.
+fn cooperative<S: Stream + Send + Unpin + 'static>(mut inner: S, gates: Gates) -> impl Stream<Item = S::Item> + Send {
     let mut run = 0u32;
     futures::stream::poll_fn(move |cx| {
+        if gates.holds(cx) {
+            return Poll::Pending;
+        }
         if run >= BUDGET {
             run = 0;
             cx.waker().wake_by_ref();

@@ -194,6 +194,12 @@ impl TestDriver {
             .sum()
     }
 
+    /// The handle of running app `index` (to pause partitions, read its health, ...).
+    /// Call [`TestDriver::settle`] after acting on it.
+    pub fn app(&self, index: usize) -> Option<&AppHandle> {
+        self.apps.get(index).and_then(Option::as_ref)
+    }
+
     /// Why app `index` stopped by itself, if it did.
     pub fn app_error(&self, index: usize) -> Option<&str> {
         self.errors.get(index).and_then(|e| e.as_deref())

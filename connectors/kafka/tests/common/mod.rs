@@ -89,6 +89,24 @@ pub fn read(t: &KafkaTransport, topic: &str, want: usize, within: Duration) -> V
         .collect()
 }
 
+/// Reads `topic` again and again until `done` holds for everything in it or `within`
+/// passes; returns the last read. For outputs that may hold duplicates (after a crash or
+/// a rebalance), where a record count says nothing.
+pub fn read_until(
+    t: &KafkaTransport,
+    topic: &str,
+    within: Duration,
+    done: impl Fn(&[(i32, i64, Option<String>, String)]) -> bool,
+) -> Vec<(i32, i64, Option<String>, String)> {
+    let deadline = Instant::now() + within;
+    loop {
+        let out = read(t, topic, usize::MAX, Duration::from_secs(3));
+        if done(&out) || Instant::now() >= deadline {
+            return out;
+        }
+    }
+}
+
 /// [`read`] with headers and timestamps.
 pub fn read_full(t: &KafkaTransport, topic: &str, want: usize, within: Duration) -> Vec<Read> {
     use rdkafka::message::Headers;

@@ -1,13 +1,22 @@
 //! Topic administration and group offsets on Kafka.
 
+mod groups;
+mod naming;
+mod topic_set;
+mod topics;
+
+pub use groups::{GroupDescription, GroupMember, GroupSummary, OffsetChange, PartitionLag, ResetTo};
+pub use naming::{check_topic_name, NamingRule, TopicTemplate};
+pub use topic_set::{Drift, TopicSet, TopicSetReport};
+pub use topics::{CleanupPolicy, Created, PartitionDescription, TopicDescription, TopicSettings, TopicSummary};
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use kflow_core::transport::{Admin, CommittedOffsets, NewTopic, TopicInfo};
 use kflow_core::{Error, Offset, Result, TopicPartition};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic as RdNewTopic, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::TopicPartitionList;
@@ -26,8 +35,10 @@ pub struct KafkaAdmin {
 
 impl KafkaAdmin {
     pub(crate) fn new(config: &KafkaConfig, embedded: Option<Arc<EmbeddedBroker>>) -> Result<Self> {
+        // Looking up a missing topic must not create it (librdkafka's admin client is a
+        // producer underneath, which would ask the broker to).
         let client = config
-            .client_config(&[])?
+            .client_config(&[("allow.auto.create.topics".into(), "false".into())])?
             .create()
             .map_err(|e| Error::Transport(format!("cannot create an admin client for {}: {e}", config.brokers())))?;
         Ok(KafkaAdmin {
@@ -54,81 +65,24 @@ impl KafkaAdmin {
     }
 
     fn partitions_of(&self, topic: &str) -> Result<Option<i32>> {
-        let metadata = self
-            .client
-            .inner()
-            .fetch_metadata(None, self.config.timeout())
-            .map_err(|e| Error::Transport(format!("metadata from {}: {e}", self.config.brokers())))?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().len() as i32))
+        Ok(self
+            .metadata(Some(topic))?
+            .into_iter()
+            .find(|(name, _)| name == topic)
+            .map(|(_, partitions)| partitions.len() as i32))
     }
 }
 
 impl Admin for KafkaAdmin {
     fn create_topic(&self, topic: NewTopic) -> BoxFuture<'static, Result<()>> {
         let this = self.clone();
-        async move {
-            if let Some(embedded) = &this.embedded {
-                return embedded.create_topic(&topic.name, topic.partitions);
-            }
-            let mut new = RdNewTopic::new(
-                &topic.name,
-                topic.partitions,
-                TopicReplication::Fixed(i32::from(topic.replication)),
-            );
-            for (k, v) in &topic.configs {
-                new = new.set(k, v);
-            }
-            let options = AdminOptions::new().operation_timeout(Some(this.config.timeout()));
-            let results = this
-                .client
-                .create_topics([&new], &options)
-                .await
-                .map_err(|e| Error::Topic {
-                    topic: topic.name.clone(),
-                    reason: e.to_string(),
-                })?;
-            for result in results {
-                if let Err((name, code)) = result {
-                    return Err(Error::Topic {
-                        topic: name,
-                        reason: code.to_string(),
-                    });
-                }
-            }
-            // Wait (bounded) until the topic shows up in metadata.
-            let deadline = tokio::time::Instant::now() + this.config.timeout();
-            while tokio::time::Instant::now() < deadline {
-                let (t, name) = (this.clone(), topic.name.clone());
-                if tokio::task::spawn_blocking(move || t.partitions_of(&name))
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok())
-                    .flatten()
-                    .is_some()
-                {
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(Error::Topic {
-                topic: topic.name,
-                reason: "created, but not visible in metadata in time".into(),
-            })
-        }
-        .boxed()
+        async move { this.create_one(&topic).await.map(|_| ()) }.boxed()
     }
 
     fn describe_topic(&self, name: &str) -> BoxFuture<'static, Result<Option<TopicInfo>>> {
         let (this, name) = (self.clone(), name.to_string());
         async move {
-            let n = name.clone();
-            let partitions = tokio::task::spawn_blocking(move || this.partitions_of(&n))
-                .await
-                .map_err(|e| Error::Transport(e.to_string()))??;
+            let partitions = this.partitions_async(&name).await?;
             Ok(partitions.map(|partitions| TopicInfo { name, partitions }))
         }
         .boxed()
