@@ -130,6 +130,7 @@ async fn read_dead_letters(t: &kflow::kafka::KafkaTransport, n: usize) -> kflow:
         client_id: "orders-dlq-reader".into(),
         start: StartFrom::Earliest,
         properties: vec![],
+        transactional_id: None,
     })?;
     consumer.subscribe(&["orders.dlq".to_string()])?;
     let mut streams = futures::stream::SelectAll::new();

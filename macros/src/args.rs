@@ -118,6 +118,18 @@ pub fn positive(expr: &Expr, key: &str, errors: &mut Errors) -> Option<usize> {
     None
 }
 
+/// `true` or `false`.
+pub fn boolean(expr: &Expr, key: &str, errors: &mut Errors) -> Option<bool> {
+    if let Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) = expr {
+        return Some(b.value);
+    }
+    errors.push(
+        expr.span(),
+        format!("`{key}` takes `true` or `false`, e.g. {key} = true"),
+    );
+    None
+}
+
 /// One of `choices`, written as a bare word or a string.
 pub fn choice(expr: &Expr, key: &str, choices: &[&str], errors: &mut Errors) -> Option<String> {
     let word = match expr {

@@ -16,6 +16,7 @@ const VALID: &[&str] = &[
     "value_format",
     "start",
     "on_error",
+    "exactly_once",
 ];
 
 /// `T` when `ty` is written `Flow<T>`.
@@ -89,6 +90,12 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let mut calls = common_calls(&args, &mut errors);
+    if let Some(true) = args
+        .get("exactly_once")
+        .and_then(|e| crate::args::boolean(e, "exactly_once", &mut errors))
+    {
+        calls.push(quote!(.exactly_once()));
+    }
     if let Some(out) = args.get("output").and_then(|e| string(e, "output", &mut errors)) {
         calls.push(quote!(.output(#out)));
     }

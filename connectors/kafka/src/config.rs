@@ -97,6 +97,10 @@ impl KafkaConfig {
         self
     }
 
+    pub(crate) fn has_property(&self, key: &str) -> bool {
+        self.properties.iter().any(|(k, _)| k == key)
+    }
+
     /// The bootstrap brokers.
     pub fn brokers(&self) -> &str {
         &self.brokers

@@ -21,13 +21,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use kflow_core::transport::{AssignedPartition, Consumer, GroupEvent, GroupEvents, OffsetCommitter, RevokeDone};
+use kflow_core::transport::{
+    AssignedPartition, Consumer, GroupEvent, GroupEvents, OffsetCommitter, Producer, RevokeDone,
+};
 use kflow_core::{Error, Headers, Meta, Offset, Partition, RawRecord, Record, Result, TimestampType, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers as _};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Message, Timestamp, TopicPartitionList};
 use tokio::sync::mpsc;
+
+use crate::producer::{DeliveryContext, KafkaProducer};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -193,6 +197,8 @@ pub struct KafkaConsumer {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     group: String,
+    /// Exactly-once: the producer whose transactions carry this consumer's offsets.
+    transactional: Option<KafkaProducer>,
 }
 
 impl KafkaConsumer {
@@ -202,6 +208,7 @@ impl KafkaConsumer {
         buffer: usize,
         revoke_timeout: Duration,
         stats: Arc<SourceStats>,
+        transactional: Option<KafkaProducer>,
     ) -> Result<Self> {
         let (tx, rx) = GroupEvents::new();
         let context = GroupContext {
@@ -226,6 +233,7 @@ impl KafkaConsumer {
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
             group,
+            transactional,
         })
     }
 
@@ -258,9 +266,22 @@ impl Consumer for KafkaConsumer {
     }
 
     fn committer(&self) -> Arc<dyn OffsetCommitter> {
-        Arc::new(KafkaCommitter {
-            consumer: self.consumer.clone(),
-        })
+        match &self.transactional {
+            Some(producer) => Arc::new(TransactionalCommitter {
+                consumer: self.consumer.clone(),
+                producer: producer.rdkafka().clone(),
+                timeout: self.context.revoke_timeout,
+            }),
+            None => Arc::new(KafkaCommitter {
+                consumer: self.consumer.clone(),
+            }),
+        }
+    }
+
+    fn transactional_producer(&self) -> Option<Arc<dyn Producer>> {
+        self.transactional
+            .as_ref()
+            .map(|p| Arc::new(p.clone()) as Arc<dyn Producer>)
     }
 
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
@@ -416,6 +437,60 @@ impl OffsetCommitter for KafkaCommitter {
                 .await
                 .map_err(|e| Error::Commit(e.to_string()))?
                 .map_err(|e| Error::Commit(e.to_string()))
+        }
+        .boxed()
+    }
+}
+
+/// Exactly-once commits: the consumer's offsets go into the producer's open transaction,
+/// which commits, and the next one begins.
+struct TransactionalCommitter {
+    consumer: Arc<BaseConsumer<GroupContext>>,
+    producer: Arc<rdkafka::producer::ThreadedProducer<DeliveryContext>>,
+    timeout: Duration,
+}
+
+impl OffsetCommitter for TransactionalCommitter {
+    fn commit(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>> {
+        use rdkafka::producer::Producer as _;
+        let (consumer, producer, timeout) = (self.consumer.clone(), self.producer.clone(), self.timeout);
+        async move {
+            let mut tpl = TopicPartitionList::new();
+            for (tp, offset) in &offsets {
+                tpl.add_partition_offset(&tp.topic, tp.partition.0, rdkafka::Offset::Offset(offset.0))
+                    .map_err(|e| Error::Commit(e.to_string()))?;
+            }
+            tokio::task::spawn_blocking(move || {
+                let fail = |step: &str, e: rdkafka::error::KafkaError| Error::Transaction(format!("{step}: {e}"));
+                let group = consumer
+                    .group_metadata()
+                    .ok_or_else(|| Error::Transaction("the consumer has no group metadata".into()))?;
+                producer
+                    .send_offsets_to_transaction(&tpl, &group, timeout)
+                    .map_err(|e| fail("send offsets", e))?;
+                producer.commit_transaction(timeout).map_err(|e| fail("commit", e))?;
+                producer.begin_transaction().map_err(|e| fail("begin", e))
+            })
+            .await
+            .map_err(|e| Error::Transaction(e.to_string()))?
+        }
+        .boxed()
+    }
+
+    fn abort(&self) -> BoxFuture<'static, Result<()>> {
+        use rdkafka::producer::Producer as _;
+        let (producer, timeout) = (self.producer.clone(), self.timeout);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                producer
+                    .abort_transaction(timeout)
+                    .map_err(|e| Error::Transaction(format!("abort: {e}")))?;
+                producer
+                    .begin_transaction()
+                    .map_err(|e| Error::Transaction(format!("begin: {e}")))
+            })
+            .await
+            .map_err(|e| Error::Transaction(e.to_string()))?
         }
         .boxed()
     }

@@ -128,6 +128,10 @@ impl Transport for KafkaTransport {
         }
     }
 
+    fn transactions(&self) -> bool {
+        true
+    }
+
     fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
         let reset = match config.start {
             StartFrom::Earliest => "earliest",
@@ -143,6 +147,14 @@ impl Transport for KafkaTransport {
             ("auto.offset.reset".to_string(), reset.to_string()),
         ]);
         props.extend(config.properties.iter().cloned());
+        let transactional = match &config.transactional_id {
+            Some(id) => {
+                // Only committed records feed an exactly-once pipeline.
+                props.push(("isolation.level".into(), "read_committed".into()));
+                Some(KafkaProducer::transactional(&self.config, id)?)
+            }
+            None => None,
+        };
         // kflow commits; these must hold whatever else is configured.
         props.extend([
             ("enable.auto.commit".to_string(), "false".to_string()),
@@ -156,6 +168,7 @@ impl Transport for KafkaTransport {
             self.config.buffer(),
             revoke_timeout,
             self.stats.clone(),
+            transactional,
         )?))
     }
 

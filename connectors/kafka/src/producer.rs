@@ -52,7 +52,29 @@ pub struct KafkaProducer {
 
 impl KafkaProducer {
     pub(crate) fn new(config: &KafkaConfig) -> Result<Self> {
-        let mut client = config.client_config(&[])?;
+        Self::create(config, &[])
+    }
+
+    /// A transactional producer for an exactly-once consumer, with its first transaction
+    /// begun. Its transactions time out after 10 s unless `transaction.timeout.ms` is set.
+    pub(crate) fn transactional(config: &KafkaConfig, id: &str) -> Result<Self> {
+        let mut extra = vec![("transactional.id".to_string(), id.to_string())];
+        if !config.has_property("transaction.timeout.ms") {
+            extra.push(("transaction.timeout.ms".into(), "10000".into()));
+        }
+        let producer = Self::create(config, &extra)?;
+        let fail = |e: KafkaError| Error::Transaction(format!("transactional producer `{id}`: {e}"));
+        producer.inner.init_transactions(config.timeout()).map_err(fail)?;
+        producer.inner.begin_transaction().map_err(fail)?;
+        Ok(producer)
+    }
+
+    pub(crate) fn rdkafka(&self) -> &Arc<ThreadedProducer<DeliveryContext>> {
+        &self.inner
+    }
+
+    fn create(config: &KafkaConfig, extra: &[(String, String)]) -> Result<Self> {
+        let mut client = config.client_config(extra)?;
         for (k, v) in PRODUCER_DEFAULTS {
             if client.get(k).is_none() {
                 client.set(k, v);

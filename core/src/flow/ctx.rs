@@ -27,6 +27,8 @@ pub struct Plan {
     pub dead_letters: Vec<String>,
     /// Retry topics the error policies write to (a listener also reads them).
     pub retries: Vec<String>,
+    /// How many window operators the pipeline has.
+    pub windows: usize,
 }
 
 impl Plan {
@@ -140,6 +142,10 @@ impl FlowCtx {
 
     pub(crate) fn add_output(&self, topic: &str) {
         Plan::add(&mut self.0.plan.lock().expect("plan lock").outputs, topic);
+    }
+
+    pub(crate) fn add_window(&self) {
+        self.0.plan.lock().expect("plan lock").windows += 1;
     }
 
     pub(crate) fn add_late(&self, topic: &str) {

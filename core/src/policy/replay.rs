@@ -92,6 +92,7 @@ impl Replay {
             client_id: format!("{}-replay", self.group),
             start: StartFrom::Earliest,
             properties: self.properties.clone(),
+            transactional_id: None,
         })?;
         consumer.subscribe(std::slice::from_ref(&self.topic))?;
         tracing::debug!(topic = %self.topic, group = %self.group, "replay: subscribed");

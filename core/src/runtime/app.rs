@@ -40,6 +40,7 @@ pub struct App {
     topics: TopicDefaults,
     policies: ErrorPolicies,
     services: Vec<Box<dyn Service>>,
+    instance_id: Option<String>,
 }
 
 impl App {
@@ -53,17 +54,21 @@ impl App {
             topics: TopicDefaults::default(),
             policies: ErrorPolicies::default(),
             services: Vec::new(),
+            instance_id: None,
         }
     }
 
     /// An app configured from the environment: `KFLOW_APP_ID` (default `kflow-app`),
-    /// `KFLOW_COMMIT_INTERVAL_MS`, `KFLOW_DRAIN_TIMEOUT_MS`. A malformed value is an error
+    /// `KFLOW_INSTANCE_ID`, `KFLOW_COMMIT_INTERVAL_MS`, `KFLOW_DRAIN_TIMEOUT_MS`. A malformed value is an error
     /// naming the variable. The transport is not chosen here: the `kflow` facade's
     /// `App::from_env()` adds Kafka (or the embedded broker); without one set, the app runs
     /// on an in-memory broker and logs that once.
     pub fn new_from_env() -> Result<Self> {
         let app_id = std::env::var("KFLOW_APP_ID").unwrap_or_else(|_| "kflow-app".into());
         let mut app = App::new(&app_id);
+        if let Ok(id) = std::env::var("KFLOW_INSTANCE_ID") {
+            app.instance_id = Some(id);
+        }
         if let Some(ms) = env_millis("KFLOW_COMMIT_INTERVAL_MS")? {
             app.config.commit_interval = ms;
         }
@@ -71,6 +76,16 @@ impl App {
             app.config.drain_timeout = ms;
         }
         Ok(app)
+    }
+
+    /// This instance's id among the app's instances (default: random per process). It
+    /// names the transactional producers of exactly-once processors
+    /// (`<group>-<instance id>`): give each instance a stable, distinct id (e.g. a pod
+    /// ordinal) so that a restarted instance fences its predecessor's open transaction at
+    /// once instead of waiting for the transaction timeout.
+    pub fn instance_id(mut self, id: &str) -> Self {
+        self.instance_id = Some(id.to_string());
+        self
     }
 
     /// Runs on this transport (the default is a fresh in-memory broker).
@@ -181,6 +196,10 @@ impl App {
         let mut members = JoinSet::new();
         let health = Health::default();
         let pauses = Pauses::default();
+        let instance_id = self
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| format!("{:08x}", fastrand::u32(..)));
         health.expect_units(self.units.len());
         let mut services = Vec::new();
         for service in std::mem::take(&mut self.services) {
@@ -195,6 +214,12 @@ impl App {
             })
             .collect();
         for unit in &units {
+            if unit.config().exactly_once && unit.plan(&self.app_id).is_ok() && !transport.transactions() {
+                return Err(Error::Config {
+                    key: format!("processor `{}` exactly_once", unit.config().name),
+                    reason: format!("{} has no transactions (use Kafka)", transport.describe()),
+                });
+            }
             let plan = unit.prepare(&self.app_id, &*admin, &self.topics).await?;
             let mut topics = unit.config().inputs.clone();
             topics.extend(plan.repartitions);
@@ -212,6 +237,7 @@ impl App {
                 control: control_tx.subscribe(),
                 health: health.clone(),
                 pauses: pauses.clone(),
+                instance_id: instance_id.clone(),
             };
             let fatal = FatalErrors(fatal_tx.clone());
             let unit = unit.clone();

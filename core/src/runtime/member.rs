@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::metrics;
+use super::pauses::Gate;
 use super::stats::Stats;
 use super::task::tracked;
 use super::unit::{Grouping, TaskSetup, Unit};
@@ -39,6 +40,7 @@ pub(crate) struct MemberEnv {
     pub control: broadcast::Receiver<Control>,
     pub health: super::Health,
     pub pauses: super::pauses::Pauses,
+    pub instance_id: String,
 }
 
 struct Task {
@@ -70,18 +72,38 @@ struct Member {
     reported: bool,
     group: String,
     joined: bool,
+    /// The producer tasks write with: the app's, or the consumer's transactional one.
+    producer: Arc<dyn Producer>,
+    /// Exactly-once: shut while a commit waits for in-flight records.
+    gate: Arc<Gate>,
+    exactly_once: bool,
+    /// A task was abandoned (exactly-once: its partial work is in the transaction).
+    abandoned: bool,
 }
 
 /// Runs one member until shutdown; a graceful stop ends with a final commit.
 pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
+    let group_id = unit.config().group_id(&env.app_id);
+    let exactly_once = unit.config().exactly_once;
     let config = ConsumerConfig {
-        group_id: unit.config().group_id(&env.app_id),
+        transactional_id: exactly_once.then(|| format!("{group_id}-{}", env.instance_id)),
+        group_id,
         client_id: format!("{}-{}", env.app_id, unit.config().name),
         start: unit.config().start,
         properties: unit.config().properties.clone(),
     };
     let config_group = config.group_id.clone();
     let mut consumer = env.transport.consumer(config)?;
+    let producer = match (exactly_once, consumer.transactional_producer()) {
+        (false, _) => env.producer.clone(),
+        (true, Some(p)) => p,
+        (true, None) => {
+            return Err(crate::Error::Config {
+                key: format!("processor `{}` exactly_once", unit.config().name),
+                reason: format!("{} has no transactions", env.transport.describe()),
+            })
+        }
+    };
     consumer.subscribe(&env.topics)?;
     let committer = consumer.committer();
     let mut member = Member {
@@ -94,6 +116,10 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         reported: false,
         group: config_group,
         joined: false,
+        producer,
+        gate: Arc::default(),
+        exactly_once,
+        abandoned: false,
     };
     let mut interval = tokio::time::interval(member.env.config.commit_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,7 +186,7 @@ impl Member {
             for part in parts {
                 let tp = part.partition.clone();
                 let records_in = metrics::records_in(&self.unit.config().name, &tp.topic);
-                let gates = self.env.pauses.gates(&tp);
+                let gates = self.env.pauses.gates(&tp, &self.gate);
                 let (handle, stream) = tracked(part, records_in, gates);
                 trackers.push(handle);
                 partitions.push(tp.clone());
@@ -174,7 +200,7 @@ impl Member {
                 partition,
                 sources,
                 ticks: tokio_stream::wrappers::UnboundedReceiverStream::new(tick_rx).boxed(),
-                producer: self.env.producer.clone(),
+                producer: self.producer.clone(),
                 stats: self.env.stats.clone(),
                 fatal: self.env.fatal.clone(),
                 stop,
@@ -231,6 +257,7 @@ impl Member {
                     t.seal();
                 });
                 join.0.abort();
+                self.abandoned = true;
             }
         }
         self.commit().await;
@@ -239,6 +266,7 @@ impl Member {
     /// Commits every frontier that moved since the last commit, and reports partitions
     /// whose work failed.
     async fn commit(&mut self) {
+        let quiet = !self.exactly_once || self.quiesce().await;
         let mut offsets = Vec::new();
         let mut in_flight = 0;
         for tracker in self.tasks.iter().flat_map(|t| t.trackers.iter()) {
@@ -268,28 +296,96 @@ impl Member {
                 offsets.push((tp.clone(), frontier));
             }
         }
-        if !offsets.is_empty() {
+        if self.exactly_once {
+            self.commit_transaction(offsets, quiet).await;
+        } else if !offsets.is_empty() {
             match self.committer.commit(offsets.clone()).await {
-                Ok(()) => {
-                    tracing::debug!(
-                        unit = self.unit.config().name.as_str(),
-                        partitions = offsets.len(),
-                        "committed"
-                    );
-                    metrics::commits(&self.group).increment(1);
-                    for (tp, offset) in &offsets {
-                        metrics::committed_offset(&self.group, tp).set(offset.0 as f64);
-                    }
-                    self.env.health.commit_result(true);
-                    self.committed.extend(offsets);
-                }
-                Err(e) => {
-                    metrics::commit_failures(&self.group).increment(1);
-                    self.env.health.commit_result(false);
-                    tracing::warn!(unit = self.unit.config().name.as_str(), error = %e, "commit failed; will retry")
-                }
+                Ok(()) => self.committed_ok(offsets),
+                Err(e) => self.commit_failed(&e, "commit failed; will retry"),
             }
         }
         self.retired.clear();
+    }
+
+    fn committed_ok(&mut self, offsets: Vec<(TopicPartition, Offset)>) {
+        tracing::debug!(
+            unit = self.unit.config().name.as_str(),
+            partitions = offsets.len(),
+            "committed"
+        );
+        metrics::commits(&self.group).increment(1);
+        for (tp, offset) in &offsets {
+            metrics::committed_offset(&self.group, tp).set(offset.0 as f64);
+        }
+        self.env.health.commit_result(true);
+        self.committed.extend(offsets);
+    }
+
+    fn commit_failed(&self, e: &crate::Error, what: &'static str) {
+        metrics::commit_failures(&self.group).increment(1);
+        self.env.health.commit_result(false);
+        tracing::warn!(unit = self.unit.config().name.as_str(), error = %e, "{what}");
+    }
+
+    /// Exactly-once: shuts the member's gate and waits (at most the drain timeout) until
+    /// every record taken is done, so that the transaction holds whole records only.
+    /// `false` if records are still in flight.
+    async fn quiesce(&self) -> bool {
+        self.gate.set(true);
+        let deadline = tokio::time::Instant::now() + self.env.config.drain_timeout;
+        loop {
+            let busy = self
+                .tasks
+                .iter()
+                .flat_map(|t| t.trackers.iter())
+                .any(|t| matches!((t.read_end(), t.frontier()), (Some(end), Some(f)) if f < end));
+            if !busy {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Exactly-once: commits the transaction (the outputs written since the last one and
+    /// `offsets`), then lets the tasks go on. Anything that would put partial work in it
+    /// (a reported failure, an abandoned task) aborts it and stops the app instead; so
+    /// does a failed commit, since the tasks' positions are then ahead of what committed.
+    async fn commit_transaction(&mut self, offsets: Vec<(TopicPartition, Offset)>, quiet: bool) {
+        let unit = self.unit.config().name.clone();
+        if self.reported || self.abandoned {
+            if let Err(e) = self.committer.abort().await {
+                tracing::warn!(unit = unit.as_str(), error = %e, "aborting the transaction failed; the broker aborts it after its timeout");
+            }
+            if self.abandoned && !self.reported {
+                self.reported = true;
+                self.env.fatal.report(format!(
+                    "processor `{unit}`: a task did not drain in time; its transaction was aborted and the app stops (a restart resumes after the last committed transaction)"
+                ));
+            }
+            return;
+        }
+        if !quiet {
+            tracing::warn!(
+                unit = unit.as_str(),
+                "records still in flight after the drain timeout: the transaction stays open until the next commit"
+            );
+        } else if !offsets.is_empty() {
+            match self.committer.commit(offsets.clone()).await {
+                Ok(()) => self.committed_ok(offsets),
+                Err(e) => {
+                    self.commit_failed(&e, "transaction commit failed");
+                    let _ = self.committer.abort().await;
+                    self.reported = true;
+                    self.env.fatal.report(format!(
+                        "processor `{unit}`: {e}; the app stops (a restart resumes after the last committed transaction)"
+                    ));
+                    return;
+                }
+            }
+        }
+        self.gate.set(false);
     }
 }

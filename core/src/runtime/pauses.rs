@@ -18,7 +18,7 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    fn set(&self, shut: bool) {
+    pub(crate) fn set(&self, shut: bool) {
         self.shut.store(shut, Ordering::SeqCst);
         if !shut {
             self.waiting.lock().unwrap().drain(..).for_each(Waker::wake);
@@ -37,22 +37,26 @@ impl Gate {
     }
 }
 
-/// The two gates of one partition's source: its own and its topic's.
+/// The gates of one partition's source: its own, its topic's, and its member's (shut
+/// while an exactly-once commit waits for in-flight records).
 #[derive(Clone, Default)]
 pub(crate) struct Gates {
     partition: Arc<Gate>,
     topic: Arc<Gate>,
+    member: Arc<Gate>,
 }
 
 impl Gates {
     /// True while either gate is shut; registers the waker to hear it open.
     pub(crate) fn holds(&self, cx: &mut Context<'_>) -> bool {
-        if !self.partition.is_shut() && !self.topic.is_shut() {
+        let shut = || self.partition.is_shut() || self.topic.is_shut() || self.member.is_shut();
+        if !shut() {
             return false;
         }
         self.partition.register(cx.waker());
         self.topic.register(cx.waker());
-        self.partition.is_shut() || self.topic.is_shut()
+        self.member.register(cx.waker());
+        shut()
     }
 }
 
@@ -64,8 +68,8 @@ pub(crate) struct Pauses {
 }
 
 impl Pauses {
-    /// The gates a source of `tp` obeys.
-    pub(crate) fn gates(&self, tp: &TopicPartition) -> Gates {
+    /// The gates a source of `tp` obeys, with its member's gate.
+    pub(crate) fn gates(&self, tp: &TopicPartition, member: &Arc<Gate>) -> Gates {
         Gates {
             partition: self.partitions.lock().unwrap().entry(tp.clone()).or_default().clone(),
             topic: self
@@ -75,6 +79,7 @@ impl Pauses {
                 .entry(tp.topic.to_string())
                 .or_default()
                 .clone(),
+            member: member.clone(),
         }
     }
 

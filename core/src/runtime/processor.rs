@@ -82,6 +82,33 @@ impl<In: Send + 'static, Out: Send + 'static> Processor<In, Out> {
         self
     }
 
+    /// Exactly-once processing: the outputs (and dead letters) written for a batch of
+    /// inputs and the inputs' offsets commit together, in one Kafka transaction per
+    /// commit interval, so downstream `read_committed` consumers see each output once,
+    /// even across crashes and restarts.
+    ///
+    /// How it works: at each commit the processor stops taking records, lets the ones
+    /// in flight finish, then commits the transaction (outputs + offsets) and begins the
+    /// next. A failure that would otherwise leave partial work (a failed transaction, a
+    /// task that does not drain) aborts the transaction and stops the app; a restart
+    /// resumes after the last committed transaction.
+    ///
+    /// Needs a transport with transactions (Kafka); pipelines with windows are refused at
+    /// start-up (window state lives in memory and is rebuilt by replaying inputs, which
+    /// cannot be exactly-once). Set a stable [`crate::App::instance_id`] so that a
+    /// restarted instance fences its predecessor's open transaction at once.
+    ///
+    /// ```
+    /// use kflow_core::{Flow, Processor};
+    /// fn total(cents: Flow<u64>) -> Flow<u64> { cents.map(|c| c * 100) }
+    /// let p = Processor::new("payments", total).input(["cents"]).output("amounts").exactly_once();
+    /// # let _ = p;
+    /// ```
+    pub fn exactly_once(mut self) -> Self {
+        self.config.exactly_once = true;
+        self
+    }
+
     /// Replaces the input value codec.
     pub fn value_decoder(mut self, codec: impl Decode<In>) -> Self {
         self.decoder = Arc::new(codec);
@@ -146,6 +173,12 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
             .policies
             .validate(&format!("processor `{}`", self.config.name), false)?;
         let mut plan = self.planned(app_id);
+        if self.config.exactly_once && plan.windows > 0 {
+            return Err(Error::Config {
+                key: format!("processor `{}` exactly_once", self.config.name),
+                reason: "the pipeline has windows, whose state lives in memory and is rebuilt by replaying inputs after a restart; that cannot be exactly-once. Remove `exactly_once` (windows are at-least-once) or the windows".into(),
+            });
+        }
         if let Some(out) = &self.output {
             plan.outputs.insert(0, out.clone());
         }

@@ -52,6 +52,8 @@ pub(crate) struct UnitConfig {
     /// This unit's own policy settings (`None`: every kind `on_error` covers).
     pub overrides: Vec<(Option<crate::ErrorKind>, crate::policy::Policy)>,
     pub properties: Vec<(String, String)>,
+    /// Outputs and offsets commit together in transactions (processors only).
+    pub exactly_once: bool,
 }
 
 impl UnitConfig {
@@ -64,6 +66,7 @@ impl UnitConfig {
             policies: ErrorPolicies::default(),
             overrides: Vec::new(),
             properties: Vec::new(),
+            exactly_once: false,
         }
     }
 

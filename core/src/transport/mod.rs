@@ -104,6 +104,9 @@ pub struct ConsumerConfig {
     pub start: StartFrom,
     /// Transport-specific properties, passed through (librdkafka keys for Kafka).
     pub properties: Vec<(String, String)>,
+    /// Exactly-once: the transactional id of the producer whose writes commit together
+    /// with this consumer's offsets (see [`Consumer::transactional_producer`]).
+    pub transactional_id: Option<String>,
 }
 
 /// One assigned partition and its records, in offset order, starting at the committed
@@ -186,8 +189,15 @@ impl GroupEvents {
 
 /// Commits offsets for a consumer's group.
 pub trait OffsetCommitter: Send + Sync + 'static {
-    /// Commits `offsets` (each the offset of the next record to read).
+    /// Commits `offsets` (each the offset of the next record to read). For an
+    /// exactly-once consumer this commits the open transaction (the records its
+    /// transactional producer wrote, and these offsets) and begins the next one.
     fn commit(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>>;
+
+    /// Exactly-once: discards the open transaction's writes (nothing for other consumers).
+    fn abort(&self) -> BoxFuture<'static, Result<()>> {
+        Box::pin(futures::future::ready(Ok(())))
+    }
 }
 
 /// A member of a consumer group.
@@ -198,6 +208,11 @@ pub trait Consumer: Send + 'static {
     fn next_event(&mut self) -> BoxFuture<'_, Result<GroupEvent>>;
     /// A handle that commits for this member.
     fn committer(&self) -> Arc<dyn OffsetCommitter>;
+    /// With [`ConsumerConfig::transactional_id`]: the producer whose writes belong to the
+    /// open transaction. `None`: this transport has no transactions.
+    fn transactional_producer(&self) -> Option<Arc<dyn Producer>> {
+        None
+    }
     /// Leaves the group.
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -253,6 +268,10 @@ pub trait Admin: Send + Sync + 'static {
 pub trait Transport: Send + Sync + 'static {
     /// A one-line description for logs (`in-memory`, `kafka at 127.0.0.1:9092`).
     fn describe(&self) -> String;
+    /// Whether consumers can be exactly-once ([`ConsumerConfig::transactional_id`]).
+    fn transactions(&self) -> bool {
+        false
+    }
     /// A new group consumer.
     fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>>;
     /// A producer (may be shared).

@@ -110,6 +110,7 @@ where
         let store = self.kind.store::<A>();
         let late = self.late;
         let ctx = self.flow.ctx.clone();
+        ctx.add_window();
         let stream = WindowAggregate::new(self.flow.stream, store, agg, late, &ctx);
         Flow::from_stream(stream, ctx)
     }

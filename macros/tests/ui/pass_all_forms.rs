@@ -59,7 +59,7 @@ fn dead_lettered(orders: Flow<Order>) -> Flow<u32> {
 }
 
 /// Documented processors keep their docs.
-#[kflow::processor(input = ["orders"], output = "ids")]
+#[kflow::processor(input = ["orders"], output = "ids", exactly_once = true)]
 fn ids(orders: Flow<Order>) -> Flow<u32> {
     orders.map(|o| o.id)
 }
