@@ -1,0 +1,323 @@
+//! The `kflow` command line, run as a user would, against the real broker (tansu) and
+//! schema registry (rivven-schema).
+
+#[path = "../../connectors/kafka/tests/common/broker.rs"]
+mod broker;
+#[path = "../../connectors/schema-registry/tests/common/registry.rs"]
+mod registry;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `kflow --brokers <test broker> args...` with `stdin`.
+fn kflow(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kflow"))
+        .arg("--brokers")
+        .arg(broker::address())
+        .args(args)
+        .env_remove("KAFKA_BROKERS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kflow");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(args: &[&str], stdin: &str) -> String {
+    let out = kflow(args, stdin);
+    assert!(
+        out.status.success(),
+        "kflow {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str], stdin: &str) -> String {
+    let out = kflow(args, stdin);
+    assert!(!out.status.success(), "kflow {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// `kflow consume --from-beginning -n count -o json`, parsed.
+fn consume(topic: &str, count: usize, extra: &[&str]) -> Vec<Value> {
+    let n = count.to_string();
+    let mut args = vec![
+        "consume",
+        topic,
+        "--from-beginning",
+        "-n",
+        &n,
+        "-o",
+        "json",
+        "--idle-timeout",
+        "20",
+    ];
+    args.extend(extra);
+    ok(&args, "")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn topics_are_created_listed_described_and_deleted() {
+    let topic = unique("cli-topic");
+    let out = ok(
+        &["topics", "create", &topic, "-p", "3", "-c", "retention.ms=3600000"],
+        "",
+    );
+    assert!(out.contains(&format!("created {topic}")), "{out}");
+    let again = ok(&["topics", "create", &topic, "-p", "3"], "");
+    assert!(again.contains("already exists"), "{again}");
+    let list = ok(&["topics", "list"], "");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&topic) && l.trim_end().ends_with('3')),
+        "{list}"
+    );
+    let described = ok(&["topics", "describe", &topic], "");
+    assert!(described.contains("3 partition(s)"), "{described}");
+    assert!(described.contains("retention.ms=3600000"), "{described}");
+    let refused = fails(&["topics", "delete", &topic], "");
+    assert!(refused.contains("--yes"), "{refused}");
+    ok(&["topics", "delete", &topic, "--yes"], "");
+    let err = fails(&["topics", "create", "bad name", "-p", "1"], "");
+    assert!(err.contains("bad name"), "{err}");
+}
+
+#[test]
+fn produced_json_lines_come_back_with_keys_headers_partitions_and_timestamps() {
+    let topic = unique("cli-produce");
+    ok(&["topics", "create", &topic, "-p", "3"], "");
+    let lines = r#"{"key": "a", "value": {"n": 1}, "headers": {"source": "cli"}, "partition": 2, "timestamp": 1700000000000}
+{"key": "b", "value": {"n": 2}, "partition": 1}
+
+{"value": "plain", "partition": 0}
+"#;
+    let out = kflow(&["produce", &topic, "--envelope", "-H", "batch=7"], lines);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains(&format!("sent 3 record(s) to {topic}")), "{summary}");
+
+    let mut got = consume(&topic, 3, &[]);
+    got.sort_by_key(|r| r["partition"].as_i64());
+    assert_eq!(got[0]["value"], "plain");
+    assert_eq!(got[1]["key"], "b");
+    assert_eq!(got[1]["value"]["n"], 2);
+    assert_eq!(got[2]["key"], "a");
+    assert_eq!(got[2]["value"], serde_json::json!({"n": 1}));
+    assert_eq!(got[2]["headers"]["source"], "cli");
+    assert_eq!(got[2]["headers"]["batch"], "7");
+    assert_eq!(got[2]["timestamp"], 1_700_000_000_000i64);
+}
+
+#[test]
+fn keys_from_a_field_hash_like_kafka_and_a_file_loads_in_bulk() {
+    let topic = unique("cli-bulk");
+    ok(&["topics", "create", &topic, "-p", "4"], "");
+    let dir = std::env::temp_dir().join(unique("cli-bulk-file"));
+    let body: String = (0..2_000)
+        .map(|i| format!("{{\"user\": \"u{}\", \"i\": {i}}}\n", i % 25))
+        .collect();
+    std::fs::write(&dir, body).unwrap();
+    let out = kflow(
+        &[
+            "produce",
+            &topic,
+            "--file",
+            dir.to_str().unwrap(),
+            "--key-field",
+            "user",
+            "--compression",
+            "lz4",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = consume(&topic, 2_000, &[]);
+    assert_eq!(got.len(), 2_000);
+    for r in &got {
+        let key = r["key"].as_str().unwrap();
+        assert_eq!(key, r["value"]["user"].as_str().unwrap());
+        let expected = kflow::transport::partition_for_key(key.as_bytes(), 4) as i64;
+        assert_eq!(r["partition"].as_i64().unwrap(), expected, "key {key}");
+    }
+}
+
+#[test]
+fn a_malformed_line_is_reported_by_number_and_nothing_is_sent() {
+    let topic = unique("cli-bad");
+    ok(&["topics", "create", &topic, "-p", "1"], "");
+    let err = fails(&["produce", &topic], "{\"ok\": 1}\n{\"ok\": 2}\n{oops}\n");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    let err = fails(
+        &["produce", &topic, "--key-field", "id"],
+        "{\"id\": 1}\n{\"other\": 2}\n",
+    );
+    assert!(err.contains("line 2") && err.contains("`id`"), "{err}");
+    let out = kflow(
+        &[
+            "consume",
+            &topic,
+            "--from-beginning",
+            "--idle-timeout",
+            "3",
+            "-o",
+            "json",
+        ],
+        "",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "nothing was written");
+
+    let missing = unique("cli-missing");
+    let err = fails(&["produce", &missing], "{}\n");
+    assert!(err.contains(&missing) && err.contains("does not exist"), "{err}");
+    let err = fails(&["consume", &missing, "-n", "1"], "");
+    assert!(err.contains(&missing), "{err}");
+}
+
+#[test]
+fn groups_show_lag_and_reset_offsets_only_with_execute() {
+    let topic = unique("cli-groups");
+    let group = unique("cli-group");
+    ok(&["topics", "create", &topic, "-p", "2"], "");
+    let body: String = (0..10)
+        .map(|i| format!("{{\"value\": {i}, \"partition\": {}}}\n", i % 2))
+        .collect();
+    ok(&["produce", &topic, "--envelope"], &body);
+    // A short session: tansu holds each group join for half of it.
+    let as_group = ["--group", group.as_str(), "-X", "session.timeout.ms=6000"];
+    assert_eq!(consume(&topic, 10, &as_group).len(), 10);
+
+    let list = ok(&["groups", "list"], "");
+    assert!(list.contains(&group), "{list}");
+    let lag = ok(&["groups", "lag", &group], "");
+    let committed: Vec<&str> = lag.lines().filter(|l| l.starts_with(&topic)).collect();
+    assert_eq!(committed.len(), 2, "{lag}");
+    assert!(
+        committed.iter().all(|l| l.split_whitespace().nth(2) == Some("5")),
+        "{lag}"
+    );
+
+    let plan = ok(
+        &["groups", "reset-offsets", &group, "--topic", &topic, "--to-earliest"],
+        "",
+    );
+    assert!(plan.contains("plan only"), "{plan}");
+    let still = ok(&["groups", "lag", &group, "--topic", &topic], "");
+    assert!(still
+        .lines()
+        .filter(|l| l.starts_with(&topic))
+        .all(|l| l.split_whitespace().nth(2) == Some("5")));
+
+    let done = ok(
+        &[
+            "groups",
+            "reset-offsets",
+            &group,
+            "--topic",
+            &topic,
+            "--to-earliest",
+            "--execute",
+        ],
+        "",
+    );
+    assert!(done.contains("reset 2 partition(s)"), "{done}");
+    assert_eq!(consume(&topic, 10, &as_group).len(), 10, "read again from the start");
+
+    let err = fails(&["groups", "reset-offsets", &group, "--topic", &topic], "");
+    assert!(err.contains("--to-earliest"), "{err}");
+}
+
+#[test]
+fn dead_letters_are_replayed_to_their_topic_without_failure_headers() {
+    let (orders, dlq) = (unique("cli-orders"), unique("cli-orders") + ".dlq");
+    ok(&["topics", "create", &orders, "-p", "1"], "");
+    ok(&["topics", "create", &dlq, "-p", "1"], "");
+    let body = format!(
+        "{{\"key\": \"k1\", \"value\": {{\"id\": 1}}, \"headers\": {{\"kflow.original.topic\": \"{orders}\", \"kflow.error.message\": \"boom\", \"trace\": \"t1\"}}}}\n"
+    );
+    ok(&["produce", &dlq, "--envelope"], &body);
+    let out = ok(&["dlq", "replay", &dlq, "--idle-timeout", "3"], "");
+    assert!(out.contains("replayed 1 record(s)"), "{out}");
+    let got = consume(&orders, 1, &[]);
+    assert_eq!(got[0]["key"], "k1");
+    assert_eq!(got[0]["value"]["id"], 1);
+    assert_eq!(got[0]["headers"]["trace"], "t1");
+    assert!(got[0]["headers"].get("kflow.error.message").is_none(), "{:?}", got[0]);
+}
+
+#[test]
+fn avro_values_are_written_and_read_through_the_schema_registry() {
+    let topic = unique("cli-avro");
+    ok(&["topics", "create", &topic, "-p", "1"], "");
+    let schema = std::env::temp_dir().join(unique("cli-avro-schema"));
+    let record = format!(
+        r#"{{"type": "record", "name": "CliOrder{}", "fields": [{{"name": "id", "type": "long"}}, {{"name": "item", "type": "string"}}]}}"#,
+        std::process::id()
+    );
+    std::fs::write(&schema, record).unwrap();
+    let url = registry::url();
+    let schema = schema.to_str().unwrap();
+    let args = [
+        "--schema-registry",
+        &url,
+        "produce",
+        &topic,
+        "--value-format",
+        "avro",
+        "--value-schema",
+        schema,
+    ];
+    ok(
+        &args,
+        "{\"id\": 1, \"item\": \"pen\"}\n{\"id\": 2, \"item\": \"ink\"}\n",
+    );
+    let got = consume(&topic, 2, &["--value-format", "avro", "--schema-registry", &url]);
+    let values: Vec<&Value> = got.iter().map(|r| &r["value"]).collect();
+    assert_eq!(
+        values,
+        [
+            &serde_json::json!({"id": 1, "item": "pen"}),
+            &serde_json::json!({"id": 2, "item": "ink"})
+        ]
+    );
+    let plain = consume(&topic, 1, &[]);
+    assert!(plain[0]["value"].is_string(), "not JSON on the wire: {:?}", plain[0]);
+
+    let err = fails(
+        &[
+            "--schema-registry",
+            &url,
+            "produce",
+            &topic,
+            "--value-format",
+            "avro",
+            "--value-schema",
+            schema,
+        ],
+        "{\"id\": \"x\"}\n",
+    );
+    assert!(err.contains("line 1") && err.contains("nothing was sent"), "{err}");
+}
