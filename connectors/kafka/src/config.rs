@@ -35,15 +35,16 @@ pub const ENV_PROPERTIES: [(&str, &str); 9] = [
 ];
 
 impl KafkaConfig {
-    /// Brokers as `host:port[,host:port...]`. Connect timeout 10 s; at most 10 000
+    /// Brokers as `host:port[,host:port...]`. Connect timeout 10 s; at most 50 000
     /// records buffered per partition (pausing a partition makes librdkafka drop what it
-    /// prefetched and fetch again, so a small buffer costs throughput).
+    /// prefetched and fetch again, so a small buffer costs throughput: with 10 000, a
+    /// backlog on tansu was read at half the speed of a plain rdkafka loop).
     pub fn new(brokers: &str) -> Self {
         KafkaConfig {
             brokers: brokers.to_string(),
             properties: Vec::new(),
             connect_timeout: Duration::from_secs(10),
-            max_buffered_records: 10_000,
+            max_buffered_records: 50_000,
         }
     }
 
@@ -91,7 +92,7 @@ impl KafkaConfig {
         self
     }
 
-    /// How many fetched records may wait per partition before it is paused (default 10 000).
+    /// How many fetched records may wait per partition before it is paused (default 50 000).
     pub fn max_buffered_records(mut self, records: usize) -> Self {
         self.max_buffered_records = records.max(1);
         self
