@@ -3,7 +3,6 @@
 usage: faust_pipeline.py BROKERS INPUT OUTPUT GROUP (stateless|windowed) STATE_DIR
 """
 import sys
-from datetime import timedelta
 
 import faust
 
@@ -17,7 +16,6 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     topic_disable_leader=True,
     topic_partitions=4,
-    table_cleanup_interval=1.0,
 )
 inp = app.topic(source, key_type=str, value_serializer="json")
 out = app.topic(sink, key_type=str, value_serializer="json")
@@ -32,20 +30,27 @@ if pipeline == "stateless":
                 await out.send(key=key, value={"id": v["id"], "key": v["key"], "value": v["value"] * 2})
 
 else:
-
-    async def emit(key, count):
-        window_key, (start, _end) = key
-        await out.send(key=window_key, value={"start": int(start * 1000), "value": count})
-
-    # count per key in 10 s tumbling windows, emitted when a window closes
-    counts = app.Table("counts", default=int, on_window_close=lambda k, v: app.loop.create_task(emit(k, v))).tumbling(
-        timedelta(seconds=10), expires=timedelta(seconds=10)
-    )
+    # Count per key in 10 s tumbling event-time windows, emitted when a window closes.
+    # Faust's windowed tables close windows on a wall-clock timer (`stale(ts, time.time())`
+    # in faust/tables/base.py), not by event time, so the agent keeps the counts itself,
+    # per partition, as the hand-written Rust loop does (no changelog either).
+    WINDOW_MS = 10_000
+    stream_time = {}
+    open_windows = {}
 
     @app.agent(inp)
     async def count(stream):
         async for event in stream.events():
-            counts[event.key] += 1
+            partition = event.message.partition
+            ts = int(event.message.timestamp * 1000)
+            now = max(stream_time.get(partition, ts), ts)
+            stream_time[partition] = now
+            windows = open_windows.setdefault(partition, {})
+            slot = (ts // WINDOW_MS * WINDOW_MS, event.key)
+            windows[slot] = windows.get(slot, 0) + 1
+            for start, key in [w for w in windows if w[0] + WINDOW_MS <= now]:
+                value = windows.pop((start, key))
+                await out.send(key=key, value={"key": key, "start": start, "value": value})
 
 if __name__ == "__main__":
     sys.argv = [sys.argv[0], "worker", "-l", "warn"]
