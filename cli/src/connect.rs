@@ -1,7 +1,7 @@
 //! Where the cluster and the schema registry are, from flags or the environment.
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use kflow::kafka::{KafkaConfig, KafkaTransport};
 use kflow::schema_registry::{RegistryConfig, SchemaRegistry};
 
@@ -56,4 +56,15 @@ pub fn key_value<'a>(pair: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
         _ => bail!("{flag} `{pair}` is not key=value"),
     }
+}
+
+/// How record values are encoded, for `produce` and `consume`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ValueFormat {
+    /// JSON.
+    Json,
+    /// UTF-8 text (a JSON string on the produce side).
+    String,
+    /// Avro in the Confluent wire format, through the schema registry.
+    Avro,
 }

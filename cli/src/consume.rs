@@ -10,18 +10,7 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, TopicPartitionList};
 use serde_json::{json, Map, Value};
 
-use crate::connect::Connection;
-
-/// How values are read.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ValueFormat {
-    /// JSON (a value that is not JSON is shown as text).
-    Json,
-    /// UTF-8 text.
-    String,
-    /// Avro in the Confluent wire format, through the schema registry.
-    Avro,
-}
+use crate::connect::{Connection, ValueFormat};
 
 /// How records are printed.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -50,7 +39,7 @@ pub struct ConsumeArgs {
     /// Stop once no record arrived for this many seconds.
     #[arg(long)]
     pub idle_timeout: Option<u64>,
-    /// How values are read.
+    /// How values are read (with `json`, a value that is not JSON is shown as text).
     #[arg(long, value_enum, default_value = "json")]
     pub value_format: ValueFormat,
     /// How records are printed.

@@ -13,19 +13,7 @@ use kflow::codec::Encode;
 use kflow::kafka::{Acks, Compression, Partitioning, ProduceRecord, ProducerOptions, TypedProducer};
 use serde_json::Value;
 
-use crate::connect::{key_value, Connection};
-
-/// How record values are written.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ValueFormat {
-    /// Compact JSON.
-    Json,
-    /// The line's JSON string, as UTF-8 text.
-    String,
-    /// Avro in the Confluent wire format, with `--value-schema` (registered in the
-    /// registry under `<topic>-value`).
-    Avro,
-}
+use crate::connect::{key_value, Connection, ValueFormat};
 
 /// Partition choice for records without an explicit partition.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,7 +50,8 @@ pub struct ProduceArgs {
     /// Send every record to this partition.
     #[arg(long)]
     pub partition: Option<i32>,
-    /// How values are written.
+    /// How values are written (`avro` needs `--value-schema`; the schema is registered
+    /// under `<topic>-value`).
     #[arg(long, value_enum, default_value = "json")]
     pub value_format: ValueFormat,
     /// The Avro schema file (`.avsc`) for `--value-format avro`.

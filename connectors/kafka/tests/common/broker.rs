@@ -13,6 +13,20 @@ use std::time::{Duration, Instant};
 
 const INSTALL: &str = "cargo install nisshi --version 0.7.0-pre.2 --locked --features dynostore";
 
+/// A topic (or group) name no other test uses, on a broker that may outlive the test run.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 /// `host:port` of the test broker, starting it if needed.
 pub fn address() -> String {
     static ADDRESS: OnceLock<String> = OnceLock::new();

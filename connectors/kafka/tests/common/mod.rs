@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kflow_core::ack::Ack;
@@ -14,23 +13,11 @@ use rdkafka::{ClientConfig, Message, TopicPartitionList};
 
 pub mod broker;
 
+pub use broker::unique;
+
 /// Consumer settings every test app uses: short sessions (the broker waits half of it on
 /// each group join).
 pub const TEST_PROPS: [(&str, &str); 2] = [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")];
-
-/// A topic name no other test uses.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// The real broker's transport (started by `broker`).
 pub fn real() -> KafkaTransport {
