@@ -11,26 +11,19 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{committed_total, hand_consumer, unique, PARTITIONS};
 use kflow::ack::Ack;
 use kflow::kafka::{KafkaConfig, KafkaTransport};
 use kflow::prelude::*;
 use kflow::transport::{NewTopic, OutRecord, Transport};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, TopicPartitionList};
 
-const PARTITIONS: i32 = 4;
-
 fn pipeline(numbers: Flow<u64>) -> Flow<u64> {
     numbers.filter(|n| n % 2 == 0).map(|n| n * 3)
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("bench-{prefix}-{nanos}")
 }
 
 async fn write(t: &KafkaTransport, topic: &str, range: std::ops::Range<u64>) {
@@ -45,14 +38,6 @@ async fn write(t: &KafkaTransport, topic: &str, range: std::ops::Range<u64>) {
             .unwrap();
     }
     producer.flush(Duration::from_secs(60)).await.unwrap();
-}
-
-async fn committed_total(t: &KafkaTransport, group: &str, topic: &str) -> i64 {
-    let tps = (0..PARTITIONS).map(|p| TopicPartition::new(topic, p)).collect();
-    t.admin()
-        .committed(group, tps)
-        .await
-        .map_or(0, |v| v.iter().filter_map(|(_, o)| o.map(|o| o.0)).sum())
 }
 
 async fn wait_committed(t: &KafkaTransport, group: &str, topic: &str, want: i64, within: Duration) -> bool {
@@ -98,15 +83,7 @@ async fn run_kflow(t: &KafkaTransport, n: u64) -> f64 {
 /// each partition's next offset once the sends before it were delivered (checked every
 /// 50 ms by flushing).
 fn hand_loop(brokers: &str, input: &str, output: &str, group: &str, want: i64) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
+    let consumer = hand_consumer(brokers, group, input);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
@@ -114,7 +91,6 @@ fn hand_loop(brokers: &str, input: &str, output: &str, group: &str, want: i64) {
         .set("partitioner", "murmur2_random")
         .create()
         .unwrap();
-    consumer.subscribe(&[input]).unwrap();
     let mut next: HashMap<i32, i64> = HashMap::new();
     let mut done = 0i64;
     let mut last_commit = Instant::now();

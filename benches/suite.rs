@@ -27,6 +27,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{committed_total, hand_consumer, unique, PARTITIONS};
 use kflow::ack::Ack;
 use kflow::kafka::{KafkaConfig, KafkaTransport};
 use kflow::prelude::*;
@@ -35,7 +38,6 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, TopicPartitionList};
 
-const PARTITIONS: i32 = 4;
 const KEYS: u64 = 100;
 const WINDOW_MS: i64 = 10_000;
 /// Event time of the first timed record (a whole window).
@@ -91,14 +93,6 @@ fn windowed(events: Flow<Event>) -> Flow<KeyCount> {
         })
 }
 
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("suite-{prefix}-{nanos}")
-}
-
 /// `(key, event, timestamp)` for records `ids`, one millisecond apart from `BASE`.
 fn events(ids: std::ops::Range<u64>, shift_ms: i64) -> Vec<(String, Event, i64)> {
     ids.map(|id| {
@@ -121,14 +115,6 @@ async fn write(t: &KafkaTransport, topic: &str, records: &[(String, Event, i64)]
         producer.send(record, Ack::none()).await.unwrap();
     }
     producer.flush(Duration::from_secs(60)).await.unwrap();
-}
-
-async fn committed_total(t: &KafkaTransport, group: &str, topic: &str) -> i64 {
-    let tps = (0..PARTITIONS).map(|p| TopicPartition::new(topic, p)).collect();
-    t.admin()
-        .committed(group, tps)
-        .await
-        .map_or(0, |v| v.iter().filter_map(|(_, o)| o.map(|o| o.0)).sum())
 }
 
 /// A side running one pipeline, stopped when dropped.
@@ -165,22 +151,13 @@ impl Running {
 /// per (window, key) in memory per partition and emits a window once that partition's
 /// stream time passed its end.
 fn hand_loop(brokers: &str, input: &str, output: &str, group: &str, pipeline: Pipeline, stop: &AtomicBool) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
+    let consumer = hand_consumer(brokers, group, input);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .set("partitioner", "murmur2_random")
         .create()
         .unwrap();
-    consumer.subscribe(&[input]).unwrap();
     let send = |key: &[u8], value: Vec<u8>| {
         let mut record = BaseRecord::to(output).payload(&value).key(key);
         loop {
