@@ -59,21 +59,17 @@ pub async fn run(connection: &Connection, args: ConsumeArgs) -> Result<()> {
         ValueFormat::Avro => Some(connection.registry()?.avro_value()),
         _ => None,
     };
-    let mut config = rdkafka::ClientConfig::new();
-    config.set("bootstrap.servers", transport.config().brokers());
-    for pair in &connection.properties {
-        let (k, v) = crate::connect::key_value(pair, "--property")?;
-        config.set(k, v);
-    }
     let reset = if args.from_beginning { "earliest" } else { "latest" };
-    config
-        .set("group.id", args.group.as_deref().unwrap_or("kflow-cli"))
-        .set("auto.offset.reset", reset)
-        .set("enable.auto.offset.store", "false")
-        .set(
-            "enable.auto.commit",
-            if args.group.is_some() { "true" } else { "false" },
-        );
+    let commit = if args.group.is_some() { "true" } else { "false" };
+    let config = transport.config().client_config(&[
+        (
+            "group.id".into(),
+            args.group.clone().unwrap_or_else(|| "kflow-cli".into()),
+        ),
+        ("auto.offset.reset".into(), reset.into()),
+        ("enable.auto.offset.store".into(), "false".into()),
+        ("enable.auto.commit".into(), commit.into()),
+    ])?;
     let consumer: BaseConsumer = config.create().context("cannot create a consumer")?;
     match &args.group {
         Some(_) => consumer.subscribe(&[&args.topic])?,

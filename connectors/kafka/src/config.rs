@@ -121,8 +121,16 @@ impl KafkaConfig {
     }
 
     /// A librdkafka configuration: brokers, the common properties, then `extra` (which
-    /// wins). Errors name the offending key.
-    pub(crate) fn client_config(&self, extra: &[(String, String)]) -> Result<ClientConfig> {
+    /// wins), for clients of one's own. Errors name the offending key.
+    ///
+    /// ```
+    /// use kflow_kafka::KafkaConfig;
+    /// let config = KafkaConfig::new("127.0.0.1:9092").property("client.id", "tools");
+    /// let client = config.client_config(&[("group.id".into(), "g".into())]).unwrap();
+    /// assert_eq!(client.get("group.id"), Some("g"));
+    /// assert_eq!(client.get("client.id"), Some("tools"));
+    /// ```
+    pub fn client_config(&self, extra: &[(String, String)]) -> Result<ClientConfig> {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
         for (key, value) in self.properties.iter().chain(extra) {

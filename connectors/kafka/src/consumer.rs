@@ -391,6 +391,15 @@ fn single(topic: &str, partition: i32) -> TopicPartitionList {
     tpl
 }
 
+/// Offsets (each the next to read) as librdkafka's list.
+pub(crate) fn offset_list(offsets: &[(TopicPartition, Offset)]) -> rdkafka::error::KafkaResult<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for (tp, offset) in offsets {
+        tpl.add_partition_offset(&tp.topic, tp.partition.0, rdkafka::Offset::Offset(offset.0))?;
+    }
+    Ok(tpl)
+}
+
 fn to_raw(context: &GroupContext, m: &BorrowedMessage<'_>) -> RawRecord {
     let mut headers = Headers::new();
     if let Some(hs) = m.headers() {
@@ -428,11 +437,7 @@ impl OffsetCommitter for KafkaCommitter {
     fn commit(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>> {
         let consumer = self.consumer.clone();
         async move {
-            let mut tpl = TopicPartitionList::new();
-            for (tp, offset) in &offsets {
-                tpl.add_partition_offset(&tp.topic, tp.partition.0, rdkafka::Offset::Offset(offset.0))
-                    .map_err(|e| Error::Commit(e.to_string()))?;
-            }
+            let tpl = offset_list(&offsets).map_err(|e| Error::Commit(e.to_string()))?;
             tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
                 .await
                 .map_err(|e| Error::Commit(e.to_string()))?
@@ -455,11 +460,7 @@ impl OffsetCommitter for TransactionalCommitter {
         use rdkafka::producer::Producer as _;
         let (consumer, producer, timeout) = (self.consumer.clone(), self.producer.clone(), self.timeout);
         async move {
-            let mut tpl = TopicPartitionList::new();
-            for (tp, offset) in &offsets {
-                tpl.add_partition_offset(&tp.topic, tp.partition.0, rdkafka::Offset::Offset(offset.0))
-                    .map_err(|e| Error::Commit(e.to_string()))?;
-            }
+            let tpl = offset_list(&offsets).map_err(|e| Error::Commit(e.to_string()))?;
             tokio::task::spawn_blocking(move || {
                 let fail = |step: &str, e: rdkafka::error::KafkaError| Error::Transaction(format!("{step}: {e}"));
                 let group = consumer

@@ -123,8 +123,13 @@ fn eos_app(t: &KafkaTransport, app_id: &str, input: &str, output: &str) -> App {
 
 /// Counts each output value as a `read_committed` consumer sees it.
 fn counts(t: &KafkaTransport, output: &str) -> BTreeMap<u64, usize> {
+    tally(&read(t, output, usize::MAX, Duration::from_secs(3)))
+}
+
+/// How often each value occurs in what was read.
+fn tally(read: &[(i32, i64, Option<String>, String)]) -> BTreeMap<u64, usize> {
     let mut counts = BTreeMap::new();
-    for r in read(t, output, usize::MAX, Duration::from_secs(3)) {
+    for r in read {
         *counts.entry(r.3.parse::<u64>().unwrap()).or_default() += 1;
     }
     counts
@@ -155,11 +160,7 @@ async fn an_exactly_once_run_killed_mid_way_and_restarted_writes_every_output_on
     );
     produce(&t, &input, numbers(3_000..3_500)).await;
     let second = eos_app(&t, &app_id, &input, &output).start().await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let mut seen = counts(&t, &output);
-    while seen.len() < 3_500 && std::time::Instant::now() < deadline {
-        seen = counts(&t, &output);
-    }
+    read_until(&t, &output, Duration::from_secs(90), |out| tally(out).len() >= 3_500);
     second.shutdown().await.unwrap();
     let seen = counts(&t, &output);
     let missing: Vec<u64> = (0..3_500).filter(|v| !seen.contains_key(&(v + 1_000_000))).collect();
@@ -204,17 +205,10 @@ async fn an_exactly_once_processor_commits_outputs_and_offsets_on_the_real_broke
     let app_id = unique("eos-real");
     let app = eos_app(&t, &app_id, &input, &output).start().await.unwrap();
     let group = format!("{app_id}-p");
-    let done = async {
-        for _ in 0..600 {
-            let c = committed(&t, &group, &input, 2).await;
-            if c.values().map(|o| o.unwrap_or(0)).sum::<i64>() == 1_000 {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
-    };
-    assert!(done.await, "every input offset committed through transactions");
+    assert!(
+        committed_reaches(&t, &group, &input, 2, 1_000, Duration::from_secs(60)).await,
+        "every input offset committed through transactions"
+    );
     app.shutdown().await.unwrap();
     let seen = counts(&t, &output);
     assert_eq!(seen.len(), 1_000);

@@ -58,17 +58,10 @@ async fn groups_are_listed_described_and_reset_only_when_inactive() {
         eventually(Duration::from_secs(60), || count.load(Ordering::SeqCst) >= 20).await,
         "the app handled the records"
     );
-    let done = async {
-        for _ in 0..100 {
-            let c = committed(&t, &group, &topic, 2).await;
-            if c.values().map(|o| o.unwrap_or(0)).sum::<i64>() == 20 {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
-    };
-    assert!(done.await, "all 20 committed");
+    assert!(
+        committed_reaches(&t, &group, &topic, 2, 20, Duration::from_secs(10)).await,
+        "all 20 committed"
+    );
 
     let listed = admin.list_groups().await.unwrap();
     let summary = listed.iter().find(|g| g.name == group).expect("the group is listed");

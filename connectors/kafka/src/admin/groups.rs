@@ -146,15 +146,12 @@ impl KafkaAdmin {
     /// The group's lag on every partition of `topics`; with no topics, on every topic it
     /// has committed offsets for.
     pub async fn group_lag(&self, group: &str, topics: &[&str]) -> Result<Vec<PartitionLag>> {
-        let partitions = self.group_partitions(group, topics).await?;
-        let (this, name) = (self.clone(), group.to_string());
+        let (this, name, wanted) = (self.clone(), group.to_string(), owned(topics));
         blocking(move || {
             let consumer = this.group_consumer(&name)?;
-            let committed = this.committed_of(&consumer, &name, &partitions)?;
             let timeout = this.config.timeout();
-            partitions
-                .iter()
-                .zip(committed)
+            this.group_partitions(&consumer, &name, &wanted)?
+                .into_iter()
                 .map(|(tp, committed)| {
                     let (low, high) = consumer
                         .fetch_watermarks(&tp.topic, tp.partition.0, timeout)
@@ -174,10 +171,10 @@ impl KafkaAdmin {
 
     /// What [`KafkaAdmin::reset_offsets`] would do, without doing it.
     pub async fn plan_reset(&self, group: &str, topics: &[&str], to: ResetTo) -> Result<Vec<OffsetChange>> {
-        let partitions = self.group_partitions(group, topics).await?;
-        let (this, name) = (self.clone(), group.to_string());
+        let (this, name, wanted) = (self.clone(), group.to_string(), owned(topics));
         blocking(move || {
             let consumer = this.group_consumer(&name)?;
+            let partitions = this.group_partitions(&consumer, &name, &wanted)?;
             this.targets(&consumer, &name, &partitions, to)
         })
         .await
@@ -210,10 +207,10 @@ impl KafkaAdmin {
             }
             Err(e) => return Err(e),
         }
-        let partitions = self.group_partitions(group, topics).await?;
-        let (this, name) = (self.clone(), group.to_string());
+        let (this, name, wanted) = (self.clone(), group.to_string(), owned(topics));
         blocking(move || {
             let consumer = this.group_consumer(&name)?;
+            let partitions = this.group_partitions(&consumer, &name, &wanted)?;
             let changes = this.targets(&consumer, &name, &partitions, to)?;
             let mut tpl = TopicPartitionList::new();
             for c in &changes {
@@ -229,46 +226,47 @@ impl KafkaAdmin {
         .await
     }
 
-    /// The partitions of `topics`, or of every topic the group committed offsets for.
-    async fn group_partitions(&self, group: &str, topics: &[&str]) -> Result<Vec<TopicPartition>> {
-        let (this, name) = (self.clone(), group.to_string());
-        let wanted: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
-        blocking(move || {
-            let metadata = this.metadata(None)?;
-            for topic in &wanted {
-                if !metadata.iter().any(|(n, _)| n == topic) {
-                    return Err(Error::Topic {
-                        topic: topic.clone(),
-                        reason: "does not exist".into(),
-                    });
-                }
+    /// The partitions of `wanted`, or of every topic the group committed offsets for,
+    /// each with the group's committed offset.
+    fn group_partitions(
+        &self,
+        consumer: &BaseConsumer,
+        group: &str,
+        wanted: &[String],
+    ) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+        let metadata = self.metadata(None)?;
+        for topic in wanted {
+            if !metadata.iter().any(|(n, _)| n == topic) {
+                return Err(Error::Topic {
+                    topic: topic.clone(),
+                    reason: "does not exist".into(),
+                });
             }
-            let all = |name: &str| wanted.is_empty() && !name.starts_with("__") || wanted.iter().any(|w| w == name);
-            let partitions: Vec<TopicPartition> = metadata
-                .iter()
-                .filter(|(topic, _)| all(topic))
-                .flat_map(|(topic, parts)| parts.iter().map(|p| TopicPartition::new(topic.as_str(), p.id)))
-                .collect();
-            if !wanted.is_empty() {
-                return Ok(partitions);
-            }
-            let consumer = this.group_consumer(&name)?;
-            let committed = this.committed_of(&consumer, &name, &partitions)?;
-            let topics: BTreeSet<String> = partitions
-                .iter()
-                .zip(&committed)
-                .filter(|(_, c)| c.is_some())
-                .map(|(tp, _)| tp.topic.to_string())
-                .collect();
-            Ok(partitions
-                .into_iter()
-                .filter(|tp| topics.contains(&*tp.topic))
-                .collect())
-        })
-        .await
+        }
+        let all = |name: &str| wanted.is_empty() && !name.starts_with("__") || wanted.iter().any(|w| w == name);
+        let partitions: Vec<TopicPartition> = metadata
+            .iter()
+            .filter(|(topic, _)| all(topic))
+            .flat_map(|(topic, parts)| parts.iter().map(|p| TopicPartition::new(topic.as_str(), p.id)))
+            .collect();
+        let committed = self.committed_of(consumer, group, &partitions)?;
+        let pairs = partitions.into_iter().zip(committed);
+        if !wanted.is_empty() {
+            return Ok(pairs.collect());
+        }
+        let pairs: Vec<_> = pairs.collect();
+        let topics: BTreeSet<String> = pairs
+            .iter()
+            .filter(|(_, c)| c.is_some())
+            .map(|(tp, _)| tp.topic.to_string())
+            .collect();
+        Ok(pairs
+            .into_iter()
+            .filter(|(tp, _)| topics.contains(&*tp.topic))
+            .collect())
     }
 
-    fn group_consumer(&self, group: &str) -> Result<BaseConsumer> {
+    pub(super) fn group_consumer(&self, group: &str) -> Result<BaseConsumer> {
         self.config
             .client_config(&[
                 ("group.id".into(), group.to_string()),
@@ -278,7 +276,7 @@ impl KafkaAdmin {
             .map_err(|e| group_error(group, format!("cannot create a client: {e}")))
     }
 
-    fn committed_of(
+    pub(super) fn committed_of(
         &self,
         consumer: &BaseConsumer,
         group: &str,
@@ -305,15 +303,14 @@ impl KafkaAdmin {
         &self,
         consumer: &BaseConsumer,
         group: &str,
-        partitions: &[TopicPartition],
+        partitions: &[(TopicPartition, Option<i64>)],
         to: ResetTo,
     ) -> Result<Vec<OffsetChange>> {
         let timeout = self.config.timeout();
-        let committed = self.committed_of(consumer, group, partitions)?;
         let by_time = match to {
             ResetTo::Timestamp(ts) => {
                 let mut tpl = TopicPartitionList::new();
-                for tp in partitions {
+                for (tp, _) in partitions {
                     tpl.add_partition_offset(&tp.topic, tp.partition.0, RdOffset::Offset(ts))
                         .map_err(|e| group_error(group, e))?;
                 }
@@ -327,8 +324,8 @@ impl KafkaAdmin {
         };
         partitions
             .iter()
-            .zip(committed)
             .map(|(tp, from)| {
+                let from = *from;
                 let (low, high) = consumer
                     .fetch_watermarks(&tp.topic, tp.partition.0, timeout)
                     .map_err(|e| group_error(group, format!("offsets of {tp}: {e}")))?;
@@ -400,6 +397,10 @@ fn parse_assignment(bytes: &[u8]) -> Vec<TopicPartition> {
     out
 }
 
+fn owned(topics: &[&str]) -> Vec<String> {
+    topics.iter().map(|t| t.to_string()).collect()
+}
+
 fn group_error(group: &str, reason: impl std::fmt::Display) -> Error {
     Error::Group {
         group: group.to_string(),
@@ -407,7 +408,7 @@ fn group_error(group: &str, reason: impl std::fmt::Display) -> Error {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Transport(e.to_string()))?

@@ -18,8 +18,6 @@ use kflow_core::transport::{Admin, CommittedOffsets, NewTopic, TopicInfo};
 use kflow_core::{Error, Offset, Result, TopicPartition};
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::TopicPartitionList;
 
 use crate::config::KafkaConfig;
 use crate::embedded::EmbeddedBroker;
@@ -89,34 +87,18 @@ impl Admin for KafkaAdmin {
     }
 
     fn committed(&self, group: &str, partitions: Vec<TopicPartition>) -> BoxFuture<'static, Result<CommittedOffsets>> {
-        let (config, group) = (self.config.clone(), group.to_string());
+        let (this, group) = (self.clone(), group.to_string());
         async move {
-            tokio::task::spawn_blocking(move || {
-                let client = config.client_config(&[("group.id".into(), group.clone())])?;
-                let consumer: BaseConsumer = client
-                    .create()
-                    .map_err(|e| Error::Transport(format!("offsets of group `{group}`: {e}")))?;
-                let mut tpl = TopicPartitionList::new();
-                for tp in &partitions {
-                    tpl.add_partition(&tp.topic, tp.partition.0);
-                }
-                let got = consumer
-                    .committed_offsets(tpl, config.timeout())
-                    .map_err(|e| Error::Transport(format!("offsets of group `{group}`: {e}")))?;
+            groups::blocking(move || {
+                let consumer = this.group_consumer(&group)?;
+                let offsets = this.committed_of(&consumer, &group, &partitions)?;
                 Ok(partitions
                     .into_iter()
-                    .map(|tp| {
-                        let offset = got
-                            .find_partition(&tp.topic, tp.partition.0)
-                            .and_then(|e| e.offset().to_raw())
-                            .filter(|o| *o >= 0)
-                            .map(Offset);
-                        (tp, offset)
-                    })
+                    .zip(offsets)
+                    .map(|(tp, offset)| (tp, offset.map(Offset)))
                     .collect())
             })
             .await
-            .map_err(|e| Error::Transport(e.to_string()))?
         }
         .boxed()
     }

@@ -144,26 +144,27 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
                 value: value.map(|v| &v[..]),
             });
         }
+        let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
+        if let Some(k) = &key {
+            out = out.key(&k[..]);
+        }
+        if let Some(v) = &value {
+            out = out.payload(&v[..]);
+        }
+        if let Some(p) = partition {
+            out = out.partition(p);
+        }
+        if let Some(ts) = record.timestamp {
+            out = out.timestamp(ts);
+        }
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
-            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers.clone());
-            if let Some(k) = &key {
-                out = out.key(&k[..]);
-            }
-            if let Some(v) = &value {
-                out = out.payload(&v[..]);
-            }
-            if let Some(p) = partition {
-                out = out.partition(p);
-            }
-            if let Some(ts) = record.timestamp {
-                out = out.timestamp(ts);
-            }
             match self.inner.send_result(out) {
                 Ok(future) => return Ok(future),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                     if tokio::time::Instant::now() < deadline =>
                 {
+                    out = back;
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
                 Err((e, _)) => {

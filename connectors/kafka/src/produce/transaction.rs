@@ -4,7 +4,6 @@ use kflow_core::{Error, Offset, Result, TopicPartition};
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer as _;
-use rdkafka::TopicPartitionList;
 
 use super::TypedProducer;
 
@@ -41,11 +40,7 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
         group: ConsumerGroupMetadata,
     ) -> Result<()> {
         self.require_transactional()?;
-        let mut tpl = TopicPartitionList::new();
-        for (tp, offset) in offsets {
-            tpl.add_partition_offset(&tp.topic, tp.partition.0, rdkafka::Offset::Offset(offset.0))
-                .map_err(|e| transaction_error("send offsets", e))?;
-        }
+        let tpl = crate::consumer::offset_list(offsets).map_err(|e| transaction_error("send offsets", e))?;
         let (inner, timeout) = (self.inner.clone(), self.timeout);
         tokio::task::spawn_blocking(move || inner.send_offsets_to_transaction(&tpl, &group, timeout))
             .await

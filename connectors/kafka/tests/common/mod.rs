@@ -149,6 +149,33 @@ pub async fn committed(t: &KafkaTransport, group: &str, topic: &str, partitions:
         .collect()
 }
 
+/// Polls `group`'s committed offsets on `topic` every 100 ms until they add up to `want`,
+/// for at most `within`; returns whether they did.
+pub async fn committed_reaches(
+    t: &KafkaTransport,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    want: i64,
+    within: Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let sum: i64 = committed(t, group, topic, partitions)
+            .await
+            .values()
+            .map(|o| o.unwrap_or(0))
+            .sum();
+        if sum == want {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Polls `done` every 50 ms until it holds or `within` passes; returns whether it held.
 pub async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;
