@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{committed_total, hand_consumer, unique, PARTITIONS};
+use common::{hand_consumer, unique, CommitWatch, PARTITIONS};
 use kflow::ack::Ack;
 use kflow::kafka::{KafkaConfig, KafkaTransport};
 use kflow::prelude::*;
@@ -42,8 +42,9 @@ async fn write(t: &KafkaTransport, topic: &str, range: std::ops::Range<u64>) {
 
 async fn wait_committed(t: &KafkaTransport, group: &str, topic: &str, want: i64, within: Duration) -> bool {
     let deadline = Instant::now() + within;
+    let watch = CommitWatch::new(t.config().brokers(), group, topic);
     while Instant::now() < deadline {
-        if committed_total(t, group, topic).await >= want {
+        if watch.total().await >= want {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,6 +1,8 @@
 """The suite's pipelines in faust-streaming: run by benches/suite.rs, stopped by it.
 
-usage: faust_pipeline.py BROKERS INPUT OUTPUT GROUP (stateless|windowed) STATE_DIR
+usage: faust_pipeline.py BROKERS INPUT OUTPUT GROUP (stateless|windowed) STATE_DIR [IGNORED]
+
+Faust's client is aiokafka, so the librdkafka setting the suite passes last is ignored.
 """
 import sys
 
@@ -14,6 +16,7 @@ app = faust.App(
     datadir=state_dir,
     web_enabled=False,
     consumer_auto_offset_reset="earliest",
+    broker_commit_interval=0.1,  # as kflow and the hand loop in the suite
     topic_disable_leader=True,
     topic_partitions=4,
 )

@@ -30,11 +30,15 @@ pub use embedded::EmbeddedBroker;
 pub use produce::{Acks, Compression, Delivered, Partitioning, ProduceRecord, ProducerOptions, TypedProducer};
 pub use producer::KafkaProducer;
 
-/// Consumer defaults; the config's and the listener's/processor's properties win.
 /// Consumer settings kflow starts from (the user's properties override them). Statistics
 /// every 5 s feed the consumer-lag gauge.
-const CONSUMER_DEFAULTS: [(&str, &str); 3] = [
+const CONSUMER_DEFAULTS: [(&str, &str); 4] = [
     ("enable.partition.eof", "false"),
+    // kflow bounds what it buffers itself (`max_buffered_records`). librdkafka's default
+    // (1 s) leaves a partition unfetched for a whole second whenever one large fetch
+    // response fills its queue, which brokers that ignore `max.partition.fetch.bytes`
+    // (tansu) do on every backlog.
+    ("fetch.queue.backoff.ms", "20"),
     ("session.timeout.ms", "10000"),
     ("statistics.interval.ms", "5000"),
 ];

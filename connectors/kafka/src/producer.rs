@@ -88,15 +88,18 @@ impl KafkaProducer {
 
     /// Tries to queue; gives the ack back when the queue is full.
     fn try_send(&self, record: &OutRecord, ack: Box<Ack>) -> std::result::Result<(), (KafkaError, Box<Ack>)> {
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for (key, value) in record.headers.iter() {
-            headers = headers.insert(Header {
-                key,
-                value: value.map(|v| &v[..]),
-            });
+        let mut base: BaseRecord<'_, [u8], [u8], Box<Ack>> = BaseRecord::with_opaque_to(&record.topic, ack);
+        // Header-less records skip librdkafka's header list (an allocation per record).
+        if !record.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (key, value) in record.headers.iter() {
+                headers = headers.insert(Header {
+                    key,
+                    value: value.map(|v| &v[..]),
+                });
+            }
+            base = base.headers(headers);
         }
-        let mut base: BaseRecord<'_, [u8], [u8], Box<Ack>> =
-            BaseRecord::with_opaque_to(&record.topic, ack).headers(headers);
         if let Some(key) = &record.key {
             base = base.key(&key[..]);
         }

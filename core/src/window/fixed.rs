@@ -105,24 +105,22 @@ where
                 let dup = self.dup.expect("a value in several windows needs a copier");
                 (dup(value.as_ref().expect("value")), ack.share())
             };
-            let slot = match self
-                .windows
-                .entry((window.end, window.start))
-                .or_default()
-                .entry(key.clone())
-            {
-                indexmap::map::Entry::Occupied(o) => o.into_mut(),
-                indexmap::map::Entry::Vacant(v) => {
-                    let meta = meta.clone().expect("meta");
-                    v.insert(Slot {
+            let keys = self.windows.entry((window.end, window.start)).or_default();
+            // Look the key up before cloning it: most records land in an existing slot.
+            let index = match keys.get_index_of(&key) {
+                Some(index) => index,
+                None => {
+                    let slot = Slot {
                         acc: (agg.init)(),
                         acks: Vec::new(),
                         key_bytes: key_bytes.clone(),
-                        meta,
+                        meta: meta.clone().expect("meta"),
                         max_ts: ts,
-                    })
+                    };
+                    keys.insert_full(key.clone(), slot).0
                 }
             };
+            let slot = &mut keys[index];
             (agg.fold)(&mut slot.acc, v);
             slot.acks.push(a);
             if ts >= slot.max_ts {
