@@ -331,12 +331,16 @@ async fn run(env: &Env, side: &str, pipeline: Pipeline, n: u64) -> Result<f64, S
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     // A side may write its last window results just after committing (the hand loop
-    // commits positions, not results): give it time to finish before stopping it.
-    let mut output_check = check_output(env, &output, pipeline, n);
+    // commits positions, not results): give it time to finish before stopping it. A side
+    // that did not finish fails without its output being read.
+    let mut output_check = Err("not checked".to_string());
     let settle = Instant::now() + Duration::from_secs(30);
-    while finished.is_some() && output_check.is_err() && Instant::now() < settle {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    while finished.is_some() && Instant::now() < settle {
         output_check = check_output(env, &output, pipeline, n);
+        if output_check.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     running.stop().await;
     let (Some(end), Some((start, before))) = (finished, first) else {
