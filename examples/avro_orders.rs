@@ -66,7 +66,7 @@ async fn main() -> kflow::Result<()> {
         eprintln!("avro_orders needs a schema registry: start one with `rivven-schema serve --host 127.0.0.1 --port 8081` (cargo install rivven-schema --version 0.0.22 --locked), then run with SCHEMA_REGISTRY_URL=http://127.0.0.1:8081");
         std::process::exit(2);
     }
-    let transport = KafkaTransport::from_env()?;
+    let transport = KafkaTransport::from_env_or_embedded()?;
     println!(
         "running on {}, registry at {}",
         transport.describe(),

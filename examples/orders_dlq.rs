@@ -124,13 +124,10 @@ async fn main() -> kflow::Result<()> {
 /// The first `n` records of `orders.dlq`, read with a throwaway consumer group.
 async fn read_dead_letters(t: &kflow::kafka::KafkaTransport, n: usize) -> kflow::Result<Vec<kflow::RawRecord>> {
     use futures::StreamExt;
-    use kflow::transport::{ConsumerConfig, GroupEvent, StartFrom};
+    use kflow::transport::{ConsumerConfig, GroupEvent};
     let mut consumer = t.consumer(ConsumerConfig {
-        group_id: "orders-dlq-reader".into(),
         client_id: "orders-dlq-reader".into(),
-        start: StartFrom::Earliest,
-        properties: vec![],
-        transactional_id: None,
+        ..ConsumerConfig::new("orders-dlq-reader")
     })?;
     consumer.subscribe(&["orders.dlq".to_string()])?;
     let mut streams = futures::stream::SelectAll::new();

@@ -68,7 +68,7 @@ async fn main() -> kflow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let transport = KafkaTransport::from_env()?;
+    let transport = KafkaTransport::from_env_or_embedded()?;
     println!("running on {}", transport.describe());
     let admin = transport.admin();
     if admin.describe_topic("page-views").await?.is_none() {

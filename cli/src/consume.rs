@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use kflow::codec::Decode;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, TopicPartitionList};
 use serde_json::{json, Map, Value};
 
@@ -157,13 +157,9 @@ async fn value_of(
 fn print(m: &BorrowedMessage<'_>, value: Value, output: Output) {
     let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
     let mut headers = Map::new();
-    if let Some(h) = m.headers() {
-        for header in h.iter() {
-            let v = header
-                .value
-                .map(|v| Value::String(String::from_utf8_lossy(v).into_owned()));
-            headers.insert(header.key.to_string(), v.unwrap_or(Value::Null));
-        }
+    for (name, value) in kflow::kafka::message_headers(m.headers()).iter_lossy() {
+        let v = value.map(|v| Value::String(String::from_utf8_lossy(v).into_owned()));
+        headers.insert(name.into_owned(), v.unwrap_or(Value::Null));
     }
     let timestamp = m.timestamp().to_millis();
     match output {

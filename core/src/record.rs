@@ -118,15 +118,24 @@ impl Meta {
 /// Record headers: an ordered list of name / optional value pairs (names may repeat, as in
 /// Kafka).
 ///
+/// Names and values are bytes. Kafka's protocol calls header names strings but no broker
+/// checks that they are UTF-8, so a record whose header name is not valid UTF-8 is kept
+/// as it came (nothing is lost, and a dead letter or a replay writes the same bytes back);
+/// [`Headers::get_str`] and [`Headers::iter_lossy`] give text views.
+///
 /// ```
 /// use kflow_core::Headers;
 /// let mut h = Headers::new();
 /// h.insert("trace-id", "abc");
+/// h.insert(&b"\xff-raw"[..], &b"\x00\x01"[..]);
 /// assert_eq!(h.get_str("trace-id"), Some("abc"));
+/// assert_eq!(h.get(&b"\xff-raw"[..]).map(|v| &v[..]), Some(&b"\x00\x01"[..]));
 /// assert_eq!(h.get("missing"), None);
+/// let names: Vec<String> = h.iter_lossy().map(|(n, _)| n.into_owned()).collect();
+/// assert_eq!(names, ["trace-id", "\u{fffd}-raw"]);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, Option<Bytes>)>);
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(Bytes, Option<Bytes>)>);
 
 impl Headers {
     /// No headers.
@@ -134,33 +143,46 @@ impl Headers {
         Headers(Vec::new())
     }
 
-    /// Appends a header.
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<Bytes>) {
-        self.0.push((name.into(), Some(value.into())));
+    /// Appends a header. The name is text (`&str`, `String`) or bytes (`&[u8]`, `Vec<u8>`,
+    /// `Bytes`).
+    pub fn insert(&mut self, name: impl AsRef<[u8]>, value: impl Into<Bytes>) {
+        self.0.push((Bytes::copy_from_slice(name.as_ref()), Some(value.into())));
     }
 
     /// Appends a header with a null value.
-    pub fn insert_null(&mut self, name: impl Into<String>) {
-        self.0.push((name.into(), None));
+    pub fn insert_null(&mut self, name: impl AsRef<[u8]>) {
+        self.0.push((Bytes::copy_from_slice(name.as_ref()), None));
+    }
+
+    /// Appends a header whose name is already [`Bytes`] (no copy).
+    pub fn push(&mut self, name: Bytes, value: Option<Bytes>) {
+        self.0.push((name, value));
     }
 
     /// The value of the last header with this name (`None` if absent or null).
-    pub fn get(&self, name: &str) -> Option<&Bytes> {
+    pub fn get(&self, name: impl AsRef<[u8]>) -> Option<&Bytes> {
+        let name = name.as_ref();
         self.0
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| n.as_ref() == name)
             .and_then(|(_, v)| v.as_ref())
     }
 
     /// The value of the last header with this name, if it is valid UTF-8.
-    pub fn get_str(&self, name: &str) -> Option<&str> {
+    pub fn get_str(&self, name: impl AsRef<[u8]>) -> Option<&str> {
         self.get(name).and_then(|b| std::str::from_utf8(b).ok())
     }
 
-    /// All headers in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&Bytes>)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_ref()))
+    /// All headers in order: name bytes and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&Bytes>)> {
+        self.0.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+    }
+
+    /// All headers in order with names as text (bytes that are not UTF-8 become U+FFFD),
+    /// for display.
+    pub fn iter_lossy(&self) -> impl Iterator<Item = (std::borrow::Cow<'_, str>, Option<&Bytes>)> {
+        self.0.iter().map(|(n, v)| (String::from_utf8_lossy(n), v.as_ref()))
     }
 
     /// Number of headers.
@@ -171,6 +193,19 @@ impl Headers {
     /// True when there are no headers.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Keeps the headers for which `keep` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], Option<&Bytes>) -> bool) {
+        self.0.retain(|(n, v)| keep(n, v.as_ref()));
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, v)| (String::from_utf8_lossy(n), v)))
+            .finish()
     }
 }
 
@@ -219,7 +254,7 @@ impl<T> Record<T> {
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn with_header(mut self, name: impl AsRef<[u8]>, value: impl Into<Bytes>) -> Self {
         self.headers.insert(name, value);
         self
     }

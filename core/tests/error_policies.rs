@@ -174,14 +174,16 @@ fn retry_topics_take_a_record_through_each_level_then_to_the_dead_letter_topic()
 
     // flaky-2 fails twice in place, goes to .retry.1 and succeeds there.
     assert_eq!(*seen.lock().unwrap(), ["flaky-2"]);
-    let r1 = d.broker().records("in.retry.1");
+    let retry_1 = policy::retry_topic("in", &group("rec"), 1);
+    let retry_2 = policy::retry_topic("in", &group("rec"), 2);
+    let r1 = d.broker().records(&retry_1);
     assert_eq!(r1.len(), 2);
     assert_eq!(header(&r1[0], names::RETRY_LEVEL), "1");
     assert_eq!(header(&r1[0], names::ATTEMPTS), "2");
     let due: i64 = header(&r1[0], names::RETRY_DUE).parse().unwrap();
     let failed: i64 = header(&r1[0], names::LAST_FAILURE).parse().unwrap();
     assert!(due >= failed + 50, "due {due} is the delay after the failure {failed}");
-    let r2 = d.broker().records("in.retry.2");
+    let r2 = d.broker().records(&retry_2);
     assert_eq!(r2.len(), 1);
     assert_eq!(header(&r2[0], names::ATTEMPTS), "4");
     let dlq = d.broker().records("in.dlq");
@@ -201,7 +203,7 @@ fn retry_topics_take_a_record_through_each_level_then_to_the_dead_letter_topic()
     assert!(dlq[0].headers.get(names::RETRY_LEVEL).is_none());
     // 1 in-place retry per delivery (4 deliveries) and 3 hops to retry topics.
     assert_eq!(d.retries("rec", ErrorKind::Handler), 7);
-    for topic in ["in", "in.retry.1", "in.retry.2"] {
+    for topic in ["in", retry_1.as_str(), retry_2.as_str()] {
         assert_all_committed(&mut d, &group("rec"), topic);
     }
 }
@@ -278,7 +280,7 @@ fn policies_that_cannot_apply_are_start_up_errors_naming_the_key() {
                 Processor::new("p", id)
                     .input(["in"])
                     .output("out")
-                    .on_error_for(ErrorKind::Produce, policy::dead_letter()),
+                    .on_error_for(ErrorKind::Produce, policy::retry(2, Backoff::fixed(Duration::ZERO))),
             ),
             "processor `p` on_error (produce errors)",
         ),
@@ -338,7 +340,7 @@ fn replay_writes_dead_letters_back_to_their_topic_without_failure_headers() {
     assert_eq!(r.meta.timestamp, 77);
     assert_eq!(r.headers.get_str("trace-id"), Some("t1"));
     assert!(
-        r.headers.iter().all(|(n, _)| !n.starts_with("kflow.")),
+        r.headers.iter().all(|(n, _)| !n.starts_with(b"kflow.")),
         "{:?}",
         r.headers
     );

@@ -8,13 +8,14 @@ use kflow::kafka::{KafkaConfig, KafkaTransport};
 use kflow::transport::{NewTopic, OutRecord, Transport};
 use serde::Serialize;
 
-/// Kafka from `--brokers host:port`, else from `KAFKA_BROKERS`, else the embedded broker.
+/// Kafka from `--brokers host:port`, else from `KAFKA_BROKERS`, else (the examples opt
+/// in to it) the embedded broker.
 pub fn transport() -> kflow::Result<KafkaTransport> {
     let args: Vec<String> = std::env::args().collect();
     let flag = args.iter().position(|a| a == "--brokers").and_then(|i| args.get(i + 1));
     let transport = match flag {
         Some(brokers) => KafkaTransport::connect(KafkaConfig::new(brokers))?,
-        None => KafkaTransport::from_env()?,
+        None => KafkaTransport::from_env_or_embedded()?,
     };
     println!("running on {}", transport.describe());
     Ok(transport)

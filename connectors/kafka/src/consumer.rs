@@ -2,17 +2,27 @@
 //! per assigned partition.
 //!
 //! A dedicated thread polls the consumer. Rebalance callbacks run on that thread. On an
-//! assignment it creates a bounded queue per partition and reports them to the runtime. On
-//! a revocation it closes the queues, reports the revocation, and *waits* (bounded) until
-//! the runtime has drained and committed. Only then does librdkafka hand the partitions on.
+//! assignment it decides where each partition starts (its committed offset; else the
+//! earliest offset for kflow's internal topics, or the unit's start position, which is
+//! then committed at once so a restart resumes there), assigns, resumes every assigned
+//! partition (librdkafka keeps a pause across unassign/assign, librdkafka#1849), creates a
+//! bounded queue per partition and reports them to the runtime. On a revocation it closes
+//! the queues, reports the revocation, and *waits* until the runtime has drained and
+//! committed: at most the drain timeout plus [`COMMIT_ALLOWANCE`], less if the consumer
+//! is closing. Only then does librdkafka hand the partitions on.
 //!
 //! Backpressure: when a partition's queue is full, the partition is paused and the record
 //! kept aside. Once the queue has drained to half, the kept records are queued and the
 //! partition resumes. librdkafka then fetches from the position after the last record it
 //! returned, so nothing is skipped. Memory per partition is bounded by the queue size plus
 //! what librdkafka prefetches (`queued.max.messages.kbytes`).
+//!
+//! Nothing on the poll thread fails quietly: a panic there or in a callback, or an error
+//! librdkafka calls fatal, sets the consumer's [`FailureSignal`], and the runtime's next
+//! wait for a group event returns that error, which stops the app.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -22,16 +32,26 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use kflow_core::transport::{
-    AssignedPartition, Consumer, GroupEvent, GroupEvents, OffsetCommitter, Producer, RevokeDone,
+    AssignedPartition, Backlog, Consumer, FailureSignal, GroupEvent, GroupEvents, OffsetCommitter, Producer,
+    RevokeDone, StartFrom,
 };
-use kflow_core::{Error, Headers, Meta, Offset, Partition, RawRecord, Record, Result, TimestampType, TopicPartition};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
-use rdkafka::message::{BorrowedMessage, Headers as _};
+use kflow_core::{Error, Meta, Offset, Partition, RawRecord, Record, Result, TimestampType, TopicPartition};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message, Timestamp, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::producer::{DeliveryContext, KafkaProducer};
+
+/// Time allowed, beyond the drain timeout, for the commit that ends a revocation.
+pub const COMMIT_ALLOWANCE: Duration = Duration::from_secs(5);
+
+/// How long one broker request made inside a rebalance callback (committed offsets,
+/// watermarks, the start-position commit) may take.
+const CALLBACK_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -43,8 +63,21 @@ struct Route {
     /// Records received while the queue was full (the partition is paused meanwhile).
     kept: VecDeque<RawRecord>,
     paused: bool,
-    /// Shared with the test hooks: records waiting (queue + kept).
+    /// Records waiting (queue + kept): the partition's backlog.
     buffered: Arc<AtomicUsize>,
+}
+
+/// How a consumer starts and waits; fixed when it is created.
+pub(crate) struct ConsumerSettings {
+    pub group: String,
+    pub buffer: usize,
+    /// The longest a revocation is held for the runtime to drain and commit.
+    pub revoke_wait: Duration,
+    pub start: StartFrom,
+    /// Topics that start from the earliest offset whatever `start` says.
+    pub earliest: HashSet<String>,
+    pub stats: Arc<SourceStats>,
+    pub faults: Arc<Faults>,
 }
 
 /// State shared by the poll thread, the rebalance callbacks and the consumer handle.
@@ -52,11 +85,11 @@ pub(crate) struct GroupContext {
     events: mpsc::UnboundedSender<GroupEvent>,
     routes: Mutex<HashMap<(Arc<str>, i32), Route>>,
     topics: Mutex<HashMap<String, Arc<str>>>,
-    buffer: usize,
-    revoke_timeout: Duration,
+    settings: ConsumerSettings,
     closing: AtomicBool,
-    stats: Arc<SourceStats>,
-    group: String,
+    /// Wakes a revocation that waits for the runtime (when the consumer closes).
+    revoke_wake: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
+    failure: FailureSignal,
 }
 
 /// What the sources of one transport did, for tests and diagnostics.
@@ -79,6 +112,21 @@ impl SourceStats {
     }
 }
 
+/// Faults a test can inject into a transport's consumers (see
+/// [`crate::KafkaTransport::faults`]).
+#[derive(Debug, Default)]
+pub struct Faults {
+    poll_panic: AtomicBool,
+}
+
+impl Faults {
+    /// The next poll of one of the transport's consumers panics on its poll thread, as a
+    /// bug there would.
+    pub fn panic_next_poll(&self) {
+        self.poll_panic.store(true, Ordering::SeqCst);
+    }
+}
+
 impl GroupContext {
     fn topic(&self, name: &str) -> Arc<str> {
         let mut topics = lock(&self.topics);
@@ -97,6 +145,171 @@ impl GroupContext {
             })
             .collect()
     }
+
+    fn group(&self) -> &str {
+        &self.settings.group
+    }
+
+    /// Runs a rebalance step; a panic in it stops the app instead of unwinding into C
+    /// (which would abort the process).
+    fn guarded(&self, step: &str, f: impl FnOnce()) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+            self.failure.fail(format!(
+                "the {step} callback of group `{}` panicked: {}",
+                self.group(),
+                panic_message(&*panic)
+            ));
+        }
+    }
+
+    /// Where each newly assigned partition starts, as an assignment list with explicit
+    /// offsets; partitions without a committed offset get their start position committed.
+    fn starting_positions(
+        &self,
+        consumer: &BaseConsumer<GroupContext>,
+        tpl: &TopicPartitionList,
+    ) -> std::result::Result<TopicPartitionList, String> {
+        let committed = consumer
+            .committed_offsets(tpl.clone(), CALLBACK_REQUEST_TIMEOUT)
+            .map_err(|e| format!("cannot read its committed offsets: {e}"))?;
+        let mut assign = TopicPartitionList::new();
+        let mut commit = TopicPartitionList::new();
+        let mut latest = false;
+        for e in committed.elements() {
+            let (topic, partition) = (e.topic(), e.partition());
+            let offset = match e.offset() {
+                rdkafka::Offset::Offset(n) if n >= 0 => n,
+                _ => {
+                    let start = match self.settings.earliest.contains(topic) {
+                        true => StartFrom::Earliest,
+                        false => self.settings.start,
+                    };
+                    let (low, high) = consumer
+                        .fetch_watermarks(topic, partition, CALLBACK_REQUEST_TIMEOUT)
+                        .map_err(|e| format!("cannot read the offsets of {topic}-{partition}: {e}"))?;
+                    let at = match start {
+                        StartFrom::Earliest => low,
+                        StartFrom::Latest => {
+                            latest = true;
+                            high
+                        }
+                    };
+                    tracing::info!(group = self.group(), %topic, partition, offset = at, ?start, "no committed offset: starting here and committing it");
+                    commit
+                        .add_partition_offset(topic, partition, rdkafka::Offset::Offset(at))
+                        .map_err(|e| e.to_string())?;
+                    at
+                }
+            };
+            assign
+                .add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset))
+                .map_err(|e| e.to_string())?;
+        }
+        if commit.count() > 0 {
+            if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
+                let why = format!("cannot commit the start positions of partitions without a committed offset: {e}");
+                // From the earliest offset a restart starts at the same place anyway;
+                // from the latest, it would skip what arrives until the first commit.
+                if latest {
+                    return Err(why);
+                }
+                tracing::warn!(group = self.group(), error = %why, "start positions not committed");
+            }
+        }
+        Ok(assign)
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<GroupContext>, tpl: &TopicPartitionList) {
+        let assign = match self.starting_positions(consumer, tpl) {
+            Ok(assign) => assign,
+            Err(e) => {
+                self.failure
+                    .fail(format!("group `{}`: an assignment failed: {e}", self.group()));
+                return;
+            }
+        };
+        if let Err(e) = consumer.assign(&assign) {
+            self.failure
+                .fail(format!("group `{}`: cannot take its assignment: {e}", self.group()));
+            return;
+        }
+        // librdkafka keeps a partition's pause across unassign/assign (librdkafka#1849): a
+        // partition paused by backpressure before a rebalance would never be fetched
+        // again. Every new route starts unpaused, so the partition must be too.
+        if let Err(e) = consumer.resume(&assign) {
+            self.failure
+                .fail(format!("group `{}`: cannot resume its assignment: {e}", self.group()));
+            return;
+        }
+        let mut assigned = Vec::new();
+        let mut routes = lock(&self.routes);
+        for tp in self.partitions(tpl) {
+            let (tx, rx) = mpsc::channel(self.settings.buffer);
+            let buffered = Arc::new(AtomicUsize::new(0));
+            let counter = buffered.clone();
+            let records = tokio_stream::wrappers::ReceiverStream::new(rx)
+                .inspect(move |_| {
+                    counter.fetch_sub(1, Ordering::Relaxed);
+                })
+                .boxed();
+            routes.insert(
+                (tp.topic.clone(), tp.partition.0),
+                Route {
+                    tx,
+                    kept: VecDeque::new(),
+                    paused: false,
+                    buffered: buffered.clone(),
+                },
+            );
+            assigned.push(AssignedPartition {
+                partition: tp,
+                records,
+                backlog: Backlog::counter(buffered),
+            });
+        }
+        drop(routes);
+        let _ = self.events.send(GroupEvent::Assigned(assigned));
+    }
+
+    /// Closes the revoked partitions' queues and holds the rebalance until the runtime
+    /// drained and committed them (bounded; cut short when the consumer closes).
+    fn revoke(&self, tpl: &TopicPartitionList) {
+        let partitions = self.partitions(tpl);
+        {
+            let mut routes = lock(&self.routes);
+            for tp in &partitions {
+                routes.remove(&(tp.topic.clone(), tp.partition.0));
+            }
+        }
+        if self.closing.load(Ordering::Acquire) || partitions.is_empty() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(2);
+        *lock(&self.revoke_wake) = Some(tx.clone());
+        let done = RevokeDone::from_fn(move || {
+            let _ = tx.try_send(());
+        });
+        if self.events.send(GroupEvent::Revoked { partitions, done }).is_err() {
+            return;
+        }
+        let started = Instant::now();
+        let waited = rx.recv_timeout(self.settings.revoke_wait);
+        lock(&self.revoke_wake).take();
+        match waited {
+            _ if self.closing.load(Ordering::Acquire) => {
+                tracing::info!(
+                    group = self.group(),
+                    "closing: not waiting for the revocation any longer"
+                )
+            }
+            Ok(()) => tracing::debug!(group = self.group(), waited = ?started.elapsed(), "revocation confirmed"),
+            Err(_) => tracing::warn!(
+                group = self.group(),
+                waited = ?started.elapsed(),
+                "revocation not confirmed within the drain timeout and commit allowance; continuing the rebalance"
+            ),
+        }
+    }
 }
 
 impl ClientContext for GroupContext {
@@ -110,7 +323,7 @@ impl ClientContext for GroupContext {
                 }
                 metrics::gauge!(
                     "kflow_consumer_lag",
-                    "group" => self.group.clone(),
+                    "group" => self.group().to_string(),
                     "topic" => topic.clone(),
                     "partition" => partition.to_string()
                 )
@@ -118,73 +331,36 @@ impl ClientContext for GroupContext {
             }
         }
     }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            self.failure.fail(format!(
+                "the consumer of group `{}` hit a fatal error: {reason}",
+                self.group()
+            ));
+        } else {
+            tracing::warn!(group = self.group(), error = %error, %reason, "consumer client error");
+        }
+    }
 }
 
 impl ConsumerContext for GroupContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(tpl) = rebalance else { return };
-        let partitions = self.partitions(tpl);
-        {
-            let mut routes = lock(&self.routes);
-            for tp in &partitions {
-                routes.remove(&(tp.topic.clone(), tp.partition.0));
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.guarded("assignment", || self.assign(consumer, tpl))
             }
-        }
-        if self.closing.load(Ordering::Acquire) || partitions.is_empty() {
-            return;
-        }
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        if self
-            .events
-            .send(GroupEvent::Revoked {
-                partitions,
-                done: RevokeDone::new(tx),
-            })
-            .is_err()
-        {
-            return;
-        }
-        // Hold the rebalance until the runtime drained and committed (bounded).
-        let deadline = Instant::now() + self.revoke_timeout;
-        while Instant::now() < deadline {
-            match rx.try_recv() {
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(2)),
-                _ => return,
-            }
-        }
-        tracing::warn!("revocation not confirmed in time; continuing the rebalance");
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                let mut assigned = Vec::new();
-                let mut routes = lock(&self.routes);
-                for tp in self.partitions(tpl) {
-                    let (tx, rx) = mpsc::channel(self.buffer);
-                    let buffered = Arc::new(AtomicUsize::new(0));
-                    let counter = buffered.clone();
-                    let records = tokio_stream::wrappers::ReceiverStream::new(rx)
-                        .inspect(move |_| {
-                            counter.fetch_sub(1, Ordering::Relaxed);
-                        })
-                        .boxed();
-                    routes.insert(
-                        (tp.topic.clone(), tp.partition.0),
-                        Route {
-                            tx,
-                            kept: VecDeque::new(),
-                            paused: false,
-                            buffered,
-                        },
-                    );
-                    assigned.push(AssignedPartition { partition: tp, records });
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.guarded("revocation", || self.revoke(tpl));
+                if let Err(e) = consumer.unassign() {
+                    tracing::warn!(group = self.group(), error = %e, "unassign failed");
                 }
-                drop(routes);
-                let _ = self.events.send(GroupEvent::Assigned(assigned));
             }
-            Rebalance::Revoke(_) => {}
-            Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                tracing::error!(group = self.group(), error = %code, "rebalance error");
+                let _ = consumer.unassign();
+            }
         }
     }
 }
@@ -196,7 +372,6 @@ pub struct KafkaConsumer {
     events: GroupEvents,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    group: String,
     /// Exactly-once: the producer whose transactions carry this consumer's offsets.
     transactional: Option<KafkaProducer>,
 }
@@ -204,22 +379,20 @@ pub struct KafkaConsumer {
 impl KafkaConsumer {
     pub(crate) fn new(
         config: rdkafka::ClientConfig,
-        group: String,
-        buffer: usize,
-        revoke_timeout: Duration,
-        stats: Arc<SourceStats>,
+        settings: ConsumerSettings,
+        failure: FailureSignal,
         transactional: Option<KafkaProducer>,
     ) -> Result<Self> {
         let (tx, rx) = GroupEvents::new();
+        let group = settings.group.clone();
         let context = GroupContext {
             events: tx,
             routes: Mutex::new(HashMap::new()),
             topics: Mutex::new(HashMap::new()),
-            buffer,
-            revoke_timeout,
+            settings,
             closing: AtomicBool::new(false),
-            stats,
-            group: group.clone(),
+            revoke_wake: Mutex::new(None),
+            failure,
         };
         let consumer: BaseConsumer<GroupContext> = config
             .create_with_context(context)
@@ -232,13 +405,15 @@ impl KafkaConsumer {
             events: rx,
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
-            group,
             transactional,
         })
     }
 
     fn shut(&mut self) {
         self.context.closing.store(true, Ordering::Release);
+        if let Some(wake) = lock(&self.context.revoke_wake).take() {
+            let _ = wake.try_send(());
+        }
         self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -249,12 +424,13 @@ impl KafkaConsumer {
 impl Consumer for KafkaConsumer {
     fn subscribe(&mut self, topics: &[String]) -> Result<()> {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let group = self.context.group().to_string();
         self.consumer
             .subscribe(&names)
-            .map_err(|e| Error::Transport(format!("group `{}` cannot subscribe to {topics:?}: {e}", self.group)))?;
+            .map_err(|e| Error::Transport(format!("group `{group}` cannot subscribe to {topics:?}: {e}")))?;
         let (consumer, stop) = (self.consumer.clone(), self.stop.clone());
         let thread = std::thread::Builder::new()
-            .name(format!("kflow-poll-{}", self.group))
+            .name(format!("kflow-poll-{group}"))
             .spawn(move || poll_loop(&consumer, &stop))
             .map_err(Error::Io)?;
         self.thread = Some(thread);
@@ -262,7 +438,14 @@ impl Consumer for KafkaConsumer {
     }
 
     fn next_event(&mut self) -> BoxFuture<'_, Result<GroupEvent>> {
-        self.events.next("the consumer stopped")
+        let failure = self.context.failure.clone();
+        Box::pin(async move {
+            tokio::select! {
+                biased;
+                reason = failure.wait() => Err(Error::Transport(reason)),
+                event = self.events.next("the consumer stopped") => event,
+            }
+        })
     }
 
     fn committer(&self) -> Arc<dyn OffsetCommitter> {
@@ -270,7 +453,7 @@ impl Consumer for KafkaConsumer {
             Some(producer) => Arc::new(TransactionalCommitter {
                 consumer: self.consumer.clone(),
                 producer: producer.rdkafka().clone(),
-                timeout: self.context.revoke_timeout,
+                timeout: self.context.settings.revoke_wait,
             }),
             None => Arc::new(KafkaCommitter {
                 consumer: self.consumer.clone(),
@@ -302,11 +485,26 @@ impl Drop for KafkaConsumer {
     }
 }
 
-/// Polls until told to stop: serves rebalances, routes records, retries kept records.
+/// Polls until told to stop; a panic or a fatal error ends it and sets the consumer's
+/// failure signal.
 fn poll_loop(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) {
     let context = consumer.context().clone();
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| poll_until_stopped(consumer, &context, stop))) {
+        context.failure.fail(format!(
+            "the poll thread of group `{}` panicked: {}",
+            context.group(),
+            panic_message(&*panic)
+        ));
+    }
+}
+
+/// Serves rebalances, routes records, retries kept records.
+fn poll_until_stopped(consumer: &BaseConsumer<GroupContext>, context: &GroupContext, stop: &AtomicBool) {
     let mut last_error: Option<Instant> = None;
     while !stop.load(Ordering::Acquire) {
+        if context.settings.faults.poll_panic.swap(false, Ordering::SeqCst) {
+            panic!("injected fault: a panic on the poll thread");
+        }
         let any_kept = lock(&context.routes).values().any(|r| !r.kept.is_empty());
         let timeout = if any_kept {
             Duration::from_millis(5)
@@ -314,17 +512,24 @@ fn poll_loop(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) {
             Duration::from_millis(100)
         };
         match consumer.poll(timeout) {
-            Some(Ok(message)) => route(consumer, &context, &message),
+            Some(Ok(message)) => route(consumer, context, &message),
+            Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                context.failure.fail(format!(
+                    "the consumer of group `{}` hit a fatal error: {code}",
+                    context.group()
+                ));
+                return;
+            }
             // Transport errors repeat while a broker is away; log them now and then.
             Some(Err(e)) if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) => {
-                tracing::warn!(error = %e, "consumer error");
+                tracing::warn!(group = context.group(), error = %e, "consumer error");
                 last_error = Some(Instant::now());
             }
             Some(Err(_)) => {}
             None => {}
         }
         if any_kept {
-            release_kept(consumer, &context);
+            release_kept(consumer, context);
         }
     }
 }
@@ -338,7 +543,11 @@ fn route(consumer: &BaseConsumer<GroupContext>, context: &GroupContext, message:
         return;
     };
     let waiting = route.buffered.fetch_add(1, Ordering::Relaxed) + 1;
-    context.stats.peak_buffered.fetch_max(waiting, Ordering::Relaxed);
+    context
+        .settings
+        .stats
+        .peak_buffered
+        .fetch_max(waiting, Ordering::Relaxed);
     if !route.kept.is_empty() {
         route.kept.push_back(record);
         return;
@@ -349,7 +558,7 @@ fn route(consumer: &BaseConsumer<GroupContext>, context: &GroupContext, message:
             route.kept.push_back(record);
             if !route.paused {
                 route.paused = true;
-                context.stats.pauses.fetch_add(1, Ordering::Relaxed);
+                context.settings.stats.pauses.fetch_add(1, Ordering::Relaxed);
                 let _ = consumer.pause(&single(&key.0, key.1));
             }
         }
@@ -365,7 +574,7 @@ fn route(consumer: &BaseConsumer<GroupContext>, context: &GroupContext, message:
 fn release_kept(consumer: &BaseConsumer<GroupContext>, context: &GroupContext) {
     let mut routes = lock(&context.routes);
     for ((topic, partition), route) in routes.iter_mut() {
-        if route.kept.is_empty() || route.tx.capacity() < context.buffer.div_ceil(2) {
+        if route.kept.is_empty() || route.tx.capacity() < context.settings.buffer.div_ceil(2) {
             continue;
         }
         while let Some(record) = route.kept.pop_front() {
@@ -401,15 +610,6 @@ pub(crate) fn offset_list(offsets: &[(TopicPartition, Offset)]) -> rdkafka::erro
 }
 
 fn to_raw(context: &GroupContext, m: &BorrowedMessage<'_>) -> RawRecord {
-    let mut headers = Headers::new();
-    if let Some(hs) = m.headers() {
-        for h in hs.iter() {
-            match h.value {
-                Some(v) => headers.insert(h.key, Bytes::copy_from_slice(v)),
-                None => headers.insert_null(h.key),
-            }
-        }
-    }
     let (timestamp, timestamp_type) = match m.timestamp() {
         Timestamp::CreateTime(t) => (t, TimestampType::CreateTime),
         Timestamp::LogAppendTime(t) => (t, TimestampType::LogAppendTime),
@@ -418,7 +618,7 @@ fn to_raw(context: &GroupContext, m: &BorrowedMessage<'_>) -> RawRecord {
     Record {
         key: m.key().map(Bytes::copy_from_slice),
         value: m.payload().map(Bytes::copy_from_slice),
-        headers,
+        headers: crate::headers::read(m.headers()),
         meta: Meta {
             topic: context.topic(m.topic()),
             partition: Partition(m.partition()),
@@ -427,6 +627,14 @@ fn to_raw(context: &GroupContext, m: &BorrowedMessage<'_>) -> RawRecord {
             timestamp_type,
         },
     }
+}
+
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
 }
 
 struct KafkaCommitter {

@@ -2,31 +2,32 @@
 //! rdkafka, with the commit, ordering and backpressure guarantees of the runtime.
 //!
 //! - [`KafkaTransport::connect`] for a cluster, [`KafkaTransport::embedded`] for an
-//!   in-process broker, [`KafkaTransport::from_env`] for whichever the environment says.
-//! - [`AppFromEnv`] adds `App::from_env()`: `KAFKA_BROKERS` and friends, or the embedded
-//!   broker.
+//!   in-process broker, [`KafkaTransport::from_env`] for the cluster the environment
+//!   names (`KAFKA_BROKERS`; the embedded broker only with `KFLOW_EMBEDDED=1`).
+//! - [`AppFromEnv`] adds `App::from_env()`.
 
 mod admin;
 mod config;
 mod consumer;
 mod embedded;
+mod headers;
 mod produce;
 mod producer;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use kflow_core::transport::{Admin, Consumer, ConsumerConfig, Producer, StartFrom, Transport};
-use kflow_core::{App, Result};
+use kflow_core::transport::{Admin, Consumer, ConsumerConfig, FailureSignal, Producer, StartFrom, Transport};
+use kflow_core::{App, Error, Result};
 
 pub use admin::{
     check_topic_name, CleanupPolicy, Created, Drift, GroupDescription, GroupMember, GroupSummary, KafkaAdmin,
     NamingRule, OffsetChange, PartitionDescription, PartitionLag, ResetTo, TopicDescription, TopicSet, TopicSetReport,
     TopicSettings, TopicSummary, TopicTemplate,
 };
-pub use config::{KafkaConfig, ENV_PROPERTIES};
-pub use consumer::{KafkaConsumer, SourceStats};
+pub use config::{is_secret, KafkaConfig, ENV_PROPERTIES, REDACTED};
+pub use consumer::{Faults, KafkaConsumer, SourceStats, COMMIT_ALLOWANCE};
 pub use embedded::EmbeddedBroker;
+pub use headers::message_headers;
 pub use produce::{Acks, Compression, Delivered, Partitioning, ProduceRecord, ProducerOptions, TypedProducer};
 pub use producer::KafkaProducer;
 
@@ -56,7 +57,13 @@ pub struct KafkaTransport {
     admin: KafkaAdmin,
     embedded: Option<Arc<EmbeddedBroker>>,
     stats: Arc<SourceStats>,
+    faults: Arc<Faults>,
+    /// The app producer's failures (its delivery thread, fatal errors).
+    failure: FailureSignal,
 }
+
+/// What to do when `KAFKA_BROKERS` is not set.
+const NO_BROKERS: &str = "is not set: set it to your cluster's bootstrap servers (host:port[,host:port]), or set KFLOW_EMBEDDED=1 to run on an embedded broker in this process (development only: it keeps nothing)";
 
 impl KafkaTransport {
     /// Connects to a cluster: checks every property (an error names the bad key) and that
@@ -73,34 +80,74 @@ impl KafkaTransport {
         Self::build(config, Some(broker))
     }
 
-    /// [`KafkaTransport::connect`] with [`KafkaConfig::from_env`], or
-    /// [`KafkaTransport::embedded`] when `KAFKA_BROKERS` is unset (logged once).
+    /// [`KafkaTransport::connect`] with [`KafkaConfig::from_env`]. Without
+    /// `KAFKA_BROKERS` it is a start-up error saying how to set it, unless
+    /// `KFLOW_EMBEDDED=1` asks for the embedded broker ([`KafkaTransport::embedded`]): a
+    /// production app never falls back to a broker that keeps nothing.
     pub fn from_env() -> Result<Self> {
         match KafkaConfig::from_env()? {
             Some(config) => Self::connect(config),
-            None => {
-                let t = Self::embedded()?;
-                tracing::info!(
-                    brokers = t.config.brokers(),
-                    "KAFKA_BROKERS is not set: running on an embedded Kafka-protocol broker (librdkafka's mock cluster); nothing is persisted"
-                );
-                Ok(t)
-            }
+            None if config::env_flag("KFLOW_EMBEDDED")? => Self::embedded_logged("KFLOW_EMBEDDED=1"),
+            None => Err(Error::Config {
+                key: "KAFKA_BROKERS".into(),
+                reason: NO_BROKERS.into(),
+            }),
         }
+    }
+
+    /// The cluster `KAFKA_BROKERS` names, or else the embedded broker: for examples and
+    /// development tools that should run with no set-up. An app calls this only when an
+    /// in-process broker that keeps nothing is an acceptable default.
+    pub fn from_env_or_embedded() -> Result<Self> {
+        match KafkaConfig::from_env()? {
+            Some(config) => Self::connect(config),
+            None => Self::embedded_logged("KAFKA_BROKERS is not set"),
+        }
+    }
+
+    fn embedded_logged(why: &str) -> Result<Self> {
+        let t = Self::embedded()?;
+        tracing::warn!(
+            brokers = t.config.brokers(),
+            "{why}: running on an embedded Kafka-protocol broker (librdkafka's mock cluster); nothing is persisted"
+        );
+        Ok(t)
     }
 
     fn build(config: KafkaConfig, embedded: Option<Arc<EmbeddedBroker>>) -> Result<Self> {
         config.validate()?;
+        config.check_durability()?;
+        config::check_group_protocol(config.properties())?;
         let admin = KafkaAdmin::new(&config, embedded.clone())?;
         admin.check_reachable()?;
-        let producer = KafkaProducer::new(&config)?;
+        let failure = FailureSignal::default();
+        let producer = KafkaProducer::new(&config, failure.clone())?;
         Ok(KafkaTransport {
             config,
             producer,
             admin,
             embedded,
             stats: Arc::default(),
+            faults: Arc::default(),
+            failure,
         })
+    }
+
+    /// Fault injection for tests: faults the transport's consumers will hit.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Fault injection for tests: makes the app producer fail as an idempotent producer
+    /// that lost its sequence does (a fatal librdkafka error). False if librdkafka
+    /// refused.
+    pub fn inject_fatal_producer_error(&self) -> bool {
+        self.producer.inject_fatal_error()
+    }
+
+    /// The longest a revocation is held for a consumer with this drain timeout.
+    fn revoke_wait(drain_timeout: std::time::Duration) -> std::time::Duration {
+        drain_timeout + COMMIT_ALLOWANCE
     }
 
     /// The connection settings.
@@ -136,7 +183,21 @@ impl Transport for KafkaTransport {
         true
     }
 
+    fn check_consumer(&self, config: &ConsumerConfig) -> Result<()> {
+        self.config.client_config(&config.properties)?;
+        config::check_group_protocol(&config.properties)?;
+        config::check_poll_interval(
+            self.config.properties().iter().chain(&config.properties),
+            Self::revoke_wait(config.drain_timeout),
+        )
+    }
+
+    fn failures(&self) -> Option<FailureSignal> {
+        Some(self.failure.clone())
+    }
+
     fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
+        self.check_consumer(&config)?;
         let reset = match config.start {
             StartFrom::Earliest => "earliest",
             StartFrom::Latest => "latest",
@@ -151,11 +212,12 @@ impl Transport for KafkaTransport {
             ("auto.offset.reset".to_string(), reset.to_string()),
         ]);
         props.extend(config.properties.iter().cloned());
+        let failure = FailureSignal::default();
         let transactional = match &config.transactional_id {
             Some(id) => {
                 // Only committed records feed an exactly-once pipeline.
                 props.push(("isolation.level".into(), "read_committed".into()));
-                Some(KafkaProducer::transactional(&self.config, id)?)
+                Some(KafkaProducer::transactional(&self.config, id, failure.clone())?)
             }
             None => None,
         };
@@ -165,15 +227,16 @@ impl Transport for KafkaTransport {
             ("enable.auto.offset.store".to_string(), "false".to_string()),
         ]);
         let client = self.config.client_config(&props)?;
-        let revoke_timeout = Duration::from_secs(60);
-        Ok(Box::new(KafkaConsumer::new(
-            client,
-            config.group_id,
-            self.config.buffer(),
-            revoke_timeout,
-            self.stats.clone(),
-            transactional,
-        )?))
+        let settings = consumer::ConsumerSettings {
+            group: config.group_id.clone(),
+            buffer: self.config.buffer(),
+            revoke_wait: Self::revoke_wait(config.drain_timeout),
+            start: config.start,
+            earliest: config.earliest_topics.iter().cloned().collect(),
+            stats: self.stats.clone(),
+            faults: self.faults.clone(),
+        };
+        Ok(Box::new(KafkaConsumer::new(client, settings, failure, transactional)?))
     }
 
     fn producer(&self) -> Result<Arc<dyn Producer>> {
@@ -186,7 +249,8 @@ impl Transport for KafkaTransport {
 }
 
 /// `App::from_env()`: the app id from `KFLOW_APP_ID` (default `kflow-app`), runtime
-/// settings from `KFLOW_*`, and the transport from [`KafkaTransport::from_env`].
+/// settings from `KFLOW_*`, and the transport from [`KafkaTransport::from_env`] (an
+/// error without `KAFKA_BROKERS`, unless `KFLOW_EMBEDDED=1`).
 pub trait AppFromEnv: Sized {
     /// Builds the app from the environment.
     fn from_env() -> Result<Self>;

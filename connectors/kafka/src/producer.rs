@@ -1,45 +1,130 @@
 //! The sink: a threaded rdkafka producer whose delivery reports release (or fail) acks.
+//!
+//! A record the client or the broker rejects for good (too large, invalid) goes back to
+//! the [`Rejected`] handler it was sent with, if any, instead of failing its ack (see
+//! [`kflow_core::transport::Rejected`]). Every other failed delivery fails the ack. A
+//! panic in the delivery callback, or an error librdkafka calls fatal (an idempotent
+//! producer that lost its sequence), sets the producer's [`FailureSignal`], which stops
+//! the app.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use kflow_core::ack::Ack;
-use kflow_core::transport::{OutRecord, Producer};
+use kflow_core::transport::{FailureSignal, OutRecord, Producer, Rejected, Rejection};
 use kflow_core::{Error, Result};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Message};
 
 use crate::config::KafkaConfig;
 
-/// Producer defaults; anything set in the config or per app wins.
-pub(crate) const PRODUCER_DEFAULTS: [(&str, &str); 3] = [
+/// Producer defaults; anything set in the config or per app wins (within the durability
+/// rules of [`KafkaConfig::check_durability`]).
+pub(crate) const PRODUCER_DEFAULTS: [(&str, &str); 4] = [
     // Kafka's Java default partitioner: murmur2 of the key (random for null keys).
     ("partitioner", "murmur2_random"),
     ("enable.idempotence", "true"),
+    ("acks", "all"),
     ("linger.ms", "5"),
 ];
 
-/// Releases an ack when its record is acknowledged, fails it otherwise.
-pub(crate) struct DeliveryContext;
+/// What travels with a record through librdkafka: its ack, and where a record rejected
+/// for good goes.
+pub(crate) struct Delivery {
+    ack: Ack,
+    rejected: Option<Arc<dyn Rejected>>,
+}
 
-impl ClientContext for DeliveryContext {}
+/// Releases an ack when its record is acknowledged, fails it (or hands the record back)
+/// otherwise.
+pub(crate) struct DeliveryContext {
+    failure: FailureSignal,
+}
+
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            self.failure.fail(format!("the producer hit a fatal error: {reason}"));
+        } else {
+            tracing::warn!(error = %error, %reason, "producer client error");
+        }
+    }
+}
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = Box<Ack>;
+    type DeliveryOpaque = Box<Delivery>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, ack: Box<Ack>) {
-        match result {
-            Ok(_) => drop(ack),
-            Err((e, msg)) => {
-                let reason = format!("delivery to `{}` failed: {e}", msg.topic());
-                tracing::error!(%reason);
-                ack.fail(&reason);
-            }
+    fn delivery(&self, result: &DeliveryResult<'_>, delivery: Box<Delivery>) {
+        // A panic must not unwind into librdkafka (that aborts the process); the ack it
+        // holds is dropped while panicking, which freezes its partition.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| delivered(result, *delivery))) {
+            self.failure.fail(format!(
+                "the producer's delivery callback panicked: {}",
+                crate::consumer::panic_message(&*panic)
+            ));
         }
+    }
+}
+
+fn delivered(result: &DeliveryResult<'_>, delivery: Delivery) {
+    let Delivery { ack, rejected } = delivery;
+    let Err((e, msg)) = result else {
+        drop(ack);
+        return;
+    };
+    match (rejection(e), rejected) {
+        (Some(mut rejection), Some(rejected)) => {
+            tracing::warn!(topic = msg.topic(), reason = %rejection.reason, "the broker rejected a record for good");
+            if rejection.too_large {
+                rejection.value_size = msg.payload().map(<[u8]>::len);
+            }
+            rejected.rejected(record_of(msg, rejection.too_large), ack, rejection);
+        }
+        _ => {
+            let reason = format!("delivery to `{}` failed: {e}", msg.topic());
+            tracing::error!(%reason);
+            ack.fail(&reason);
+        }
+    }
+}
+
+/// The rejection, if `e` says the record itself can never be written.
+fn rejection(e: &KafkaError) -> Option<Rejection> {
+    let KafkaError::MessageProduction(code) = e else {
+        return None;
+    };
+    let too_large = match code {
+        RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge => true,
+        RDKafkaErrorCode::InvalidRecord | RDKafkaErrorCode::InvalidTimestamp => false,
+        _ => return None,
+    };
+    Some(Rejection {
+        reason: code.to_string(),
+        too_large,
+        value_size: None,
+    })
+}
+
+/// The record of a failed delivery report (the value is left out when it was too large:
+/// the dead letter will not carry it).
+fn record_of(msg: &BorrowedMessage<'_>, too_large: bool) -> OutRecord {
+    let value = match too_large {
+        true => None,
+        false => msg.payload().map(Bytes::copy_from_slice),
+    };
+    OutRecord {
+        topic: Arc::from(msg.topic()),
+        partition: None,
+        key: msg.key().map(Bytes::copy_from_slice),
+        value,
+        headers: crate::headers::read(msg.headers()),
+        timestamp: msg.timestamp().to_millis(),
     }
 }
 
@@ -51,18 +136,18 @@ pub struct KafkaProducer {
 }
 
 impl KafkaProducer {
-    pub(crate) fn new(config: &KafkaConfig) -> Result<Self> {
-        Self::create(config, &[])
+    pub(crate) fn new(config: &KafkaConfig, failure: FailureSignal) -> Result<Self> {
+        Self::create(config, &[], failure)
     }
 
     /// A transactional producer for an exactly-once consumer, with its first transaction
     /// begun. Its transactions time out after 10 s unless `transaction.timeout.ms` is set.
-    pub(crate) fn transactional(config: &KafkaConfig, id: &str) -> Result<Self> {
+    pub(crate) fn transactional(config: &KafkaConfig, id: &str, failure: FailureSignal) -> Result<Self> {
         let mut extra = vec![("transactional.id".to_string(), id.to_string())];
         if !config.has_property("transaction.timeout.ms") {
             extra.push(("transaction.timeout.ms".into(), "10000".into()));
         }
-        let producer = Self::create(config, &extra)?;
+        let producer = Self::create(config, &extra, failure)?;
         let fail = |e: KafkaError| Error::Transaction(format!("transactional producer `{id}`: {e}"));
         producer.inner.init_transactions(config.timeout()).map_err(fail)?;
         producer.inner.begin_transaction().map_err(fail)?;
@@ -73,7 +158,7 @@ impl KafkaProducer {
         &self.inner
     }
 
-    fn create(config: &KafkaConfig, extra: &[(String, String)]) -> Result<Self> {
+    fn create(config: &KafkaConfig, extra: &[(String, String)], failure: FailureSignal) -> Result<Self> {
         let mut client = config.client_config(extra)?;
         for (k, v) in PRODUCER_DEFAULTS {
             if client.get(k).is_none() {
@@ -81,24 +166,28 @@ impl KafkaProducer {
             }
         }
         let inner = client
-            .create_with_context(DeliveryContext)
+            .create_with_context(DeliveryContext { failure })
             .map_err(|e| Error::Transport(format!("cannot create a producer for {}: {e}", config.brokers())))?;
         Ok(KafkaProducer { inner: Arc::new(inner) })
     }
 
-    /// Tries to queue; gives the ack back when the queue is full.
-    fn try_send(&self, record: &OutRecord, ack: Box<Ack>) -> std::result::Result<(), (KafkaError, Box<Ack>)> {
-        let mut base: BaseRecord<'_, [u8], [u8], Box<Ack>> = BaseRecord::with_opaque_to(&record.topic, ack);
+    /// Makes librdkafka raise a fatal error in this producer, as an idempotent producer
+    /// that lost its sequence would (fault injection for tests).
+    pub(crate) fn inject_fatal_error(&self) -> bool {
+        let reason = c"injected fault: a fatal producer error";
+        crate::headers::inject_fatal_error(self.inner.client().native_ptr(), reason)
+    }
+
+    /// Tries to queue; gives the delivery back when it could not.
+    fn try_send(
+        &self,
+        record: &OutRecord,
+        delivery: Box<Delivery>,
+    ) -> std::result::Result<(), (KafkaError, Box<Delivery>)> {
+        let mut base: BaseRecord<'_, [u8], [u8], Box<Delivery>> = BaseRecord::with_opaque_to(&record.topic, delivery);
         // Header-less records skip librdkafka's header list (an allocation per record).
         if !record.headers.is_empty() {
-            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-            for (key, value) in record.headers.iter() {
-                headers = headers.insert(Header {
-                    key,
-                    value: value.map(|v| &v[..]),
-                });
-            }
-            base = base.headers(headers);
+            base = base.headers(crate::headers::write(&record.headers));
         }
         if let Some(key) = &record.key {
             base = base.key(&key[..]);
@@ -114,31 +203,45 @@ impl KafkaProducer {
         }
         self.inner.send(base).map_err(|(e, base)| (e, base.delivery_opaque))
     }
-}
 
-impl Producer for KafkaProducer {
-    fn send(&self, record: OutRecord, ack: Ack) -> BoxFuture<'static, Result<()>> {
-        let ack = Box::new(ack);
-        match self.try_send(&record, ack) {
+    /// Queues `record`, waiting while the queue is full.
+    fn queue(&self, record: OutRecord, delivery: Delivery) -> BoxFuture<'static, Result<()>> {
+        match self.try_send(&record, Box::new(delivery)) {
             Ok(()) => futures::future::ready(Ok(())).boxed(),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), ack)) => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), delivery)) => {
                 // Backpressure: wait for the queue to drain, then try again.
                 let this = self.clone();
                 async move {
-                    let mut ack = ack;
+                    let mut delivery = delivery;
                     loop {
                         tokio::time::sleep(Duration::from_millis(2)).await;
-                        match this.try_send(&record, ack) {
+                        match this.try_send(&record, delivery) {
                             Ok(()) => return Ok(()),
-                            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => ack = back,
-                            Err((e, back)) => return Err(fail(&record, *back, e)),
+                            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => delivery = back,
+                            Err((e, back)) => return not_queued(record, *back, e),
                         }
                     }
                 }
                 .boxed()
             }
-            Err((e, ack)) => futures::future::ready(Err(fail(&record, *ack, e))).boxed(),
+            Err((e, delivery)) => futures::future::ready(not_queued(record, *delivery, e)).boxed(),
         }
+    }
+}
+
+impl Producer for KafkaProducer {
+    fn send(&self, record: OutRecord, ack: Ack) -> BoxFuture<'static, Result<()>> {
+        self.queue(record, Delivery { ack, rejected: None })
+    }
+
+    fn send_or_reject(
+        &self,
+        record: OutRecord,
+        ack: Ack,
+        rejected: &Arc<dyn Rejected>,
+    ) -> BoxFuture<'static, Result<()>> {
+        let rejected = Some(rejected.clone());
+        self.queue(record, Delivery { ack, rejected })
     }
 
     fn flush(&self, timeout: Duration) -> BoxFuture<'static, Result<()>> {
@@ -153,11 +256,19 @@ impl Producer for KafkaProducer {
     }
 }
 
-fn fail(record: &OutRecord, ack: Ack, e: KafkaError) -> Error {
+/// A record librdkafka would not queue: rejected for good (handed back, if it may be),
+/// or an error that fails its ack.
+fn not_queued(record: OutRecord, delivery: Delivery, e: KafkaError) -> Result<()> {
+    let Delivery { ack, rejected } = delivery;
+    if let (Some(rejection), Some(rejected)) = (rejection(&e), rejected) {
+        tracing::warn!(topic = %record.topic, reason = %rejection.reason, "the client rejected a record for good");
+        rejected.rejected(record, ack, rejection);
+        return Ok(());
+    }
     let error = Error::Produce {
         topic: record.topic.to_string(),
         reason: e.to_string(),
     };
     ack.fail(&error.to_string());
-    error
+    Err(error)
 }

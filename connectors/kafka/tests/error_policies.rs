@@ -220,20 +220,14 @@ async fn retry_topics_respect_their_delays_then_dead_letter() {
     assert_eq!(dlq[0].header(names::ORIGINAL_OFFSET), Some("1"));
     assert_eq!(dlq[0].header(names::ATTEMPTS), Some("3"));
     assert_eq!(dlq[0].header(names::RETRY_LEVEL), None);
-    assert_eq!(
-        read(&t, &format!("{topic}.retry.1"), 2, Duration::from_secs(10)).len(),
-        2
+    let (retry_1, retry_2) = (
+        policy::retry_topic(&topic, &group, 1),
+        policy::retry_topic(&topic, &group, 2),
     );
-    assert_eq!(
-        read(&t, &format!("{topic}.retry.2"), 1, Duration::from_secs(10)).len(),
-        1
-    );
+    assert_eq!(read(&t, &retry_1, 2, Duration::from_secs(10)).len(), 2);
+    assert_eq!(read(&t, &retry_2, 1, Duration::from_secs(10)).len(), 1);
     assert_eq!(stats.retries("l", ErrorKind::Handler), 3, "three hops to retry topics");
-    for (t2, n) in [
-        (topic.clone(), 4),
-        (format!("{topic}.retry.1"), 2),
-        (format!("{topic}.retry.2"), 1),
-    ] {
+    for (t2, n) in [(topic.clone(), 4), (retry_1, 2), (retry_2, 1)] {
         assert_eq!(committed(&t, &group, &t2, 1).await[&0], Some(n), "{t2}");
     }
 }
@@ -360,7 +354,7 @@ async fn replay_republishes_dead_letters_and_leaves_new_failures_for_the_next_ru
     assert_eq!((last.key.as_deref(), last.value.as_deref()), (Some("k2"), Some("2")));
     assert_eq!(last.timestamp, back[2].timestamp, "the original timestamp");
     assert!(
-        last.headers.iter().all(|(n, _)| !n.starts_with("kflow.")),
+        last.headers.iter().all(|(n, _)| !n.starts_with(b"kflow.")),
         "{:?}",
         last.headers
     );

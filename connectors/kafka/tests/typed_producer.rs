@@ -53,7 +53,7 @@ async fn a_record_arrives_with_its_key_headers_timestamp_and_reported_position()
     );
     assert_eq!(r.header("source"), Some("checkout"));
     assert_eq!(
-        r.headers.iter().find(|(n, _)| n == "trace").map(|(_, v)| v.clone()),
+        r.headers.iter().find(|(n, _)| n == b"trace").map(|(_, v)| v.clone()),
         Some(vec![1, 2, 3])
     );
     assert_eq!(r.timestamp, Some(1_700_000_000_123));

@@ -18,6 +18,9 @@ pub enum SubjectNaming {
 
 /// Settings of the schema registry client.
 ///
+/// Credentials (the basic-auth password, user info in a URL) never appear in its `Debug`
+/// output, nor in kflow's logs and errors about the registry.
+///
 /// ```
 /// use std::time::Duration;
 /// use kflow_schema_registry::{RegistryConfig, SubjectNaming};
@@ -29,7 +32,7 @@ pub enum SubjectNaming {
 /// assert_eq!(c.urls(), ["http://127.0.0.1:8081"]);
 /// assert_eq!(c.request_timeout(), Duration::from_secs(10));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RegistryConfig {
     urls: Vec<String>,
     basic_auth: Option<(String, String)>,
@@ -37,6 +40,60 @@ pub struct RegistryConfig {
     retries: u32,
     auto_register: bool,
     naming: SubjectNaming,
+}
+
+/// What stands in for a credential in output.
+pub const REDACTED: &str = "[redacted]";
+
+/// `text` with the user info of every URL in it (`scheme://user:password@host`) replaced
+/// by [`REDACTED`].
+///
+/// ```
+/// use kflow_schema_registry::redact_urls;
+/// assert_eq!(
+///     redact_urls("error sending request for url (https://svc:pw@registry:8081/subjects)"),
+///     "error sending request for url (https://[redacted]@registry:8081/subjects)"
+/// );
+/// assert_eq!(redact_urls("http://127.0.0.1:8081"), "http://127.0.0.1:8081");
+/// ```
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c == ')' || c == '"' || c == '\'' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(i) => {
+                out.push_str(REDACTED);
+                out.push_str(&authority[i..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redact_urls(u)).collect();
+        f.debug_struct("RegistryConfig")
+            .field("urls", &urls)
+            .field(
+                "basic_auth",
+                &self.basic_auth.as_ref().map(|(user, _)| (user, REDACTED)),
+            )
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("auto_register", &self.auto_register)
+            .field("naming", &self.naming)
+            .finish()
+    }
 }
 
 impl RegistryConfig {
@@ -93,7 +150,7 @@ impl RegistryConfig {
         {
             return Err(bad(
                 "SCHEMA_REGISTRY_URL",
-                format!("`{u}` is not an http:// or https:// URL"),
+                format!("`{}` is not an http:// or https:// URL", redact_urls(u)),
             ));
         }
         if let Some(info) = get("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO") {
@@ -182,7 +239,7 @@ impl RegistryConfig {
         self
     }
 
-    /// The registry URLs.
+    /// The registry URLs (as given: they may hold credentials; see [`redact_urls`]).
     pub fn urls(&self) -> &[String] {
         &self.urls
     }
@@ -208,5 +265,30 @@ impl RegistryConfig {
     /// The subject naming.
     pub fn naming(&self) -> SubjectNaming {
         self.naming
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_stay_out_of_debug_output_and_errors() {
+        let config = RegistryConfig::new("https://svc:url-pw-1@registry.example:8081").basic_auth("svc", "auth-pw-2");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("url-pw-1") && !shown.contains("auth-pw-2"), "{shown}");
+        assert!(
+            shown.contains("registry.example:8081") && shown.contains(REDACTED),
+            "{shown}"
+        );
+        let env = |k: &str| match k {
+            "SCHEMA_REGISTRY_URL" => Some("ftp://svc:url-pw-3@registry".to_string()),
+            _ => None,
+        };
+        let err = RegistryConfig::from_lookup(env).unwrap_err().to_string();
+        assert!(
+            err.contains("SCHEMA_REGISTRY_URL") && !err.contains("url-pw-3"),
+            "{err}"
+        );
     }
 }

@@ -39,7 +39,7 @@ mod json_schema;
 mod registry;
 
 pub use avro::{Avro, AvroValue};
-pub use config::{RegistryConfig, SubjectNaming};
+pub use config::{redact_urls, RegistryConfig, SubjectNaming, REDACTED};
 pub use json_schema::JsonSchema;
 pub use registry::SchemaRegistry;
 

@@ -11,7 +11,7 @@ use schema_registry_converter::async_impl::json::{JsonDecoder, JsonEncoder};
 use schema_registry_converter::async_impl::schema_registry::{get_all_subjects, SrSettings};
 use schema_registry_converter::error::SRCError;
 
-use crate::config::RegistryConfig;
+use crate::config::{redact_urls, RegistryConfig};
 
 /// A Confluent-compatible schema registry. Cheap to clone; codecs made from one share its
 /// schema caches.
@@ -35,7 +35,7 @@ pub(crate) struct Inner {
 impl std::fmt::Debug for SchemaRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SchemaRegistry")
-            .field("urls", &self.0.config.urls())
+            .field("config", &self.0.config)
             .finish()
     }
 }
@@ -55,7 +55,7 @@ impl SchemaRegistry {
         builder.set_timeout(config.request_timeout());
         let settings = builder.build().map_err(|e| Error::Config {
             key: "SCHEMA_REGISTRY_URL".into(),
-            reason: e.to_string(),
+            reason: redact_urls(&e.to_string()),
         })?;
         Ok(SchemaRegistry(Arc::new(Inner {
             avro_decoder: AvroDecoder::new(settings.clone()),
@@ -81,7 +81,8 @@ impl SchemaRegistry {
         JsonEncoder::new(self.0.settings.clone())
     }
 
-    /// The (first) registry URL.
+    /// The (first) registry URL, as configured (it may hold credentials; logs and errors
+    /// show it through [`redact_urls`]).
     pub fn url(&self) -> &str {
         self.0.config.urls().first().map_or("", String::as_str)
     }
@@ -102,7 +103,7 @@ impl SchemaRegistry {
     pub(crate) fn unreachable(&self, e: SRCError) -> Error {
         Error::Transport(format!(
             "schema registry at {} did not answer after {} retries: {}",
-            self.url(),
+            redact_urls(self.url()),
             self.0.config.retry_count(),
             describe(&e)
         ))
@@ -120,7 +121,7 @@ impl SchemaRegistry {
         loop {
             match op().await {
                 Err(e) if e.retriable && retries < self.0.config.retry_count() => {
-                    tracing::warn!(registry = %self.url(), error = %describe(&e), ?wait, "schema registry unreachable; retrying");
+                    tracing::warn!(registry = %redact_urls(self.url()), error = %describe(&e), ?wait, "schema registry unreachable; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(5));
                     retries += 1;
@@ -132,12 +133,12 @@ impl SchemaRegistry {
     }
 }
 
-/// A registry error in one line: what failed and why.
+/// A registry error in one line: what failed and why (URL credentials redacted).
 pub(crate) fn describe(e: &SRCError) -> String {
-    match &e.cause {
+    redact_urls(&match &e.cause {
         Some(cause) => format!("{}: {cause}", e.error),
         None => e.error.clone(),
-    }
+    })
 }
 
 /// Where a codec finds its registry: given, or from the environment on first use (so that

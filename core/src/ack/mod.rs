@@ -106,6 +106,26 @@ impl Ack {
         self.poison(reason);
     }
 
+    /// The input partition and offset this ack holds (the first, for a merged ack):
+    /// where a record built from that input came from. `None` for [`Ack::none`].
+    ///
+    /// ```
+    /// use kflow_core::ack::{Ack, OffsetTracker};
+    /// use kflow_core::{Offset, TopicPartition};
+    /// let mut tracker = OffsetTracker::new(TopicPartition::new("orders", 2));
+    /// let ack = tracker.track(Offset(7));
+    /// assert_eq!(ack.origin(), Some((TopicPartition::new("orders", 2), Offset(7))));
+    /// assert_eq!(Ack::none().origin(), None);
+    /// ```
+    pub fn origin(&self) -> Option<(crate::record::TopicPartition, crate::record::Offset)> {
+        match &self.inner {
+            Inner::None => None,
+            Inner::Bit(chunk, bit) => Some(chunk.origin(*bit)),
+            Inner::Shared(arc) => arc.origin(),
+            Inner::Many(acks) => acks.iter().find_map(Ack::origin),
+        }
+    }
+
     /// True when this ack tracks no offset.
     pub fn is_none(&self) -> bool {
         matches!(self.inner, Inner::None)

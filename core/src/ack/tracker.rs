@@ -51,6 +51,11 @@ impl Chunk {
         self.words[(bit / 64) as usize].fetch_and(mask, Ordering::Release);
     }
 
+    /// The partition and offset the ack at `bit` holds.
+    pub(crate) fn origin(&self, bit: u32) -> (TopicPartition, Offset) {
+        (self.core.partition.clone(), self.offset_of(bit))
+    }
+
     /// Freezes the frontier at or before the offset at `bit` and records why.
     pub(crate) fn poison(&self, bit: u32, reason: &str) {
         self.core.poison(self.offset_of(bit), reason);

@@ -51,6 +51,8 @@ pub(crate) struct CtxInner {
     /// Listeners may send records to retry topics; processors may not.
     pub(crate) listener: bool,
     pub(crate) fatal: Option<FatalErrors>,
+    /// The unit's own retry topics: the only records whose kflow headers steer routing.
+    retry_topics: Vec<String>,
     plan: Mutex<Plan>,
     pub(crate) failed: std::sync::atomic::AtomicBool,
     repartition_seq: AtomicUsize,
@@ -73,6 +75,7 @@ pub(crate) struct TaskCtxParts {
     pub group: String,
     pub listener: bool,
     pub fatal: Option<FatalErrors>,
+    pub retry_topics: Vec<String>,
     pub sources: HashMap<String, BoxStream<'static, RawMsg>>,
 }
 
@@ -90,6 +93,7 @@ impl FlowCtx {
             group: "detached".into(),
             listener: false,
             fatal: None,
+            retry_topics: Vec::new(),
             sources: HashMap::new(),
         })
     }
@@ -105,6 +109,7 @@ impl FlowCtx {
             group: parts.group,
             listener: parts.listener,
             fatal: parts.fatal,
+            retry_topics: parts.retry_topics,
             plan: Mutex::new(Plan::default()),
             failed: Default::default(),
             repartition_seq: AtomicUsize::new(0),
@@ -136,6 +141,10 @@ impl FlowCtx {
         self.0.stats.drop_counter(&self.0.name, reason)
     }
 
+    pub(crate) fn policies(&self) -> &ErrorPolicies {
+        &self.0.policies
+    }
+
     pub(crate) fn producer(&self) -> Option<Arc<dyn Producer>> {
         self.0.producer.clone()
     }
@@ -160,6 +169,17 @@ impl FlowCtx {
         Plan::add(&mut self.0.plan.lock().expect("plan lock").repartitions, &topic);
         let source = self.0.sources.lock().expect("sources lock").remove(&topic);
         (topic, source)
+    }
+
+    /// True when `topic` is one of this unit's own retry topics (whose records carry
+    /// routing headers kflow wrote).
+    pub(crate) fn is_retry_topic(&self, topic: &str) -> bool {
+        self.0.retry_topics.iter().any(|t| t == topic)
+    }
+
+    /// The consumer group of this flow's unit.
+    pub(crate) fn group(&self) -> &str {
+        &self.0.group
     }
 
     /// True once a record of this task failed under the `fail` policy.

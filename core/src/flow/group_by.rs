@@ -16,7 +16,9 @@ use crate::error::{ErrorKind, Result};
 use crate::flow::RawMsg;
 use crate::key::GroupKey;
 use crate::policy::recover::Failure;
+use crate::policy::rejections::ProduceRejections;
 use crate::record::Record;
+use crate::transport::Rejected;
 
 fn keyed<K, T>(record: Record<T>, key: K) -> Record<(K, T)> {
     record.map_value(|v| (key, v))
@@ -37,6 +39,7 @@ pin_project! {
         sending: Option<BoxFuture<'static, Result<()>>>,
         recovering: Option<BoxFuture<'static, Result<()>>>,
         out: metrics::Counter,
+        rejected: Option<Arc<dyn Rejected>>,
         upstream_done: bool,
         in_place: bool,
         poll_source_first: bool,
@@ -58,6 +61,7 @@ impl<S, F, K, T> GroupBy<S, F, K, T> {
             sending: None,
             recovering: None,
             out,
+            rejected: ProduceRejections::for_task(ctx),
             upstream_done: false,
             poll_source_first: false,
             _types: PhantomData,
@@ -94,7 +98,7 @@ where
                     if *this.in_place {
                         return Poll::Ready(Some(Event::Msg(Msg::new(keyed(m.record, key), m.ack))));
                     }
-                    *this.sending = send_record(this.ctx, this.topic, &Json, m, this.out);
+                    *this.sending = send_record(this.ctx, this.topic, &Json, m, this.out, this.rejected);
                 }
                 Poll::Ready(Some(Event::Tick(t))) => return Poll::Ready(Some(Event::Tick(t))),
                 Poll::Ready(None) => *this.upstream_done = true,

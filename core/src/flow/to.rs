@@ -9,7 +9,8 @@ use pin_project_lite::pin_project;
 use super::{Event, FlowCtx, Msg};
 use crate::codec::{Encode, Sent};
 use crate::error::{ErrorKind, Result};
-use crate::transport::OutRecord;
+use crate::policy::rejections::ProduceRejections;
+use crate::transport::{OutRecord, Rejected};
 
 pin_project! {
     /// Stream for [`super::Flow::to`]: writes each record, yields only ticks.
@@ -26,6 +27,7 @@ pin_project! {
         preparing: Option<BoxFuture<'static, Result<()>>>,
         prepared: bool,
         out: metrics::Counter,
+        rejected: Option<Arc<dyn Rejected>>,
     }
 }
 
@@ -40,18 +42,21 @@ impl<S, C> To<S, C> {
             preparing: None,
             prepared: false,
             out: crate::runtime::metrics::records_out(ctx.name(), topic),
+            rejected: ProduceRejections::for_task(ctx),
         }
     }
 }
 
 /// Encodes and queues one record on the context's producer; encoding errors go to the
-/// serialization policy. Returns the queueing future, if the record was handed to the producer.
+/// serialization policy, records the producer rejects for good to `rejected` (the produce
+/// policy). Returns the queueing future, if the record was handed to the producer.
 pub(crate) fn send_record<T, C: Encode<T>>(
     ctx: &FlowCtx,
     topic: &Arc<str>,
     codec: &C,
     msg: Msg<T>,
     out: &metrics::Counter,
+    rejected: &Option<Arc<dyn Rejected>>,
 ) -> Option<BoxFuture<'static, Result<()>>> {
     let Msg { record, ack } = msg;
     let Some(producer) = ctx.producer() else {
@@ -72,7 +77,10 @@ pub(crate) fn send_record<T, C: Encode<T>>(
                 timestamp: Some(record.meta.timestamp),
             };
             out.increment(1);
-            Some(producer.send(record_out, ack))
+            Some(match rejected {
+                Some(rejected) => producer.send_or_reject(record_out, ack, rejected),
+                None => producer.send(record_out, ack),
+            })
         }
         Err(e) => Some(ctx.reject(record, ack, ErrorKind::Serialization, &e)),
     }
@@ -123,7 +131,9 @@ where
         loop {
             std::task::ready!(poll_sending(this.sending, this.ctx, cx));
             match std::task::ready!(this.stream.as_mut().poll_next(cx)) {
-                Some(Event::Msg(m)) => *this.sending = send_record(this.ctx, this.topic, this.codec, m, this.out),
+                Some(Event::Msg(m)) => {
+                    *this.sending = send_record(this.ctx, this.topic, this.codec, m, this.out, this.rejected)
+                }
                 Some(Event::Tick(t)) => return Poll::Ready(Some(Event::Tick(t))),
                 None => return Poll::Ready(None),
             }

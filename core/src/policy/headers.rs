@@ -1,4 +1,11 @@
 //! The headers kflow writes on dead-letter and retry records, and reads back.
+//!
+//! kflow's headers steer routing (where a dead letter goes, when a retry is due, which
+//! retry level comes next) only on records read from the unit's own retry topics, and,
+//! for replay, from dead-letter topics. On every other record they are ordinary user
+//! headers with no effect: a producer cannot redirect a dead letter or hold a partition
+//! by forging them. Dead letters never copy them (kflow writes its own), and what they
+//! copy is bounded: see [`MAX_COPIED_HEADER_BYTES`] and [`MAX_ERROR_MESSAGE_BYTES`].
 
 use std::sync::Arc;
 
@@ -34,6 +41,14 @@ pub mod names {
     pub const RETRY_LEVEL: &str = "kflow.retry.level";
     /// On retry records: when the record is due to be handled again (ms since the epoch).
     pub const RETRY_DUE: &str = "kflow.retry.due";
+    /// On dead letters of produce errors: the topic the record could not be written to.
+    pub const OUTPUT_TOPIC: &str = "kflow.output.topic";
+    /// On dead letters of records too large to write: the value is left out, and this
+    /// header gives its size in bytes.
+    pub const VALUE_DROPPED: &str = "kflow.value.dropped";
+    /// How many of the failed record's headers were left out of its dead letter (they
+    /// went past [`super::MAX_COPIED_HEADER_BYTES`]).
+    pub const HEADERS_DROPPED: &str = "kflow.headers.dropped";
 
     /// Spring Kafka's dead-letter headers (`DeadLetter::spring_headers`): text, or binary
     /// big-endian numbers (partition: 4 bytes; offset and timestamp: 8 bytes).
@@ -73,15 +88,30 @@ pub(crate) struct Origin {
     pub level: usize,
 }
 
+/// At most this many bytes (names and values) of a failed record's own headers are
+/// copied into its dead letter; the rest are left out and counted in
+/// [`names::HEADERS_DROPPED`].
+pub const MAX_COPIED_HEADER_BYTES: usize = 64 * 1024;
+
+/// Error messages longer than this are cut (at a character boundary) in failure headers.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 4 * 1024;
+
 fn number<T: std::str::FromStr>(headers: &Headers, name: &str) -> Option<T> {
     headers.get_str(name)?.parse().ok()
 }
 
 impl Origin {
-    pub fn of(record: &RawRecord) -> Origin {
+    /// Where `record` first came from. `trusted`: it was read from one of the unit's own
+    /// retry topics, whose kflow headers kflow wrote; otherwise they are ignored.
+    pub fn of(record: &RawRecord, trusted: bool) -> Origin {
         let h = &record.headers;
         let meta = &record.meta;
-        match number::<usize>(h, names::RETRY_LEVEL) {
+        let level = if trusted {
+            number::<usize>(h, names::RETRY_LEVEL)
+        } else {
+            None
+        };
+        match level {
             Some(level) => Origin {
                 topic: h
                     .get_str(names::ORIGINAL_TOPIC)
@@ -107,8 +137,12 @@ impl Origin {
         }
     }
 
-    /// When a record read from a retry topic is due (`None` for other records).
-    pub fn due_of(record: &RawRecord) -> Option<i64> {
+    /// When a record read from one of the unit's retry topics (`trusted`) is due
+    /// (`None` for other records, whatever their headers say).
+    pub fn due_of(record: &RawRecord, trusted: bool) -> Option<i64> {
+        if !trusted {
+            return None;
+        }
         number(&record.headers, names::RETRY_DUE)
     }
 }
@@ -125,19 +159,54 @@ pub(crate) struct Failed<'a> {
     pub last_failure: i64,
 }
 
+/// True for the header families kflow and Spring write on failed records.
+fn reserved(name: &[u8]) -> bool {
+    name.starts_with(b"kflow.") || name.starts_with(b"kafka_dlt-")
+}
+
 /// The user's headers: everything but kflow's and Spring's dead-letter family.
 pub(crate) fn user_headers(headers: &Headers) -> Headers {
     let mut out = Headers::new();
     for (name, value) in headers.iter() {
-        if name.starts_with("kflow.") || name.starts_with("kafka_dlt-") {
-            continue;
-        }
-        match value {
-            Some(v) => out.insert(name, v.clone()),
-            None => out.insert_null(name),
+        if !reserved(name) {
+            out.push(bytes::Bytes::copy_from_slice(name), value.cloned());
         }
     }
     out
+}
+
+/// The user's headers for a dead letter: [`user_headers`], at most
+/// [`MAX_COPIED_HEADER_BYTES`] of them (in order), with the number left out in
+/// [`names::HEADERS_DROPPED`].
+pub(crate) fn bounded_user_headers(headers: &Headers) -> Headers {
+    let mut out = Headers::new();
+    let (mut used, mut dropped) = (0usize, 0usize);
+    for (name, value) in headers.iter().filter(|(n, _)| !reserved(n)) {
+        let size = name.len() + value.map_or(0, |v| v.len());
+        if used + size > MAX_COPIED_HEADER_BYTES {
+            dropped += 1;
+            continue;
+        }
+        used += size;
+        out.push(bytes::Bytes::copy_from_slice(name), value.cloned());
+    }
+    if dropped > 0 {
+        out.insert(names::HEADERS_DROPPED, dropped.to_string());
+    }
+    out
+}
+
+/// `message`, cut to at most [`MAX_ERROR_MESSAGE_BYTES`] at a character boundary.
+pub(crate) fn bounded_message(message: &str) -> String {
+    if message.len() <= MAX_ERROR_MESSAGE_BYTES {
+        return message.to_string();
+    }
+    const MARK: &str = "... (cut)";
+    let mut end = MAX_ERROR_MESSAGE_BYTES - MARK.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &message[..end])
 }
 
 /// kflow's failure headers, appended to `out`.
@@ -149,7 +218,7 @@ pub(crate) fn add_kflow(out: &mut Headers, f: &Failed<'_>) {
     out.insert(names::CONSUMER_GROUP, f.group.to_string());
     out.insert(names::PROCESSOR, f.processor.to_string());
     out.insert(names::ERROR_KIND, f.kind.to_string());
-    out.insert(names::ERROR_MESSAGE, f.message.to_string());
+    out.insert(names::ERROR_MESSAGE, bounded_message(f.message));
     out.insert(names::ATTEMPTS, f.attempts.to_string());
     out.insert(names::FIRST_FAILURE, f.first_failure.to_string());
     out.insert(names::LAST_FAILURE, f.last_failure.to_string());
@@ -169,7 +238,7 @@ pub(crate) fn add_spring(out: &mut Headers, f: &Failed<'_>) {
     out.insert(ORIGINAL_TIMESTAMP_TYPE, ts_type);
     out.insert(ORIGINAL_CONSUMER_GROUP, f.group.to_string());
     out.insert(EXCEPTION_FQCN, format!("kflow.{}", f.kind));
-    out.insert(EXCEPTION_MESSAGE, f.message.to_string());
+    out.insert(EXCEPTION_MESSAGE, bounded_message(f.message));
 }
 
 /// The topic a dead-letter record should go back to: kflow's header, else Spring's.
@@ -178,4 +247,44 @@ pub(crate) fn replay_target(headers: &Headers) -> Option<String> {
         .get_str(names::ORIGINAL_TOPIC)
         .or_else(|| headers.get_str(names::spring::ORIGINAL_TOPIC))
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Record;
+
+    #[test]
+    fn routing_headers_count_only_on_trusted_records() {
+        let record = Record::new(None)
+            .with_header(names::RETRY_LEVEL, "1")
+            .with_header(names::RETRY_DUE, "99999999999999")
+            .with_header(names::ORIGINAL_TOPIC, "payments");
+        assert_eq!(Origin::due_of(&record, false), None);
+        assert_eq!(Origin::due_of(&record, true), Some(99_999_999_999_999));
+        assert_eq!(Origin::of(&record, false).level, 0);
+        assert_eq!(&*Origin::of(&record, false).topic, "");
+        assert_eq!(&*Origin::of(&record, true).topic, "payments");
+    }
+
+    #[test]
+    fn dead_letters_copy_a_bounded_amount_of_headers_and_message() {
+        let mut headers = Headers::new();
+        headers.insert("small", "x");
+        headers.insert("huge", vec![b'a'; MAX_COPIED_HEADER_BYTES]);
+        headers.insert("kflow.retry.due", "1");
+        headers.insert("after", "y");
+        let out = bounded_user_headers(&headers);
+        let names: Vec<&[u8]> = out.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [&b"small"[..], b"after", b"kflow.headers.dropped"]);
+        assert_eq!(out.get_str(names::HEADERS_DROPPED), Some("1"));
+        let long = "\u{e9}".repeat(MAX_ERROR_MESSAGE_BYTES);
+        let cut = bounded_message(&long);
+        assert!(
+            cut.len() <= MAX_ERROR_MESSAGE_BYTES && cut.ends_with("(cut)"),
+            "{}",
+            cut.len()
+        );
+        assert_eq!(bounded_message("short"), "short");
+    }
 }

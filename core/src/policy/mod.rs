@@ -3,8 +3,9 @@
 //! A policy is a small value built from composable steps, applied in this order:
 //!
 //! 1. [`retry`]`(max_attempts, backoff)`: call again in place, waiting between attempts;
-//! 2. [`retry_topics`]`(delays)` (listeners): write the record to `<topic>.retry.<n>`, to be
-//!    handled again once its delay has passed, without blocking the partition it came from;
+//! 2. [`retry_topics`]`(delays)` (listeners): write the record to the listener's retry
+//!    topic `<topic>.<group>.retry.<n>` (see [`retry_topic`]), to be handled again once its
+//!    delay has passed, without blocking the partition it came from;
 //! 3. a final step: [`dead_letter`] (to `<topic>.dlq`), [`skip`] (counted) or [`fail`]
 //!    (stop the app; nothing past the record commits).
 //!
@@ -24,12 +25,13 @@
 mod backoff;
 pub(crate) mod headers;
 pub(crate) mod recover;
+pub(crate) mod rejections;
 mod replay;
 
 use std::time::Duration;
 
 pub use backoff::Backoff;
-pub use headers::names;
+pub use headers::{names, MAX_COPIED_HEADER_BYTES, MAX_ERROR_MESSAGE_BYTES};
 pub use replay::{Replay, ReplayReport};
 
 use crate::error::{Error, ErrorKind};
@@ -112,9 +114,10 @@ pub fn retry(max_attempts: u32, backoff: Backoff) -> Policy {
     }
 }
 
-/// Non-blocking retries (listeners only): the failed record is written to
-/// `<topic>.retry.1` and handled again once `delays[0]` has passed, then to `.retry.2`
-/// after `delays[1]`, and so on; then [`fail`] unless a `then_*` step follows.
+/// Non-blocking retries (listeners only): the failed record is written to the listener's
+/// first retry topic (`<topic>.<group>.retry.1`, see [`retry_topic`]) and handled again
+/// once `delays[0]` has passed, then to `.retry.2` after `delays[1]`, and so on; then
+/// [`fail`] unless a `then_*` step follows.
 pub fn retry_topics(delays: impl IntoIterator<Item = Duration>) -> Policy {
     Policy {
         retry: None,
@@ -195,9 +198,17 @@ impl Policy {
         }
     }
 
-    /// The retry topics for records read from `topic` (`<topic>.retry.1`, ...).
-    pub fn retry_topic_names(&self, topic: &str) -> Vec<String> {
-        (1..=self.topics.len()).map(|n| retry_topic(topic, n)).collect()
+    /// The retry topics of consumer group `group` for records read from `topic`
+    /// (`<topic>.<group>.retry.1`, ...).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kflow_core::policy;
+    /// let p = policy::retry_topics([Duration::from_secs(1), Duration::from_secs(30)]);
+    /// assert_eq!(p.retry_topic_names("orders", "shop-billing"), ["orders.shop-billing.retry.1", "orders.shop-billing.retry.2"]);
+    /// ```
+    pub fn retry_topic_names(&self, topic: &str, group: &str) -> Vec<String> {
+        (1..=self.topics.len()).map(|n| retry_topic(topic, group, n)).collect()
     }
 
     /// True when this policy only stops the app.
@@ -208,9 +219,9 @@ impl Policy {
     /// Why this policy cannot be used for `kind` in a listener (`listener` true) or a
     /// processor, if it cannot.
     fn problem(&self, kind: ErrorKind, listener: bool) -> Option<String> {
-        if kind == ErrorKind::Produce && !self.is_fail() {
+        if kind == ErrorKind::Produce && (self.retry.is_some() || !self.topics.is_empty()) {
             return Some(
-                "produce errors can only `fail`: the client already retries writes (librdkafka `message.timeout.ms`), and a dead-letter record would go through the same producer".into(),
+                "produce errors cannot be retried by kflow: the client already retries every write that can succeed (librdkafka `message.timeout.ms`), and only records it rejects for good (too large, invalid) reach this policy; use dead_letter(), skip() or fail()".into(),
             );
         }
         if let Some(retry) = &self.retry {
@@ -237,16 +248,45 @@ impl Policy {
     }
 }
 
-/// The name of retry topic `n` (from 1) of `topic`.
-pub fn retry_topic(topic: &str, n: usize) -> String {
-    format!("{topic}.retry.{n}")
+/// The name of retry topic `n` (from 1) of consumer group `group` for records of `topic`:
+/// `<topic>.<group>.retry.<n>`, with every character of the group id that a topic name
+/// cannot hold (anything but ASCII letters, digits, `.`, `_` and `-`) written as `_`.
+///
+/// Retry topics are per group: two listeners (groups) reading the same topic never
+/// handle each other's retries, and one group's long delays never hold another's records.
+/// Each retry record also names its group in `kflow.consumer.group`; a listener skips (and
+/// counts, as `foreign_retry`) records in its retry topics that name another group.
+///
+/// ```
+/// use kflow_core::policy::retry_topic;
+/// assert_eq!(retry_topic("orders", "shop-billing", 1), "orders.shop-billing.retry.1");
+/// assert_eq!(retry_topic("orders", "team a/billing", 2), "orders.team_a_billing.retry.2");
+/// ```
+pub fn retry_topic(topic: &str, group: &str, n: usize) -> String {
+    let group: String = group
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
+        .collect();
+    format!("{topic}.{group}.retry.{n}")
 }
 
 /// A listener's or processor's policy for each error kind.
 ///
 /// Defaults: deserialization and serialization errors go to the dead-letter topic; handler
 /// errors are retried in place (4 attempts in all: the first call and 3 retries after
-/// 100 ms, 200 ms and 400 ms), then dead-lettered; produce errors stop the app.
+/// 100 ms, 200 ms and 400 ms), then dead-lettered; produce errors go to the dead-letter
+/// topic too.
+///
+/// Produce errors: the client retries every write that can succeed; one that still fails
+/// because the broker is away or refuses the topic stops the app whatever the policy (it
+/// is not the record's fault, and a restart retries it). Only a record rejected for good
+/// (larger than the client's or the broker's limit, or invalid) goes through the produce
+/// policy: `dead_letter()` writes it to the input's dead-letter topic with the failure
+/// headers and `kflow.output.topic`, without its value when it was too large (flagged in
+/// `kflow.value.dropped`); `skip()` counts it; `fail()` stops the app.
 ///
 /// ```
 /// use kflow_core::{policy::{self, ErrorPolicies}, ErrorKind};
@@ -268,7 +308,7 @@ impl Default for ErrorPolicies {
             deserialization: dead_letter(),
             handler: retry(4, Backoff::exponential(Duration::from_millis(100), 2.0)).then_dead_letter(),
             serialization: dead_letter(),
-            produce: fail(),
+            produce: dead_letter(),
         }
     }
 }
@@ -296,7 +336,7 @@ impl ErrorPolicies {
     }
 
     /// Sets `policy` for deserialization, handler and serialization errors (produce errors
-    /// keep `fail`).
+    /// keep their own policy).
     pub fn all(self, policy: Policy) -> Self {
         self.set(ErrorKind::Deserialization, policy.clone())
             .set(ErrorKind::Handler, policy.clone())

@@ -126,7 +126,7 @@ impl FlowCtx {
     /// write was not queued (the ack has been failed).
     pub(crate) fn recover(&self, record: RawRecord, ack: Ack, failure: Failure) -> BoxFuture<'static, Result<()>> {
         let policy = self.0.policies.get(failure.kind);
-        let origin = Origin::of(&record);
+        let origin = Origin::of(&record, self.is_retry_topic(&record.meta.topic));
         let attempts = origin.attempts + failure.attempts;
         let first_failure = origin.first_failure.unwrap_or(failure.first);
         let failed = Failed {
@@ -150,14 +150,14 @@ impl FlowCtx {
             headers::add_kflow(&mut out_headers, &failed);
             out_headers.insert(names::RETRY_LEVEL, level.to_string());
             out_headers.insert(names::RETRY_DUE, due.to_string());
-            let topic = retry_topic(&origin.topic, level);
+            let topic = retry_topic(&origin.topic, &self.0.group, level);
             tracing::info!(processor = %self.0.name, kind = %failure.kind, error = %failure.message, %topic, "record sent to a retry topic");
             self.0.stats.retry_counter(&self.0.name, failure.kind).incr();
             return self.write(topic, record, out_headers, origin.timestamp, ack);
         }
         match &policy.last {
             Last::DeadLetter(dl) => {
-                let mut out_headers = headers::user_headers(&record.headers);
+                let mut out_headers = headers::bounded_user_headers(&record.headers);
                 if dl.spring {
                     headers::add_spring(&mut out_headers, &failed);
                 } else {
@@ -179,7 +179,7 @@ impl FlowCtx {
         }
     }
 
-    fn fail(&self, origin: &Origin, ack: Ack, failure: &Failure) -> BoxFuture<'static, Result<()>> {
+    pub(crate) fn fail(&self, origin: &Origin, ack: Ack, failure: &Failure) -> BoxFuture<'static, Result<()>> {
         self.0.failed.store(true, Ordering::Relaxed);
         let reason = format!(
             "{} error in {} at {}-{}@{}: {}",
@@ -204,7 +204,7 @@ impl FlowCtx {
         self.recover(record.map_value(|_| None), ack, Failure::once(kind, error))
     }
 
-    fn write(
+    pub(crate) fn write(
         &self,
         topic: String,
         record: RawRecord,

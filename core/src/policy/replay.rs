@@ -88,11 +88,10 @@ impl Replay {
     /// (nothing past that record is committed).
     pub async fn run(self, transport: &dyn Transport) -> Result<ReplayReport> {
         let mut consumer = transport.consumer(ConsumerConfig {
-            group_id: self.group.clone(),
             client_id: format!("{}-replay", self.group),
             start: StartFrom::Earliest,
             properties: self.properties.clone(),
-            transactional_id: None,
+            ..ConsumerConfig::new(self.group.clone())
         })?;
         consumer.subscribe(std::slice::from_ref(&self.topic))?;
         tracing::debug!(topic = %self.topic, group = %self.group, "replay: subscribed");

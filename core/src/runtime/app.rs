@@ -4,6 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -16,6 +18,7 @@ use super::{FatalErrors, IntoListener, IntoProcessor, RuntimeConfig, TopicDefaul
 use crate::error::{Error, Result};
 use crate::policy::{ErrorPolicies, Policy};
 use crate::record::{Timestamp, TopicPartition};
+#[cfg(doc)]
 use crate::transport::memory::MemoryBroker;
 use crate::transport::Transport;
 use crate::ErrorKind;
@@ -59,10 +62,10 @@ impl App {
     }
 
     /// An app configured from the environment: `KFLOW_APP_ID` (default `kflow-app`),
-    /// `KFLOW_INSTANCE_ID`, `KFLOW_COMMIT_INTERVAL_MS`, `KFLOW_DRAIN_TIMEOUT_MS`. A malformed value is an error
-    /// naming the variable. The transport is not chosen here: the `kflow` facade's
-    /// `App::from_env()` adds Kafka (or the embedded broker); without one set, the app runs
-    /// on an in-memory broker and logs that once.
+    /// `KFLOW_INSTANCE_ID`, `KFLOW_COMMIT_INTERVAL_MS`, `KFLOW_DRAIN_TIMEOUT_MS`,
+    /// `KFLOW_STALL_TIMEOUT_MS`. A malformed value is an error naming the variable. The
+    /// transport is not chosen here: the `kflow` facade's `App::from_env()` adds Kafka
+    /// from `KAFKA_BROKERS`; an app without a transport does not start.
     pub fn new_from_env() -> Result<Self> {
         let app_id = std::env::var("KFLOW_APP_ID").unwrap_or_else(|_| "kflow-app".into());
         let mut app = App::new(&app_id);
@@ -74,6 +77,9 @@ impl App {
         }
         if let Some(ms) = env_millis("KFLOW_DRAIN_TIMEOUT_MS")? {
             app.config.drain_timeout = ms;
+        }
+        if let Some(ms) = env_millis("KFLOW_STALL_TIMEOUT_MS")? {
+            app.config.stall_timeout = ms;
         }
         Ok(app)
     }
@@ -88,7 +94,9 @@ impl App {
         self
     }
 
-    /// Runs on this transport (the default is a fresh in-memory broker).
+    /// Runs on this transport: Kafka (`kflow::kafka::KafkaTransport`), or
+    /// [`MemoryBroker`] for an in-memory broker. An app without one does not start: it
+    /// never falls back to a broker that keeps nothing.
     pub fn transport(mut self, transport: impl Transport) -> Self {
         self.transport = Some(Arc::new(transport));
         self
@@ -115,6 +123,14 @@ impl App {
     /// How long stopping a partition's work may take (default 10 s).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// How long a partition with records waiting may make no progress before the app
+    /// reports it stalled and is not ready (default 60 s; see
+    /// [`RuntimeConfig::stall_timeout`]).
+    pub fn stall_timeout(mut self, timeout: Duration) -> Self {
+        self.config.stall_timeout = timeout;
         self
     }
 
@@ -180,13 +196,10 @@ impl App {
     /// their groups. Errors at this stage (missing input topic, bad definition) are
     /// returned here.
     pub async fn start(mut self) -> Result<AppHandle> {
-        let transport = match self.transport {
-            Some(t) => t,
-            None => {
-                tracing::info!("no broker configured: running on the in-memory broker (nothing is persisted)");
-                Arc::new(MemoryBroker::new())
-            }
-        };
+        let transport = self.transport.take().ok_or_else(|| Error::Config {
+            key: "transport".into(),
+            reason: "the app has no broker: use `App::from_env()` (Kafka from KAFKA_BROKERS), `.transport(KafkaTransport::connect(..))`, or `.transport(MemoryBroker::new())` for an in-memory broker that keeps nothing".into(),
+        })?;
         let admin = transport.admin();
         let producer = transport.producer()?;
         let stats = Arc::new(Stats::default());
@@ -195,17 +208,26 @@ impl App {
         let (control_tx, _) = broadcast::channel(64);
         let mut members = JoinSet::new();
         let health = Health::default();
+        let fatal = FatalErrors::new(fatal_tx, health.clone());
         let pauses = Pauses::default();
         let instance_id = self
             .instance_id
             .clone()
             .unwrap_or_else(|| format!("{:08x}", fastrand::u32(..)));
         health.expect_units(self.units.len());
-        let mut services = Vec::new();
-        for service in std::mem::take(&mut self.services) {
-            services.push(service.start(health.clone()).await?);
+        let mut services = ServiceTasks(Vec::new());
+        if let Some(signal) = transport.failures() {
+            let (fatal, what) = (fatal.clone(), transport.describe());
+            services.0.push(tokio::spawn(async move {
+                let reason = signal.wait().await;
+                fatal.report(format!("{what}: {reason}"));
+            }));
         }
-        let services = ServiceTasks(services);
+        for service in std::mem::take(&mut self.services) {
+            let name = service.name();
+            let task = service.start(health.clone()).await?;
+            services.0.push(watch_service(name, task, fatal.clone()));
+        }
         let units: Vec<Arc<dyn Unit>> = std::mem::take(&mut self.units)
             .into_iter()
             .map(|mut unit| {
@@ -222,30 +244,48 @@ impl App {
             }
             let plan = unit.prepare(&self.app_id, &*admin, &self.topics).await?;
             let mut topics = unit.config().inputs.clone();
-            topics.extend(plan.repartitions);
-            topics.extend(plan.retries);
+            let internal: Vec<String> = plan.repartitions.iter().chain(&plan.retries).cloned().collect();
+            topics.extend(internal.iter().cloned());
             tracing::info!(unit = %unit.config().name, group = %unit.config().group_id(&self.app_id), ?topics, transport = %transport.describe(), "starting");
             let env = MemberEnv {
                 app_id: self.app_id.clone(),
                 transport: transport.clone(),
                 producer: producer.clone(),
                 stats: stats.clone(),
-                fatal: FatalErrors(fatal_tx.clone()),
+                fatal: fatal.clone(),
                 config: self.config,
                 topics,
+                internal_topics: internal,
                 shutdown: shutdown_rx.clone(),
                 control: control_tx.subscribe(),
                 health: health.clone(),
                 pauses: pauses.clone(),
                 instance_id: instance_id.clone(),
             };
-            let fatal = FatalErrors(fatal_tx.clone());
+            transport.check_consumer(&member::consumer_config(&**unit, &env))?;
+            let fatal = fatal.clone();
             let unit = unit.clone();
             let span = tracing::info_span!("member", unit = %unit.config().name);
+            let stopping = shutdown_rx.clone();
+            let what = format!(
+                "{} `{}` (group `{}`)",
+                unit.kind(),
+                unit.config().name,
+                unit.config().group_id(&self.app_id)
+            );
             members.spawn(tracing::Instrument::instrument(
                 async move {
-                    if let Err(e) = member::run(unit, env).await {
-                        fatal.report(e.to_string());
+                    let outcome = std::panic::AssertUnwindSafe(member::run(unit, env))
+                        .catch_unwind()
+                        .await;
+                    match outcome {
+                        Ok(Ok(())) if *stopping.borrow() => {}
+                        Ok(Ok(())) => fatal.report(format!("{what}: its consumer stopped by itself")),
+                        Ok(Err(e)) => fatal.report(format!("{what}: {e}")),
+                        Err(panic) => fatal.report(format!(
+                            "{what}: its group member panicked: {}",
+                            super::task::panic_message(&*panic)
+                        )),
                     }
                 },
                 span,
@@ -266,8 +306,31 @@ impl App {
     }
 }
 
-/// The services' tasks: aborted when the handle goes (after shutdown, or on a crash).
+/// The services' tasks and their watchers: aborted when the handle goes (after shutdown,
+/// or on a crash).
 struct ServiceTasks(Vec<tokio::task::JoinHandle<()>>);
+
+/// Watches a service: one that panics or ends while the app runs stops the app (its
+/// endpoints would be gone without a word). Aborting the watcher aborts the service.
+fn watch_service(name: String, task: tokio::task::JoinHandle<()>, fatal: FatalErrors) -> tokio::task::JoinHandle<()> {
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    tokio::spawn(async move {
+        let _service = AbortOnDrop(task.abort_handle());
+        match task.await {
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => fatal.report(format!(
+                "service `{name}` panicked: {}",
+                super::task::panic_message(&*e.into_panic())
+            )),
+            Ok(()) => fatal.report(format!("service `{name}` stopped by itself")),
+        }
+    })
+}
 
 impl Drop for ServiceTasks {
     fn drop(&mut self) {

@@ -1,8 +1,9 @@
 //! Liveness and readiness of a running app, and services that run beside it (such as the
 //! metrics and health HTTP server of the `kflow` facade).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 
@@ -10,9 +11,12 @@ use crate::error::Result;
 
 /// What a health endpoint reports. Cheap to clone; the runtime updates it.
 ///
-/// Live while the app runs. Ready once every listener and processor joined its consumer
-/// group and received its assignment, while the last offset commit (if any) succeeded,
-/// and until shutdown begins.
+/// Live while the app runs and nothing fatal happened (a task or consumer thread that
+/// panicked, a fatal client error, a write that failed for good): after that the app is
+/// stopping, and [`Health::why_not_live`] says why. Ready once every listener and
+/// processor joined its consumer group and received its assignment, while the last
+/// offset commit (if any) succeeded, while no partition is stalled (records waiting and
+/// no progress for `stall_timeout`), and until shutdown begins.
 ///
 /// ```
 /// use kflow_core::runtime::Health;
@@ -30,6 +34,13 @@ struct State {
     commit_failing: AtomicBool,
     stopping: AtomicBool,
     stopped: AtomicBool,
+    failure: Mutex<Option<String>>,
+    /// Stalled partitions' reasons, by unit.
+    stalls: Mutex<BTreeMap<String, String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Health {
@@ -54,9 +65,44 @@ impl Health {
         self.0.stopped.store(true, Ordering::Relaxed);
     }
 
-    /// The app is running (not yet stopped).
+    /// Something fatal happened: the app stops (the first reason is kept).
+    pub(crate) fn failed(&self, reason: &str) {
+        let mut failure = lock(&self.0.failure);
+        if failure.is_none() {
+            *failure = Some(reason.to_string());
+        }
+    }
+
+    /// Records (or, with `None`, clears) that a unit has a stalled partition.
+    pub(crate) fn set_stall(&self, unit: &str, reason: Option<String>) {
+        let mut stalls = lock(&self.0.stalls);
+        match reason {
+            Some(r) => {
+                stalls.insert(unit.to_string(), r);
+            }
+            None => {
+                stalls.remove(unit);
+            }
+        }
+    }
+
+    /// The app is running and nothing fatal happened.
     pub fn is_live(&self) -> bool {
-        !self.0.stopped.load(Ordering::Relaxed)
+        self.why_not_live().is_none()
+    }
+
+    /// Why the app is not live, if it is not: the fatal error it stops for, or that it
+    /// stopped.
+    ///
+    /// ```
+    /// use kflow_core::runtime::Health;
+    /// assert_eq!(Health::default().why_not_live(), None);
+    /// ```
+    pub fn why_not_live(&self) -> Option<String> {
+        if let Some(reason) = lock(&self.0.failure).clone() {
+            return Some(format!("failed: {reason}"));
+        }
+        self.0.stopped.load(Ordering::Relaxed).then(|| "stopped".to_string())
     }
 
     /// See [`Health`].
@@ -67,6 +113,9 @@ impl Health {
     /// Why the app is not ready, if it is not.
     pub fn why_not_ready(&self) -> Option<String> {
         let s = &self.0;
+        if let Some(reason) = lock(&s.failure).clone() {
+            return Some(format!("failed: {reason}"));
+        }
         if s.stopping.load(Ordering::Relaxed) {
             return Some("shutting down".into());
         }
@@ -77,6 +126,10 @@ impl Health {
         if s.commit_failing.load(Ordering::Relaxed) {
             return Some("the last offset commit failed (broker unreachable?)".into());
         }
+        let stalls = lock(&s.stalls);
+        if !stalls.is_empty() {
+            return Some(stalls.values().cloned().collect::<Vec<_>>().join("; "));
+        }
         None
     }
 }
@@ -84,6 +137,11 @@ impl Health {
 /// Something that runs beside an app while it runs (for example an HTTP server for
 /// metrics and health): started with the app, stopped after the app stopped.
 pub trait Service: Send + 'static {
+    /// The service's name in logs and errors (default: its type name).
+    fn name(&self) -> String {
+        std::any::type_name::<Self>().to_string()
+    }
+
     /// Starts the service. The returned task is aborted when the app has stopped; an error
     /// fails the app's start.
     fn start(self: Box<Self>, health: Health) -> BoxFuture<'static, Result<tokio::task::JoinHandle<()>>>;

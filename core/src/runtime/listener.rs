@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +16,10 @@ use super::unit::{ensure_topic, plan_policy_topics, unit_setters, Grouping, Task
 use crate::codec::{decode_fetching, Decode, Json};
 use crate::error::{Error, ErrorKind, HandlerError, Result};
 use crate::flow::{FlowCtx, Plan, TaskCtxParts};
-use crate::policy::headers::Origin;
+use crate::policy::headers::{names, Origin};
 use crate::policy::recover::{now_ms, Failure};
 use crate::record::{Meta, RawRecord, Record};
+use crate::runtime::stats::DropReason;
 use crate::transport::Admin;
 
 type HandlerFn<T> = dyn Fn(Record<T>) -> BoxFuture<'static, std::result::Result<(), HandlerError>> + Send + Sync;
@@ -127,7 +129,7 @@ impl<T: Send + 'static> Unit for Listener<T> {
         Grouping::PerPartition
     }
 
-    fn plan(&self, _app_id: &str) -> Result<Plan> {
+    fn plan(&self, app_id: &str) -> Result<Plan> {
         if self.config.inputs.is_empty() {
             return Err(Error::Config {
                 key: format!("listener `{}` topics", self.config.name),
@@ -138,7 +140,16 @@ impl<T: Send + 'static> Unit for Listener<T> {
             .policies
             .validate(&format!("listener `{}`", self.config.name), true)?;
         let mut plan = Plan::default();
-        plan_policy_topics(&mut plan, &self.config.policies, self.config.inputs.iter());
+        let group = self.config.group_id(app_id);
+        plan_policy_topics(&mut plan, &self.config.policies, &group, self.config.inputs.iter());
+        if let Some(long) = plan.retries.iter().find(|t| t.len() > 249) {
+            return Err(Error::Config {
+                key: format!("listener `{}` group_id", self.config.name),
+                reason: format!(
+                    "its retry topic `{long}` would be longer than Kafka's 249 characters: use a shorter group id"
+                ),
+            });
+        }
         Ok(plan)
     }
 
@@ -173,6 +184,14 @@ impl<T: Send + 'static> Unit for Listener<T> {
     }
 
     fn task(&self, setup: TaskSetup) -> BoxFuture<'static, ()> {
+        let group = self.config.group_id(&setup.app_id);
+        let mut retry_topics = Plan::default();
+        plan_policy_topics(
+            &mut retry_topics,
+            &self.config.policies,
+            &group,
+            self.config.inputs.iter(),
+        );
         let ctx = FlowCtx::task(TaskCtxParts {
             app_id: setup.app_id.clone(),
             name: self.config.name.clone(),
@@ -180,9 +199,10 @@ impl<T: Send + 'static> Unit for Listener<T> {
             stats: setup.stats.clone(),
             producer: Some(setup.producer.clone()),
             policies: Arc::new(self.config.policies.clone()),
-            group: self.config.group_id(&setup.app_id),
+            group: group.clone(),
             listener: true,
             fatal: Some(setup.fatal.clone()),
+            retry_topics: retry_topics.retries,
             sources: Default::default(),
         });
         let stop = setup.stop.clone();
@@ -195,22 +215,38 @@ impl<T: Send + 'static> Unit for Listener<T> {
             duration: super::metrics::handler_duration(&self.config.name),
         };
         let name = self.config.name.clone();
-        let (trackers, fatal) = (setup.trackers, setup.fatal);
+        let (trackers, fatal, idle_until) = (setup.trackers, setup.fatal, setup.idle_until);
+        let (producer, drain_timeout) = (setup.producer, setup.drain_timeout);
+        let foreign = setup.stats.drop_counter(&name, DropReason::ForeignRetry);
         async move {
+            let mut pending: Option<crate::ack::Ack> = None;
             let run = async {
                 while let Some(msg) = source.next().await {
                     let (record, ack) = (msg.record, msg.ack);
-                    // A record from a retry topic waits until it is due; only its own
-                    // partition waits.
-                    if let Some(due) = Origin::due_of(&record) {
+                    let retried = ctx.is_retry_topic(&record.meta.topic);
+                    if retried && record.headers.get_str(names::CONSUMER_GROUP).is_some_and(|g| g != group) {
+                        // Another group's retry (only possible when two group ids map to
+                        // one topic name): not ours to handle.
+                        tracing::warn!(listener = %name, topic = %record.meta.topic, offset = %record.meta.offset, "a retry record of another consumer group: skipped");
+                        foreign.incr();
+                        drop(ack);
+                        continue;
+                    }
+                    // A record from one of this listener's retry topics waits until it is
+                    // due; only its own partition waits.
+                    if let Some(due) = Origin::due_of(&record, retried) {
                         let wait = Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64);
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = stop.clone() => {
-                                trackers.iter().for_each(|t| { t.seal(); });
-                                drop(ack);
-                                break;
-                            }
+                        idle_until.store(due, Ordering::Relaxed);
+                        let stopped = tokio::select! {
+                            _ = tokio::time::sleep(wait) => false,
+                            _ = stop.clone() => true,
+                        };
+                        idle_until.store(0, Ordering::Relaxed);
+                        if stopped {
+                            // Not handled: it stays uncommitted (the seal below comes
+                            // before its ack goes).
+                            pending = Some(ack);
+                            break;
                         }
                     }
                     match call.handle(&ctx, &record).await {
@@ -227,9 +263,16 @@ impl<T: Send + 'static> Unit for Listener<T> {
                 }
             };
             let outcome = guarded(run, &trackers).await;
+            // Dead-letter and retry writes of handled records are still on their way:
+            // let them be acknowledged (bounded) so that their records commit now and are
+            // not handled again by the partition's next owner.
+            if let Err(e) = producer.flush(drain_timeout).await {
+                tracing::warn!(listener = %name, error = %e, "dead-letter and retry writes not acknowledged before the partitions were released");
+            }
             trackers.iter().for_each(|t| {
                 t.seal();
             });
+            drop(pending);
             if let Err(panic) = outcome {
                 fatal.report(format!("listener `{name}` panicked: {panic}"));
             }

@@ -1,7 +1,9 @@
 //! One group member: a consumer, its partition tasks and its commits.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::future::Shared;
 use futures::{FutureExt, StreamExt};
@@ -9,7 +11,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::metrics;
-use super::pauses::Gate;
+use super::pauses::{Gate, Gates};
 use super::stats::Stats;
 use super::task::tracked;
 use super::unit::{Grouping, TaskSetup, Unit};
@@ -17,7 +19,7 @@ use super::{FatalErrors, RuntimeConfig};
 use crate::ack::TrackerHandle;
 use crate::error::Result;
 use crate::record::{Offset, Partition, Timestamp, TopicPartition};
-use crate::transport::{AssignedPartition, ConsumerConfig, GroupEvent, OffsetCommitter, Producer, Transport};
+use crate::transport::{AssignedPartition, Backlog, ConsumerConfig, GroupEvent, OffsetCommitter, Producer, Transport};
 
 /// Orders sent to every member of an app.
 #[derive(Debug, Clone)]
@@ -36,6 +38,9 @@ pub(crate) struct MemberEnv {
     pub fatal: FatalErrors,
     pub config: RuntimeConfig,
     pub topics: Vec<String>,
+    /// The subscribed topics that are kflow's own (repartition, retry): read from the
+    /// earliest offset when the group has none committed.
+    pub internal_topics: Vec<String>,
     pub shutdown: watch::Receiver<bool>,
     pub control: broadcast::Receiver<Control>,
     pub health: super::Health,
@@ -49,6 +54,20 @@ struct Task {
     stop: Option<oneshot::Sender<()>>,
     ticks: mpsc::UnboundedSender<Timestamp>,
     join: AbortOnDrop,
+    /// What the stall watchdog looks at, per partition.
+    watched: Vec<Watched>,
+    /// Until when the task waits on purpose (ms since the epoch).
+    idle_until: Arc<AtomicI64>,
+}
+
+/// One partition as the stall watchdog sees it.
+struct Watched {
+    tracker: TrackerHandle,
+    backlog: Backlog,
+    gates: Gates,
+    /// The tracker's (read end, frontier) when last seen, and since when it has not moved.
+    mark: (Option<Offset>, Option<Offset>),
+    since: Instant,
 }
 
 /// A task's join handle that aborts the task when dropped (a member that is itself
@@ -79,19 +98,14 @@ struct Member {
     exactly_once: bool,
     /// A task was abandoned (exactly-once: its partial work is in the transaction).
     abandoned: bool,
+    /// The watchdog last found a stalled partition.
+    stalled: bool,
 }
 
 /// Runs one member until shutdown; a graceful stop ends with a final commit.
 pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
-    let group_id = unit.config().group_id(&env.app_id);
     let exactly_once = unit.config().exactly_once;
-    let config = ConsumerConfig {
-        transactional_id: exactly_once.then(|| format!("{group_id}-{}", env.instance_id)),
-        group_id,
-        client_id: format!("{}-{}", env.app_id, unit.config().name),
-        start: unit.config().start,
-        properties: unit.config().properties.clone(),
-    };
+    let config = consumer_config(&*unit, &env);
     let config_group = config.group_id.clone();
     let mut consumer = env.transport.consumer(config)?;
     let producer = match (exactly_once, consumer.transactional_producer()) {
@@ -120,10 +134,14 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         gate: Arc::default(),
         exactly_once,
         abandoned: false,
+        stalled: false,
     };
     let mut interval = tokio::time::interval(member.env.config.commit_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
+    let watch_every = (member.env.config.stall_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut watchdog = tokio::time::interval(watch_every);
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             event = consumer.next_event() => match event? {
@@ -142,6 +160,7 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
                 }
             },
             _ = interval.tick() => member.commit().await,
+            _ = watchdog.tick() => member.check_stalls(),
             control = member.env.control.recv() => match control {
                 Ok(Control::CommitNow(reply)) => {
                     member.commit().await;
@@ -157,8 +176,26 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
     }
     let all: Vec<TopicPartition> = member.tasks.iter().flat_map(|t| t.partitions.clone()).collect();
     member.revoke(&all).await;
+    member.env.health.set_stall(&member.unit.config().name, None);
     consumer.close().await;
     Ok(())
+}
+
+/// The consumer settings of `unit`'s member in the app described by `env`.
+pub(crate) fn consumer_config(unit: &dyn Unit, env: &MemberEnv) -> ConsumerConfig {
+    let group_id = unit.config().group_id(&env.app_id);
+    ConsumerConfig {
+        transactional_id: unit
+            .config()
+            .exactly_once
+            .then(|| format!("{group_id}-{}", env.instance_id)),
+        group_id,
+        client_id: format!("{}-{}", env.app_id, unit.config().name),
+        start: unit.config().start,
+        properties: unit.config().properties.clone(),
+        earliest_topics: env.internal_topics.clone(),
+        drain_timeout: env.config.drain_timeout,
+    }
 }
 
 impl Member {
@@ -183,11 +220,20 @@ impl Member {
             let mut sources: HashMap<String, Vec<_>> = HashMap::new();
             let mut trackers = Vec::new();
             let mut partitions = Vec::new();
+            let mut watched = Vec::new();
             for part in parts {
                 let tp = part.partition.clone();
                 let records_in = metrics::records_in(&self.unit.config().name, &tp.topic);
                 let gates = self.env.pauses.gates(&tp, &self.gate);
-                let (handle, stream) = tracked(part, records_in, gates);
+                let backlog = part.backlog.clone();
+                let (handle, stream) = tracked(part, records_in, gates.clone());
+                watched.push(Watched {
+                    tracker: handle.clone(),
+                    backlog,
+                    gates,
+                    mark: (None, None),
+                    since: Instant::now(),
+                });
                 trackers.push(handle);
                 partitions.push(tp.clone());
                 sources.entry(tp.topic.to_string()).or_default().push((tp, stream));
@@ -195,6 +241,7 @@ impl Member {
             let (stop_tx, stop_rx) = oneshot::channel();
             let (tick_tx, tick_rx) = mpsc::unbounded_channel();
             let stop: Shared<oneshot::Receiver<()>> = stop_rx.shared();
+            let idle_until = Arc::new(AtomicI64::new(0));
             let setup = TaskSetup {
                 app_id: self.env.app_id.clone(),
                 partition,
@@ -206,6 +253,7 @@ impl Member {
                 stop,
                 trackers: trackers.clone(),
                 drain_timeout: self.env.config.drain_timeout,
+                idle_until: idle_until.clone(),
             };
             let span = tracing::info_span!("task", unit = %self.unit.config().name, partition = partition.0);
             let join = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(
@@ -218,8 +266,61 @@ impl Member {
                 stop: Some(stop_tx),
                 ticks: tick_tx,
                 join,
+                watched,
+                idle_until,
             });
         }
+    }
+
+    /// The stall watchdog: a partition with records waiting whose task took none and
+    /// finished none for the stall timeout makes the app not ready (with the reason),
+    /// until it moves again. Partitions paused on purpose, and tasks waiting for a retry
+    /// record to fall due, are not stalled.
+    fn check_stalls(&mut self) {
+        let now = Instant::now();
+        let wall = crate::policy::recover::now_ms();
+        let timeout = self.env.config.stall_timeout;
+        let mut first: Option<String> = None;
+        let mut stalled = 0usize;
+        for task in &mut self.tasks {
+            let waiting_on_purpose = task.idle_until.load(Ordering::Relaxed) > wall;
+            for w in &mut task.watched {
+                let mark = (w.tracker.read_end(), w.tracker.frontier());
+                if mark != w.mark {
+                    (w.mark, w.since) = (mark, now);
+                    continue;
+                }
+                let waiting = w.backlog.get();
+                if waiting == 0 || waiting_on_purpose || w.gates.is_shut() || w.tracker.is_frozen() {
+                    w.since = now;
+                    continue;
+                }
+                let still = now.duration_since(w.since);
+                if still >= timeout {
+                    stalled += 1;
+                    first.get_or_insert_with(|| {
+                        format!(
+                            "{} `{}` (group `{}`): partition {} has {waiting} records waiting and made no progress for {} s",
+                            self.unit.kind(),
+                            self.unit.config().name,
+                            self.group,
+                            w.tracker.partition(),
+                            still.as_secs()
+                        )
+                    });
+                }
+            }
+        }
+        metrics::stalled_partitions(&self.group).set(stalled as f64);
+        match (&first, self.stalled) {
+            (Some(reason), false) => {
+                tracing::warn!(unit = self.unit.config().name.as_str(), %reason, partitions = stalled, "stalled: not ready")
+            }
+            (None, true) => tracing::info!(unit = self.unit.config().name.as_str(), "no longer stalled"),
+            _ => {}
+        }
+        self.stalled = first.is_some();
+        self.env.health.set_stall(&self.unit.config().name, first);
     }
 
     /// Stops the tasks holding any of `partitions` (each drains within the drain

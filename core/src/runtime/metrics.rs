@@ -65,3 +65,9 @@ pub(crate) fn rebalances(group: &str, event: &'static str) -> Counter {
 pub(crate) fn partitions_assigned(group: &str) -> Gauge {
     gauge!("kflow_partitions_assigned", "group" => group.to_string())
 }
+
+/// Partitions of a group member that have records waiting and made no progress for the
+/// stall timeout.
+pub(crate) fn stalled_partitions(group: &str) -> Gauge {
+    gauge!("kflow_stalled_partitions", "group" => group.to_string())
+}

@@ -20,14 +20,23 @@ pub use health::{Health, Service};
 pub use listener::{IntoListener, Listener};
 pub use processor::{IntoProcessor, Processor};
 
-/// Where tasks report errors that must stop the app.
+/// Where tasks report errors that must stop the app. The first one also marks the app's
+/// health as failed (`/health/live` and `/health/ready` then answer 503 with it).
 #[derive(Clone)]
-pub(crate) struct FatalErrors(tokio::sync::mpsc::UnboundedSender<String>);
+pub(crate) struct FatalErrors {
+    tx: tokio::sync::mpsc::UnboundedSender<String>,
+    health: Health,
+}
 
 impl FatalErrors {
+    pub(crate) fn new(tx: tokio::sync::mpsc::UnboundedSender<String>, health: Health) -> Self {
+        FatalErrors { tx, health }
+    }
+
     pub(crate) fn report(&self, reason: String) {
         tracing::error!(%reason, "stopping the app");
-        let _ = self.0.send(reason);
+        self.health.failed(&reason);
+        let _ = self.tx.send(reason);
     }
 }
 
@@ -86,8 +95,15 @@ pub struct RuntimeConfig {
     /// How often each member commits its partitions' frontiers (default 5 s).
     pub commit_interval: Duration,
     /// How long stopping a partition's work may take (revocation, shutdown) before it is
-    /// abandoned; its uncommitted records are then processed again (default 10 s).
+    /// abandoned; its uncommitted records are then processed again (default 10 s). A
+    /// transport that holds a rebalance while the work stops (Kafka) holds it this long
+    /// plus time for the commit, and no longer.
     pub drain_timeout: Duration,
+    /// How long an assigned partition with records waiting may go without progress (no
+    /// record taken, none finished) before the app reports it as stalled and is not
+    /// ready (default 60 s). Partitions paused by the app and listeners waiting for a
+    /// retry record to fall due are not stalled.
+    pub stall_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -95,6 +111,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             commit_interval: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(60),
         }
     }
 }

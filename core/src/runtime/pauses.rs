@@ -47,6 +47,11 @@ pub(crate) struct Gates {
 }
 
 impl Gates {
+    /// True while any of the gates is shut (the partition is paused on purpose).
+    pub(crate) fn is_shut(&self) -> bool {
+        self.partition.is_shut() || self.topic.is_shut() || self.member.is_shut()
+    }
+
     /// True while either gate is shut; registers the waker to hear it open.
     pub(crate) fn holds(&self, cx: &mut Context<'_>) -> bool {
         let shut = || self.partition.is_shut() || self.topic.is_shut() || self.member.is_shut();

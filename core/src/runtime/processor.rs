@@ -132,6 +132,7 @@ impl<In: Send + 'static, Out: Send + 'static> Processor<In, Out> {
             group: self.config.group_id(app_id),
             listener: false,
             fatal: None,
+            retry_topics: Vec::new(),
             sources: HashMap::new(),
         });
         let flow = (self.func)(Flow::from_stream(stream::empty(), ctx.clone()));
@@ -189,7 +190,12 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
             .chain(&plan.repartitions)
             .cloned()
             .collect::<Vec<_>>();
-        plan_policy_topics(&mut plan, &self.config.policies, read.iter());
+        plan_policy_topics(
+            &mut plan,
+            &self.config.policies,
+            &self.config.group_id(app_id),
+            read.iter(),
+        );
         Ok(plan)
     }
 
@@ -259,6 +265,7 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
             group: self.config.group_id(&setup.app_id),
             listener: false,
             fatal: Some(setup.fatal.clone()),
+            retry_topics: Vec::new(),
             sources: repartitions,
         });
         let mut inputs: Vec<_> = input_sources

@@ -18,6 +18,9 @@ pub enum DropReason {
     Skipped,
     /// Its processing failed and it was written to the dead-letter topic.
     DeadLettered,
+    /// A record in a listener's retry topic that names another consumer group (see
+    /// [`crate::policy::retry_topic`]): left to that group.
+    ForeignRetry,
 }
 
 impl DropReason {
@@ -28,6 +31,7 @@ impl DropReason {
             DropReason::Late => "late",
             DropReason::Skipped => "skipped",
             DropReason::DeadLettered => "dead_lettered",
+            DropReason::ForeignRetry => "foreign_retry",
         }
     }
 }

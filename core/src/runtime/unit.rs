@@ -39,6 +39,9 @@ pub(crate) struct TaskSetup {
     /// The task's trackers: sealed by the task before it drops its work.
     pub trackers: Vec<crate::ack::TrackerHandle>,
     pub drain_timeout: std::time::Duration,
+    /// Until when (ms since the epoch) the task waits on purpose (a retry record that is
+    /// not due yet): no stall before then.
+    pub idle_until: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Settings every listener and processor has.
@@ -130,7 +133,8 @@ macro_rules! unit_setters {
         }
 
         #[doc = concat!("The error policy for deserialization, handler and serialization errors of this ", $what, ".")]
-        /// Produce errors keep `fail`. Defaults: see [`crate::policy::ErrorPolicies`].
+        /// Produce errors keep their own policy ([`Self::on_error_for`] with
+        /// `ErrorKind::Produce`). Defaults: see [`crate::policy::ErrorPolicies`].
         /// This overrides the app's defaults ([`crate::App::on_error`]).
         pub fn on_error(mut self, policy: $crate::policy::Policy) -> Self {
             self.config.set_policy(None, policy);
@@ -179,10 +183,12 @@ pub(crate) async fn ensure_topic(
     Ok(())
 }
 
-/// Adds the dead-letter and retry topics `policies` write to for records of `topics`.
+/// Adds the dead-letter and retry topics `policies` write to for records of `topics`
+/// (retry topics are consumer group `group`'s own).
 pub(crate) fn plan_policy_topics<'a>(
     plan: &mut Plan,
     policies: &ErrorPolicies,
+    group: &str,
     topics: impl Iterator<Item = &'a String>,
 ) {
     for topic in topics {
@@ -193,7 +199,7 @@ pub(crate) fn plan_policy_topics<'a>(
         }
         let levels = policies.retry_levels();
         for n in 1..=levels {
-            Plan::add(&mut plan.retries, &crate::policy::retry_topic(topic, n));
+            Plan::add(&mut plan.retries, &crate::policy::retry_topic(topic, group, n));
         }
     }
 }
@@ -203,6 +209,13 @@ pub(crate) trait Unit: Send + Sync + 'static {
     fn config(&self) -> &UnitConfig;
     fn config_mut(&mut self) -> &mut UnitConfig;
     fn grouping(&self) -> Grouping;
+    /// `listener` or `processor`, for messages.
+    fn kind(&self) -> &'static str {
+        match self.grouping() {
+            Grouping::PerPartition => "listener",
+            Grouping::PerPartitionNumber => "processor",
+        }
+    }
     /// Topics besides the inputs: found by building the pipeline once. Checks the
     /// definition (e.g. an output topic is set when the flow has outputs).
     fn plan(&self, app_id: &str) -> Result<Plan>;

@@ -5,7 +5,11 @@
 //! then all are assigned again by the range strategy, per topic, members ordered by id);
 //! commits are accepted only from the member that owns the partition. A consumer dropped
 //! without closing leaves the group like a crashed one: nothing it did not commit is kept.
-//! Delivery is immediate. It needs a tokio runtime (rebalances run as tasks).
+//! A partition assigned without a committed offset has its start position committed at
+//! once (kflow's internal topics always start at the earliest offset). Delivery is
+//! immediate; an optional size limit rejects larger records as a broker would
+//! ([`MemoryBroker::set_max_record_bytes`]). It needs a tokio runtime (rebalances run as
+//! tasks).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,8 +21,8 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::{
-    partition_for_key, Admin, AssignedPartition, Consumer, ConsumerConfig, GroupEvent, GroupEvents, NewTopic,
-    OffsetCommitter, OutRecord, Producer, RevokeDone, StartFrom, TopicInfo, Transport,
+    partition_for_key, Admin, AssignedPartition, Backlog, Consumer, ConsumerConfig, GroupEvent, GroupEvents, NewTopic,
+    OffsetCommitter, OutRecord, Producer, Rejected, Rejection, RevokeDone, StartFrom, TopicInfo, Transport,
 };
 use crate::ack::Ack;
 use crate::error::{Error, Result};
@@ -44,6 +48,7 @@ struct TopicLog {
 struct MemberSlot {
     topics: Vec<String>,
     start: StartFrom,
+    earliest: Vec<String>,
     events: mpsc::UnboundedSender<GroupEvent>,
     assigned: Vec<TopicPartition>,
     revoke: Option<watch::Sender<bool>>,
@@ -68,6 +73,8 @@ struct Inner {
     topics: Mutex<HashMap<String, Arc<TopicLog>>>,
     groups: Mutex<HashMap<String, Arc<Group>>>,
     produce_errors: Mutex<HashMap<String, usize>>,
+    /// Records whose key and value together are larger are rejected (0: no limit).
+    max_record_bytes: AtomicUsize,
     round_robin: AtomicUsize,
     member_seq: AtomicU64,
 }
@@ -139,8 +146,31 @@ impl MemoryBroker {
         lock(&self.inner.produce_errors).insert(topic.to_string(), count);
     }
 
+    /// Rejects records whose key and value together are larger than `bytes`, as a
+    /// broker's `message.max.bytes` does (`None`: no limit, the default).
+    pub fn set_max_record_bytes(&self, bytes: Option<usize>) {
+        self.inner.max_record_bytes.store(bytes.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// The reason `record` can never be written here, if it cannot.
+    fn rejection(&self, record: &OutRecord) -> Option<Rejection> {
+        let max = self.inner.max_record_bytes.load(Ordering::Relaxed);
+        let size = record.key.as_ref().map_or(0, |k| k.len()) + record.value.as_ref().map_or(0, |v| v.len());
+        (max > 0 && size > max).then(|| Rejection {
+            reason: format!("record of {size} bytes is larger than the broker's limit of {max} bytes"),
+            too_large: true,
+            value_size: None,
+        })
+    }
+
     /// Appends a record and returns where it went.
     pub fn produce(&self, record: OutRecord) -> Result<(Partition, Offset)> {
+        if let Some(rejection) = self.rejection(&record) {
+            return Err(Error::Produce {
+                topic: record.topic.to_string(),
+                reason: rejection.reason,
+            });
+        }
         {
             let mut errors = lock(&self.inner.produce_errors);
             if let Some(left) = errors.get_mut(&*record.topic).filter(|n| **n > 0) {
@@ -298,23 +328,36 @@ impl MemoryBroker {
                 next += take;
             }
         }
-        let committed = state.committed.clone();
-        for (id, member) in state.members.iter_mut() {
+        let GroupState { members, committed, .. } = &mut *state;
+        for (id, member) in members.iter_mut() {
             let parts = plan.remove(id).unwrap_or_default();
             let (revoke_tx, revoke_rx) = watch::channel(false);
             let streams = parts
                 .iter()
                 .filter_map(|tp| {
                     let log = self.topic(&tp.topic).ok()?;
-                    let start = committed.get(tp).copied().unwrap_or_else(|| match member.start {
-                        StartFrom::Earliest => Offset(0),
-                        StartFrom::Latest => {
-                            Offset(lock(&log.partitions[tp.partition.0 as usize].records).len() as i64)
-                        }
-                    });
+                    let earliest = member.earliest.iter().any(|t| **t == *tp.topic);
+                    let start = *committed
+                        .entry(tp.clone())
+                        .or_insert_with(|| match (member.start, earliest) {
+                            (StartFrom::Earliest, _) | (_, true) => Offset(0),
+                            (StartFrom::Latest, false) => {
+                                Offset(lock(&log.partitions[tp.partition.0 as usize].records).len() as i64)
+                            }
+                        });
+                    let position = Arc::new(AtomicU64::new(start.0 as u64));
+                    let backlog = {
+                        let (log, position) = (log.clone(), position.clone());
+                        let p = tp.partition.0 as usize;
+                        Backlog::computed(move || {
+                            let len = lock(&log.partitions[p].records).len() as u64;
+                            len.saturating_sub(position.load(Ordering::Relaxed)) as usize
+                        })
+                    };
                     Some(AssignedPartition {
                         partition: tp.clone(),
-                        records: partition_stream(log, tp.partition.0 as usize, start, revoke_rx.clone()),
+                        records: partition_stream(log, tp.partition.0 as usize, position, revoke_rx.clone()),
+                        backlog,
                     })
                 })
                 .collect();
@@ -331,34 +374,40 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The records of one partition from `position` on; `position` follows what was handed
+/// out (for the backlog).
 fn partition_stream(
     log: Arc<TopicLog>,
     partition: usize,
-    start: Offset,
+    position: Arc<AtomicU64>,
     revoked: watch::Receiver<bool>,
 ) -> futures::stream::BoxStream<'static, RawRecord> {
-    let state = (log, start.0 as usize, revoked);
-    futures::stream::unfold(state, move |(log, pos, mut revoked)| async move {
-        loop {
-            if *revoked.borrow() {
-                return None;
-            }
-            let next = {
-                let plog = &log.partitions[partition];
-                let appended = plog.appended.notified();
-                tokio::pin!(appended);
-                appended.as_mut().enable();
-                let next = lock(&plog.records).get(pos).cloned();
-                if next.is_none() {
-                    tokio::select! {
-                        _ = appended => {}
-                        changed = revoked.changed() => if changed.is_err() { return None },
-                    }
+    let state = (log, position.load(Ordering::Relaxed) as usize, revoked);
+    futures::stream::unfold(state, move |(log, pos, mut revoked)| {
+        let position = position.clone();
+        async move {
+            loop {
+                if *revoked.borrow() {
+                    return None;
                 }
-                next
-            };
-            if let Some(record) = next {
-                return Some((record, (log, pos + 1, revoked)));
+                let next = {
+                    let plog = &log.partitions[partition];
+                    let appended = plog.appended.notified();
+                    tokio::pin!(appended);
+                    appended.as_mut().enable();
+                    let next = lock(&plog.records).get(pos).cloned();
+                    if next.is_none() {
+                        tokio::select! {
+                            _ = appended => {}
+                            changed = revoked.changed() => if changed.is_err() { return None },
+                        }
+                    }
+                    next
+                };
+                if let Some(record) = next {
+                    position.store(pos as u64 + 1, Ordering::Relaxed);
+                    return Some((record, (log, pos + 1, revoked)));
+                }
             }
         }
     })
@@ -371,6 +420,7 @@ pub struct MemoryConsumer {
     group_id: String,
     member_id: String,
     start: StartFrom,
+    earliest: Vec<String>,
     events: GroupEvents,
     sender: Option<mpsc::UnboundedSender<GroupEvent>>,
     joined: bool,
@@ -412,6 +462,7 @@ impl Consumer for MemoryConsumer {
             MemberSlot {
                 topics: topics.to_vec(),
                 start: self.start,
+                earliest: self.earliest.clone(),
                 events: sender,
                 assigned: Vec::new(),
                 revoke: None,
@@ -494,6 +545,21 @@ impl Producer for MemoryProducer {
         futures::future::ready(result).boxed()
     }
 
+    fn send_or_reject(
+        &self,
+        record: OutRecord,
+        ack: Ack,
+        rejected: &Arc<dyn Rejected>,
+    ) -> BoxFuture<'static, Result<()>> {
+        match self.broker.rejection(&record) {
+            Some(rejection) => {
+                rejected.rejected(record, ack, rejection);
+                futures::future::ready(Ok(())).boxed()
+            }
+            None => self.send(record, ack),
+        }
+    }
+
     fn flush(&self, _timeout: Duration) -> BoxFuture<'static, Result<()>> {
         futures::future::ready(Ok(())).boxed()
     }
@@ -541,6 +607,7 @@ impl Transport for MemoryBroker {
             member_id: format!("{}-{seq:06}", config.client_id),
             group_id: config.group_id,
             start: config.start,
+            earliest: config.earliest_topics,
             events: rx,
             sender: Some(tx),
             joined: false,

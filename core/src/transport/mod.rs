@@ -4,8 +4,11 @@
 //! released by delivery reports, and an [`Admin`]. The Kafka connector implements these
 //! on rdkafka; [`memory`] implements them in process for fast tests.
 
+mod backlog;
+mod failure;
 pub mod memory;
 mod partitioner;
+mod rejected;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +17,10 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
+pub use backlog::Backlog;
+pub use failure::FailureSignal;
 pub use partitioner::{murmur2, partition_for_key};
+pub use rejected::{Rejected, Rejection};
 
 use crate::ack::Ack;
 use crate::error::Result;
@@ -79,6 +85,19 @@ pub trait Producer: Send + Sync + 'static {
     /// error means the record was not queued; the ack has been failed.
     fn send(&self, record: OutRecord, ack: Ack) -> BoxFuture<'static, Result<()>>;
 
+    /// [`Producer::send`], but a record this producer can never write (too large,
+    /// invalid) goes back to `rejected` with its ack instead of failing the ack. The
+    /// default treats every error as [`Producer::send`] does.
+    fn send_or_reject(
+        &self,
+        record: OutRecord,
+        ack: Ack,
+        rejected: &Arc<dyn Rejected>,
+    ) -> BoxFuture<'static, Result<()>> {
+        let _ = rejected;
+        self.send(record, ack)
+    }
+
     /// Waits until every queued record was acknowledged or failed, at most `timeout`.
     fn flush(&self, timeout: Duration) -> BoxFuture<'static, Result<()>>;
 }
@@ -107,25 +126,72 @@ pub struct ConsumerConfig {
     /// Exactly-once: the transactional id of the producer whose writes commit together
     /// with this consumer's offsets (see [`Consumer::transactional_producer`]).
     pub transactional_id: Option<String>,
+    /// Topics read from their earliest offset when the group has no committed offset,
+    /// whatever `start` says: kflow's own repartition and retry topics, whose records all
+    /// stem from inputs that were already committed.
+    pub earliest_topics: Vec<String>,
+    /// How long the runtime may take to stop a revoked partition's work and commit it
+    /// ([`crate::RuntimeConfig::drain_timeout`]): a transport that holds a rebalance
+    /// until then waits this long, plus time for the commit, and no longer.
+    pub drain_timeout: Duration,
+}
+
+impl ConsumerConfig {
+    /// A config for `group_id` with default settings: client id `kflow`, start from the
+    /// earliest offset, no properties, no internal topics, a 10 s drain timeout.
+    pub fn new(group_id: impl Into<String>) -> Self {
+        ConsumerConfig {
+            group_id: group_id.into(),
+            client_id: "kflow".into(),
+            start: StartFrom::Earliest,
+            properties: Vec::new(),
+            transactional_id: None,
+            earliest_topics: Vec::new(),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Where a partition of `topic` without a committed offset starts.
+    pub fn start_of(&self, topic: &str) -> StartFrom {
+        if self.earliest_topics.iter().any(|t| t == topic) {
+            StartFrom::Earliest
+        } else {
+            self.start
+        }
+    }
 }
 
 /// One assigned partition and its records, in offset order, starting at the committed
 /// offset (or the start position). The stream ends when the partition is revoked.
+///
+/// A partition assigned without a committed offset has its start position committed
+/// before any of its records are handed out, so that a restart resumes there (with
+/// `StartFrom::Latest`, a restart would otherwise skip what arrived in between).
 pub struct AssignedPartition {
     /// The partition.
     pub partition: TopicPartition,
     /// Its records.
     pub records: BoxStream<'static, RawRecord>,
+    /// How many fetched records wait for the task.
+    pub backlog: Backlog,
 }
 
 /// Confirms to the transport that a revocation was handled (work stopped, offsets
 /// committed); the rebalance then goes on. Dropping it confirms too.
-pub struct RevokeDone(Option<tokio::sync::oneshot::Sender<()>>);
+pub struct RevokeDone(Option<Box<dyn FnOnce() + Send>>);
 
 impl RevokeDone {
     /// Wraps the channel the transport waits on.
     pub fn new(tx: tokio::sync::oneshot::Sender<()>) -> Self {
-        RevokeDone(Some(tx))
+        Self::from_fn(move || {
+            let _ = tx.send(());
+        })
+    }
+
+    /// Calls `confirm` when done (for a transport that waits on something else, such as a
+    /// thread blocked in a rebalance callback).
+    pub fn from_fn(confirm: impl FnOnce() + Send + 'static) -> Self {
+        RevokeDone(Some(Box::new(confirm)))
     }
 
     /// Confirms.
@@ -136,8 +202,8 @@ impl RevokeDone {
 
 impl Drop for RevokeDone {
     fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(());
+        if let Some(confirm) = self.0.take() {
+            confirm();
         }
     }
 }
@@ -271,6 +337,17 @@ pub trait Transport: Send + Sync + 'static {
     /// Whether consumers can be exactly-once ([`ConsumerConfig::transactional_id`]).
     fn transactions(&self) -> bool {
         false
+    }
+    /// Checks a consumer's settings before the app starts (an error names the bad key),
+    /// so that a unit's bad property fails `App::start` instead of its member later.
+    fn check_consumer(&self, config: &ConsumerConfig) -> Result<()> {
+        let _ = config;
+        Ok(())
+    }
+    /// Set when the transport's shared machinery (its producer's delivery thread, a fatal
+    /// client error) can no longer work; the runtime then stops the app with the reason.
+    fn failures(&self) -> Option<FailureSignal> {
+        None
     }
     /// A new group consumer.
     fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>>;

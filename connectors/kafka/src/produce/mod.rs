@@ -15,7 +15,6 @@ use futures::future::BoxFuture;
 use kflow_core::codec::{Encode, Json, Utf8};
 use kflow_core::{Error, Result};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 
 pub use options::{Acks, Compression, Partitioning, ProducerOptions};
@@ -137,14 +136,10 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
             None => None,
         };
         let partition = record.partition.or_else(|| self.placement.next(topic));
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for (name, value) in record.headers.iter() {
-            headers = headers.insert(Header {
-                key: name,
-                value: value.map(|v| &v[..]),
-            });
+        let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+        if !record.headers.is_empty() {
+            out = out.headers(crate::headers::write(&record.headers));
         }
-        let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
         if let Some(k) = &key {
             out = out.key(&k[..]);
         }

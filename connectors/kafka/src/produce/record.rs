@@ -59,7 +59,7 @@ impl<K, V> ProduceRecord<K, V> {
     }
 
     /// Appends a header.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn header(mut self, name: impl AsRef<[u8]>, value: impl Into<Bytes>) -> Self {
         self.headers.insert(name, value);
         self
     }
@@ -67,10 +67,7 @@ impl<K, V> ProduceRecord<K, V> {
     /// Appends every header of `headers`.
     pub fn headers(mut self, headers: &Headers) -> Self {
         for (name, value) in headers.iter() {
-            match value {
-                Some(v) => self.headers.insert(name, v.clone()),
-                None => self.headers.insert_null(name),
-            }
+            self.headers.push(Bytes::copy_from_slice(name), value.cloned());
         }
         self
     }

@@ -53,7 +53,8 @@ pub struct Read {
     /// The value's bytes.
     pub bytes: Option<Vec<u8>>,
     pub timestamp: Option<i64>,
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// Header names and values as bytes (a null value reads as empty).
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Read {
@@ -62,7 +63,7 @@ impl Read {
         self.headers
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| n == name.as_bytes())
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 }
@@ -96,7 +97,6 @@ pub fn read_until(
 
 /// [`read`] with headers and timestamps.
 pub fn read_full(t: &KafkaTransport, topic: &str, want: usize, within: Duration) -> Vec<Read> {
-    use rdkafka::message::Headers;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", t.config().brokers())
         .set("group.id", unique("reader"))
@@ -115,14 +115,10 @@ pub fn read_full(t: &KafkaTransport, topic: &str, want: usize, within: Duration)
     while out.len() < want && Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let headers = kflow_kafka::message_headers(m.headers())
+                .iter()
+                .map(|(n, v)| (n.to_vec(), v.map(|v| v.to_vec()).unwrap_or_default()))
+                .collect();
             out.push(Read {
                 partition: m.partition(),
                 offset: m.offset(),
