@@ -176,12 +176,24 @@ impl App {
     /// by the drain timeout) and commits. Returns the error that stopped the app, if one
     /// did.
     pub async fn run(self) -> Result<()> {
-        self.run_until(shutdown_signal()).await
+        // Handlers first: a signal during start-up (a pod stopped while it starts) is
+        // kept and stops the app, instead of killing the process.
+        let signal = shutdown_signal()?;
+        self.run_until(signal).await
     }
 
-    /// Like [`App::run`], stopping when `shutdown` completes instead of on a signal.
+    /// Like [`App::run`], stopping when `shutdown` completes instead of on a signal. If it
+    /// completes while the app is still starting, the start is abandoned (nothing was
+    /// processed or committed yet).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let mut handle = self.start().await?;
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut handle = tokio::select! {
+            started = self.start() => started?,
+            () = &mut shutdown => {
+                tracing::info!("stopped while starting");
+                return Ok(());
+            }
+        };
         let stopped_by_itself = tokio::select! {
             () = shutdown => false,
             () = handle.stopped() => true,
@@ -352,25 +364,26 @@ fn env_millis(key: &str) -> Result<Option<Duration>> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGINT or SIGTERM, with the handlers installed now (not when first awaited).
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    })
+}
+
+/// Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// A running app.

@@ -1,0 +1,114 @@
+//! One kflow app, configured by the environment (see `kflow_crash::Child`), run until
+//! SIGTERM, or until the crash tests kill it.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kflow_core::transport::StartFrom;
+use kflow_core::{policy, App, Flow, HandlerError, Listener, Meta, Processor};
+use kflow_crash::Child;
+use kflow_kafka::{KafkaConfig, KafkaTransport};
+
+/// Consumer settings for short group joins on the test broker.
+const PROPS: [(&str, &str); 2] = [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")];
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
+}
+
+fn number(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}={v}")))
+}
+
+fn copy(values: Flow<u64>) -> Flow<u64> {
+    values.map(|v| v)
+}
+
+/// Appends each handled value to a file, one line each, before the handler returns.
+#[derive(Clone)]
+struct Journal(Arc<Mutex<std::fs::File>>);
+
+impl Journal {
+    fn open(path: &str) -> Journal {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+        Journal(Arc::new(Mutex::new(file)))
+    }
+
+    fn handled(&self, value: u64) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .expect("journal")
+            .write_all(format!("{value}\n").as_bytes())
+    }
+}
+
+fn listener(name: &str, input: &str, journal: Journal) -> Listener<u64> {
+    let l = Listener::new(name, [input], move |value: u64, _meta: Meta| {
+        let journal = journal.clone();
+        async move { journal.handled(value).map_err(HandlerError::from) }
+    });
+    PROPS.iter().fold(l, |l, (k, v)| l.property(k, v))
+}
+
+/// A listener that starts from the latest offset and sends the first delivery of one
+/// value to a retry topic.
+fn retrying_listener(input: &str, journal: Journal) -> Listener<u64> {
+    let fail = number(Child::FAIL_VALUE, 13);
+    let delay = Duration::from_millis(number(Child::RETRY_DELAY_MS, 10_000));
+    let origin = input.to_string();
+    let l = Listener::new("late", [input], move |value: u64, meta: Meta| {
+        let (journal, first) = (journal.clone(), *meta.topic == *origin);
+        async move {
+            if value == fail && first {
+                return Err(HandlerError::from(format!("{value} fails on its first delivery")));
+            }
+            journal.handled(value).map_err(HandlerError::from)
+        }
+    })
+    .start_from(StartFrom::Latest)
+    .on_error(policy::retry_topics([delay]).then_dead_letter());
+    PROPS.iter().fold(l, |l, (k, v)| l.property(k, v))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (mode, app_id, input, output) = (var(Child::MODE), var(Child::APP), var(Child::INPUT), var(Child::OUTPUT));
+    // Writes linger: a kill then always finds outputs queued but not yet acknowledged,
+    // which is when a commit that ran ahead of delivery would lose their inputs.
+    let config = KafkaConfig::new(&var("KAFKA_BROKERS")).property("linger.ms", "250");
+    let transport = match KafkaTransport::connect(config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("child: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = App::new(&app_id)
+        .transport(transport)
+        .commit_interval(Duration::from_millis(number(Child::COMMIT_MS, 200)));
+    let app = match mode.as_str() {
+        "processor" => {
+            let p = Processor::new("copy", copy).input([input.as_str()]).output(&output);
+            app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
+        }
+        "listener" => app.listener(listener("journal", &input, Journal::open(&output))),
+        "retry-latest" => app.listener(retrying_listener(&input, Journal::open(&output))),
+        other => {
+            eprintln!("child: unknown {}: {other}", Child::MODE);
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("child: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Crash tests with real processes: a kflow app runs as a child process against tansu and
+//! is killed with SIGKILL at random points while its input keeps arriving; then a last
+//! instance finishes. Nothing may be lost; duplicates (allowed under at-least-once) are
+//! counted and reported.
+//!
+//! Size: `KFLOW_CRASH_RECORDS` (default 200 000) records and `KFLOW_CRASH_KILLS`
+//! (default 5) kills per run; `scripts/crash.sh` runs them at 1 M records.
+
+#[path = "../../connectors/kafka/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child as Process, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kflow_core::ack::Ack;
+use kflow_core::transport::{OutRecord, Transport};
+use kflow_crash::Child;
+use kflow_kafka::KafkaTransport;
+
+const PARTITIONS: i32 = 4;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| {
+        v.parse().unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+    })
+}
+
+/// One child process of the app under test.
+struct Instance {
+    process: Process,
+}
+
+impl Instance {
+    fn start(mode: &str, app: &str, input: &str, output: &str, log: &Path) -> Instance {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("child log");
+        let process = Command::new(env!("CARGO_BIN_EXE_kflow-crash-child"))
+            .env("KAFKA_BROKERS", broker::address())
+            .env(Child::MODE, mode)
+            .env(Child::APP, app)
+            .env(Child::INPUT, input)
+            .env(Child::OUTPUT, output)
+            .env(Child::COMMIT_MS, "200")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the child starts");
+        Instance { process }
+    }
+
+    /// SIGKILL: no drain, no final commit, no leaving the group; its producer's queue
+    /// is lost with it.
+    fn kill(mut self) {
+        self.process.kill().expect("SIGKILL");
+        self.process.wait().expect("reaped");
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit.
+    fn stop(mut self) {
+        let pid = self.process.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.process.try_wait().expect("child status") {
+                assert!(
+                    status.success(),
+                    "the last instance exits cleanly after SIGTERM: {status}"
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the last instance did not stop within 60 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.try_wait().expect("child status")
+    }
+}
+
+/// Writes `n` records (JSON numbers 0..n, keys `k<i>`) to `topic` over about `over`.
+fn paced_input(t: &KafkaTransport, topic: &str, n: u64, over: Duration) -> tokio::task::JoinHandle<()> {
+    let (producer, topic) = (t.producer().expect("producer"), topic.to_string());
+    tokio::spawn(async move {
+        const BATCH: u64 = 1_000;
+        let batches = n.div_ceil(BATCH).max(1);
+        let pause = over / batches as u32;
+        for b in 0..batches {
+            for i in b * BATCH..((b + 1) * BATCH).min(n) {
+                let record = OutRecord::new(topic.as_str(), i.to_string()).with_key(format!("k{i}"));
+                producer.send(record, Ack::none()).await.expect("input queued");
+            }
+            tokio::time::sleep(pause).await;
+        }
+        producer.flush(Duration::from_secs(60)).await.expect("input written");
+    })
+}
+
+async fn committed_sum(t: &KafkaTransport, group: &str, topic: &str) -> i64 {
+    committed(t, group, topic, PARTITIONS)
+        .await
+        .values()
+        .map(|o| o.unwrap_or(0))
+        .sum()
+}
+
+/// What a run did.
+#[derive(Debug)]
+struct Report {
+    records: u64,
+    kills: u64,
+    distinct: usize,
+    duplicates: usize,
+    missing: Vec<u64>,
+}
+
+impl Report {
+    fn of(records: u64, kills: u64, values: impl IntoIterator<Item = u64>) -> Report {
+        let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+        for v in values {
+            *seen.entry(v).or_default() += 1;
+        }
+        let missing = (0..records).filter(|v| !seen.contains_key(v)).collect();
+        Report {
+            records,
+            kills,
+            distinct: seen.len(),
+            duplicates: seen.values().map(|n| n - 1).sum(),
+            missing,
+        }
+    }
+
+    fn check(&self, what: &str) {
+        eprintln!(
+            "crash run ({what}): {} records in, {} kills, {} distinct out, {} duplicates, {} lost",
+            self.records,
+            self.kills,
+            self.distinct,
+            self.duplicates,
+            self.missing.len()
+        );
+        assert!(
+            self.missing.is_empty(),
+            "{what}: {} records lost after {} kills, e.g. {:?}",
+            self.missing.len(),
+            self.kills,
+            &self.missing[..self.missing.len().min(10)]
+        );
+    }
+}
+
+/// Runs `mode` in child processes over `records` records, killing it `kills` times, and
+/// waits for a last instance to commit everything. Returns the group.
+async fn run_with_kills(t: &KafkaTransport, mode: &str, input: &str, output: &str, dir: &Path) -> (String, u64) {
+    let records = setting("KFLOW_CRASH_RECORDS", 200_000);
+    let kills = setting("KFLOW_CRASH_KILLS", 5);
+    let app = unique("crash-app");
+    let unit = if mode == "processor" { "copy" } else { "journal" };
+    let group = format!("{app}-{unit}");
+    let log = dir.join("children.log");
+    // Each instance needs a few seconds to join (tansu holds a join for half the session
+    // timeout, and for a killed member's session): spread the input over the kills.
+    let feeding = paced_input(t, input, records, Duration::from_secs(10 * kills));
+    let mut instance = Instance::start(mode, &app, input, output, &log);
+    let mut last = 0;
+    for _ in 0..kills {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while committed_sum(t, &group, input).await <= last && Instant::now() < deadline {
+            if let Some(status) = instance.exited() {
+                panic!("the child exited by itself ({status}); see {}", log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Soon after a commit (they come every 200 ms), while the outputs of records
+        // already committed would still linger in the producer's queue (250 ms) if a
+        // commit ran ahead of delivery.
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..400))).await;
+        instance.kill();
+        last = committed_sum(t, &group, input).await;
+        instance = Instance::start(mode, &app, input, output, &log);
+    }
+    feeding.await.expect("input written");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while committed_sum(t, &group, input).await < records as i64 {
+        if let Some(status) = instance.exited() {
+            panic!("the last child exited by itself ({status}); see {}", log.display());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the last instance did not commit all {records} inputs within 300 s (committed {}); see {}",
+            committed_sum(t, &group, input).await,
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    instance.stop();
+    assert_eq!(
+        committed_sum(t, &group, input).await,
+        records as i64,
+        "every input committed once, no further"
+    );
+    (group, kills)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(name));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn journal(path: &Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_killed_again_and_again_loses_nothing() {
+    let t = real();
+    let (input, output) = (unique("crash-in"), unique("crash-out"));
+    create(&t, &input, PARTITIONS).await;
+    create(&t, &output, PARTITIONS).await;
+    let dir = scratch("crash-processor");
+    let records = setting("KFLOW_CRASH_RECORDS", 200_000);
+    let (_, kills) = run_with_kills(&t, "processor", &input, &output, &dir).await;
+    let out = read_until(&t, &output, Duration::from_secs(120), |out| {
+        Report::of(records, 0, out.iter().filter_map(|r| r.3.parse().ok()))
+            .missing
+            .is_empty()
+    });
+    Report::of(records, kills, out.iter().filter_map(|r| r.3.parse().ok())).check("processor");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_killed_again_and_again_loses_nothing() {
+    let t = real();
+    let input = unique("crash-listen");
+    create(&t, &input, PARTITIONS).await;
+    let dir = scratch("crash-listener");
+    let file = dir.join("handled.txt");
+    let records = setting("KFLOW_CRASH_RECORDS", 200_000);
+    let (_, kills) = run_with_kills(&t, "listener", &input, file.to_str().unwrap(), &dir).await;
+    Report::of(records, kills, journal(&file)).check("listener");
+}
+
+/// A listener reading from the latest offset fails a record into its retry topic; the
+/// write is acknowledged and the input committed; the app is killed before the retry is
+/// due. A restart must still handle the retry: kflow's own topics are read from the
+/// earliest offset whatever `start` is, and start positions are committed on assignment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_written_before_a_kill_is_handled_after_a_restart_with_start_latest() {
+    let t = real();
+    let input = unique("latest-in");
+    create(&t, &input, 1).await;
+    let dir = scratch("crash-latest");
+    let file = dir.join("handled.txt");
+    let log = dir.join("children.log");
+    let app = unique("latest-app");
+    let group = format!("{app}-late");
+    let retry = kflow_core::policy::retry_topic(&input, &group, 1);
+    let path = file.to_str().unwrap();
+    let first = Instance::start("retry-latest", &app, &input, path, &log);
+    // Joined once its start position is committed.
+    assert!(
+        eventually_async(Duration::from_secs(60), || async {
+            committed(&t, &group, &input, 1).await[&0].is_some()
+        })
+        .await,
+        "the first instance joined; see {}",
+        log.display()
+    );
+    produce(&t, &input, numbers(0..20)).await;
+    // 13 failed into the retry topic (written and acknowledged), and its input offset
+    // is committed.
+    let written = read_until(&t, &retry, Duration::from_secs(30), |r| !r.is_empty());
+    assert_eq!(written.len(), 1, "one record in {retry}");
+    assert!(
+        committed_reaches(&t, &group, &input, 1, 20, Duration::from_secs(30)).await,
+        "the input is committed"
+    );
+    assert!(!journal(&file).contains(&13), "13 is not handled yet");
+    first.kill();
+
+    let second = Instance::start("retry-latest", &app, &input, path, &log);
+    let handled = eventually_async(Duration::from_secs(60), || async { journal(&file).contains(&13) }).await;
+    second.stop();
+    assert!(
+        handled,
+        "the retry of 13 is handled after the restart; see {}",
+        log.display()
+    );
+    let values = journal(&file);
+    assert!((0..20).all(|v| values.contains(&v)), "every input handled: {values:?}");
+}
+
+/// Polls the async `done` every 100 ms until it holds or `within` passes.
+async fn eventually_async<F, Fut>(within: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if done().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
