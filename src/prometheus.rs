@@ -34,9 +34,10 @@ const DURATION_BUCKETS: [f64; 12] = [
 /// ```
 ///
 /// `GET /metrics` renders every kflow metric (names in the README); `GET /health/live`
-/// answers 200 while the app runs; `GET /health/ready` answers 200 once every listener and
-/// processor has its partitions and the last commit succeeded, and 503 with the reason
-/// otherwise, including during shutdown.
+/// answers 200 while the app runs, and 503 with the reason once something fatal happened
+/// (a panic, a fatal client error) or it stopped; `GET /health/ready` answers 200 once
+/// every listener and processor has its partitions, the last commit succeeded and no
+/// partition is stalled, and 503 with the reason otherwise, including during shutdown.
 pub struct Prometheus {
     address: String,
     bound: Arc<OnceLock<SocketAddr>>,
@@ -137,8 +138,14 @@ fn respond<B>(req: &Request<B>, metrics: &PrometheusHandle, health: &Health) -> 
             metrics.run_upkeep();
             (StatusCode::OK, "text/plain; version=0.0.4", metrics.render())
         }
-        "/health/live" if health.is_live() => (StatusCode::OK, "text/plain", "live\n".to_string()),
-        "/health/live" => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "stopped\n".to_string()),
+        "/health/live" => match health.why_not_live() {
+            None => (StatusCode::OK, "text/plain", "live\n".to_string()),
+            Some(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not live: {why}\n"),
+            ),
+        },
         "/health/ready" => match health.why_not_ready() {
             None => (StatusCode::OK, "text/plain", "ready\n".to_string()),
             Some(why) => (

@@ -72,6 +72,27 @@ impl ProducerContext for DeliveryContext {
     }
 }
 
+/// Watches `producer` for a fatal error until it is dropped. librdkafka reports one
+/// through its event API with the underlying error code (not `_FATAL`), so the error
+/// callback cannot tell; `rd_kafka_fatal_error` can, and is cheap to ask.
+fn watch_fatal(producer: &Arc<ThreadedProducer<DeliveryContext>>, failure: FailureSignal) -> Result<()> {
+    let producer = Arc::downgrade(producer);
+    std::thread::Builder::new()
+        .name("kflow-producer-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let Some(fatal) = producer.upgrade().map(|p| p.client().fatal_error()) else {
+                return;
+            };
+            if let Some((code, reason)) = fatal {
+                failure.fail(format!("the producer hit a fatal error ({code}): {reason}"));
+                return;
+            }
+        })
+        .map(drop)
+        .map_err(Error::Io)
+}
+
 fn delivered(result: &DeliveryResult<'_>, delivery: Delivery) {
     let Delivery { ack, rejected } = delivery;
     let Err((e, msg)) = result else {
@@ -166,9 +187,13 @@ impl KafkaProducer {
             }
         }
         let inner = client
-            .create_with_context(DeliveryContext { failure })
+            .create_with_context(DeliveryContext {
+                failure: failure.clone(),
+            })
             .map_err(|e| Error::Transport(format!("cannot create a producer for {}: {e}", config.brokers())))?;
-        Ok(KafkaProducer { inner: Arc::new(inner) })
+        let inner = Arc::new(inner);
+        watch_fatal(&inner, failure)?;
+        Ok(KafkaProducer { inner })
     }
 
     /// Makes librdkafka raise a fatal error in this producer, as an idempotent producer
