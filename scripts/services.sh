@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Sourced by test.sh and crash.sh: starts the test broker (tansu, installed as `nisshi`)
-# and the schema registry (`rivven-schema`) on free loopback ports, exports
-# KFLOW_TEST_BROKERS and KFLOW_TEST_SCHEMA_REGISTRY, and stops both when the calling
-# script exits.
+# Sourced by test.sh and crash.sh: installs what the tests need (install-deps.sh), and
+# gives `start_broker` (tansu, installed as `nisshi`) and `start_registry`
+# (`rivven-schema`), which start them on free loopback ports and export
+# KFLOW_TEST_BROKERS and KFLOW_TEST_SCHEMA_REGISTRY; both stop when the calling script
+# exits.
+
+bash "$(dirname "${BASH_SOURCE[0]}")/install-deps.sh"
+export PATH="$HOME/.cargo/bin:$PATH"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -9,8 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
-export PATH="$HOME/.cargo/bin:$PATH"
 source scripts/services.sh
 start_broker
 start_registry

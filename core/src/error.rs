@@ -130,3 +130,17 @@ impl fmt::Debug for HandlerError {
         self.0.fmt(f)
     }
 }
+
+/// The message a panic carried (its `&str` or `String` payload), for errors and logs.
+///
+/// ```
+/// let caught = std::panic::catch_unwind(|| panic!("boom {}", 7)).unwrap_err();
+/// assert_eq!(kflow_core::panic_message(&*caught), "boom 7");
+/// ```
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
+}

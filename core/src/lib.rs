@@ -15,7 +15,7 @@ pub mod testing;
 pub mod transport;
 pub mod window;
 
-pub use error::{Error, ErrorKind, HandlerError, Result};
+pub use error::{panic_message, Error, ErrorKind, HandlerError, Result};
 pub use flow::{Event, Flow, Msg};
 pub use key::{GroupKey, JsonKey};
 pub use record::{Headers, Meta, Offset, Partition, RawRecord, Record, Timestamp, TimestampType, TopicPartition};

@@ -4,7 +4,8 @@
 //! again, and compare what came out with what went in. See `docs/reliability.md`.
 //!
 //! The child is configured through the environment (see [`Child`]): `KAFKA_BROKERS`,
-//! `KFLOW_CHILD_MODE` (`processor`, `listener` or `retry-latest`), `KFLOW_CHILD_APP`,
+//! `KFLOW_CHILD_MODE` (`processor`, `exactly-once`, `listener` or `retry-latest`),
+//! `KFLOW_CHILD_APP`,
 //! `KFLOW_CHILD_INPUT`, `KFLOW_CHILD_OUTPUT` (a topic for `processor`, a file that handled
 //! values are appended to for the listeners) and `KFLOW_CHILD_COMMIT_MS`.
 
@@ -12,7 +13,8 @@
 pub struct Child;
 
 impl Child {
-    /// `processor`, `listener` or `retry-latest`.
+    /// `processor` (copies values), `exactly-once` (adds 1 000 000, in transactions),
+    /// `listener` (appends values to a file) or `retry-latest`.
     pub const MODE: &'static str = "KFLOW_CHILD_MODE";
     /// The app id (its groups are `<app>-<unit>`).
     pub const APP: &'static str = "KFLOW_CHILD_APP";

@@ -35,7 +35,9 @@ use kflow_core::transport::{
     AssignedPartition, Backlog, Consumer, FailureSignal, GroupEvent, GroupEvents, OffsetCommitter, Producer,
     RevokeDone, StartFrom,
 };
-use kflow_core::{Error, Meta, Offset, Partition, RawRecord, Record, Result, TimestampType, TopicPartition};
+use kflow_core::{
+    panic_message, Error, Meta, Offset, Partition, RawRecord, Record, Result, TimestampType, TopicPartition,
+};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
@@ -339,7 +341,7 @@ impl ClientContext for GroupContext {
                 self.group()
             ));
         } else {
-            tracing::warn!(group = self.group(), error = %error, %reason, "consumer client error");
+            tracing::debug!(group = self.group(), error = %error, %reason, "consumer client error (librdkafka retries)");
         }
     }
 }
@@ -627,14 +629,6 @@ fn to_raw(context: &GroupContext, m: &BorrowedMessage<'_>) -> RawRecord {
             timestamp_type,
         },
     }
-}
-
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".to_string())
 }
 
 struct KafkaCommitter {

@@ -52,7 +52,7 @@ impl ClientContext for DeliveryContext {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
             self.failure.fail(format!("the producer hit a fatal error: {reason}"));
         } else {
-            tracing::warn!(error = %error, %reason, "producer client error");
+            tracing::debug!(error = %error, %reason, "producer client error (librdkafka retries)");
         }
     }
 }
@@ -66,7 +66,7 @@ impl ProducerContext for DeliveryContext {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| delivered(result, *delivery))) {
             self.failure.fail(format!(
                 "the producer's delivery callback panicked: {}",
-                crate::consumer::panic_message(&*panic)
+                kflow_core::panic_message(&*panic)
             ));
         }
     }

@@ -2,10 +2,8 @@
 //!
 //! Neither test broker hides aborted records: tansu's `read_committed` still returns
 //! them, and librdkafka's mock cluster ignores `EndTxn` and `TxnOffsetCommit`
-//! altogether. So the crash test checks what exactly-once needs from kflow: the restart
-//! resumes exactly at the last committed transaction, and the only outputs seen twice
-//! are those of the transaction that was open when the first run died (which a broker
-//! aborts).
+//! altogether. The crash test (an exactly-once processor killed with SIGKILL as a child
+//! process) is in `crash/tests/kill.rs`.
 
 mod common;
 
@@ -124,75 +122,6 @@ fn eos_app(t: &KafkaTransport, app_id: &str, input: &str, output: &str) -> App {
 /// Counts each output value as a `read_committed` consumer sees it.
 fn counts(t: &KafkaTransport, output: &str) -> BTreeMap<u64, usize> {
     tally(&read(t, output, usize::MAX, Duration::from_secs(3)))
-}
-
-/// How often each value occurs in what was read.
-fn tally(read: &[(i32, i64, Option<String>, String)]) -> BTreeMap<u64, usize> {
-    let mut counts = BTreeMap::new();
-    for r in read {
-        *counts.entry(r.3.parse::<u64>().unwrap()).or_default() += 1;
-    }
-    counts
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exactly_once_run_killed_mid_way_and_restarted_writes_every_output_once() {
-    let t = real();
-    let (input, output) = (unique("eos-in"), unique("eos-out"));
-    create(&t, &input, 3).await;
-    create(&t, &output, 3).await;
-    produce(&t, &input, numbers(0..3_000)).await;
-    let app_id = unique("eos-app");
-    let group = format!("{app_id}-p");
-    let first = eos_app(&t, &app_id, &input, &output).start().await.unwrap();
-    let reached = eventually(Duration::from_secs(60), || {
-        read(&t, &output, 500, Duration::from_millis(200)).len() >= 500
-    })
-    .await;
-    assert!(reached, "the first run committed some transactions");
-    first.abort();
-    // What the first run committed: outputs of inputs before these offsets are in its
-    // committed transactions; anything it wrote after them was in the open one.
-    let at_kill = committed(&t, &group, &input, 3).await;
-    assert!(
-        at_kill.values().map(|o| o.unwrap_or(0)).sum::<i64>() > 0,
-        "the first run committed offsets through its transactions: {at_kill:?}"
-    );
-    produce(&t, &input, numbers(3_000..3_500)).await;
-    let second = eos_app(&t, &app_id, &input, &output).start().await.unwrap();
-    read_until(&t, &output, Duration::from_secs(90), |out| tally(out).len() >= 3_500);
-    second.shutdown().await.unwrap();
-    let seen = counts(&t, &output);
-    let missing: Vec<u64> = (0..3_500).filter(|v| !seen.contains_key(&(v + 1_000_000))).collect();
-    assert!(
-        missing.is_empty(),
-        "{} outputs missing, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    let offsets = committed(&t, &group, &input, 3).await;
-    assert_eq!(offsets.values().map(|o| o.unwrap_or(0)).sum::<i64>(), 3_500);
-
-    // Where each input sits, to tell committed-transaction outputs from open-transaction ones.
-    let position: BTreeMap<u64, (i32, i64)> = read(&t, &input, 3_500, Duration::from_secs(30))
-        .into_iter()
-        .map(|r| (r.3.parse::<u64>().unwrap(), (r.0, r.1)))
-        .collect();
-    for (value, n) in &seen {
-        let (partition, offset) = position[&(value - 1_000_000)];
-        let committed_before = at_kill[&partition].unwrap_or(0);
-        if offset < committed_before {
-            assert_eq!(
-                *n, 1,
-                "input {partition}/{offset} was in a committed transaction: its output once"
-            );
-        } else {
-            assert!(
-                *n <= 2,
-                "input {partition}/{offset}: at most once more, from the aborted transaction"
-            );
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use common::*;
 use kflow_core::ack::Ack;
 use kflow_core::policy::names;
 use kflow_core::transport::{OutRecord, Transport};
-use kflow_core::{App, DropReason, Flow, HandlerError, Headers, Listener, Processor};
+use kflow_core::{DropReason, Flow, HandlerError, Headers, Listener, Processor};
 use kflow_kafka::KafkaTransport;
 use rdkafka::types::RDKafkaRespErr;
 
@@ -40,15 +40,8 @@ async fn a_header_name_that_is_not_utf8_is_kept_as_bytes_and_stops_nothing() {
         record.lock().unwrap().push((v, headers));
         async { Ok::<(), HandlerError>(()) }
     });
-    let listener = TEST_PROPS.iter().fold(listener, |l, (k, v)| l.property(k, v));
     let app_id = unique("poison-app");
-    let handle = App::new(&app_id)
-        .transport(t.clone())
-        .commit_interval(Duration::from_millis(100))
-        .listener(listener)
-        .start()
-        .await
-        .unwrap();
+    let handle = start_app(&t, &app_id, |app| app.listener(listener_props(listener))).await;
     let group = format!("{app_id}-l");
     let all = committed_reaches(&t, &group, &topic, 1, N as i64, Duration::from_secs(60)).await;
     let ready = handle.health().why_not_ready();
@@ -91,15 +84,12 @@ async fn an_output_too_large_to_write_is_dead_lettered_without_its_value_and_the
     create(&t, &input, 1).await;
     produce(&t, &input, numbers(0..20)).await;
     let app_id = unique("big-app");
-    let handle = App::new(&app_id)
-        .transport(t.clone())
-        .commit_interval(Duration::from_millis(100))
-        .processor(props(
+    let handle = start_app(&t, &app_id, |app| {
+        app.processor(props(
             Processor::new("p", inflate).input([input.as_str()]).output(&output),
         ))
-        .start()
-        .await
-        .unwrap();
+    })
+    .await;
     let group = format!("{app_id}-p");
     let all = committed_reaches(&t, &group, &input, 1, 20, Duration::from_secs(60)).await;
     let dlq = read_full(&t, &format!("{input}.dlq"), 1, Duration::from_secs(30));
@@ -150,15 +140,12 @@ async fn outputs_the_broker_rejects_for_good_are_dead_lettered_and_the_app_goes_
         .inject_produce_errors(&[RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE])
         .unwrap();
     let app_id = unique("rej-app");
-    let mut handle = App::new(&app_id)
-        .transport(t.clone())
-        .commit_interval(Duration::from_millis(100))
-        .processor(props(
+    let mut handle = start_app(&t, &app_id, |app| {
+        app.processor(props(
             Processor::new("p", double).input([input.as_str()]).output(&output),
         ))
-        .start()
-        .await
-        .unwrap();
+    })
+    .await;
     let group = format!("{app_id}-p");
     let all = committed_reaches(&t, &group, &input, 1, 200, Duration::from_secs(60)).await;
     let stopped = handle.error().map(str::to_string);

@@ -11,7 +11,7 @@ use common::*;
 use kflow_core::ack::Ack;
 use kflow_core::policy::{self, names};
 use kflow_core::transport::{OutRecord, Transport};
-use kflow_core::{App, AppHandle, HandlerError, Listener, Meta};
+use kflow_core::{AppHandle, HandlerError, Listener, Meta};
 use kflow_kafka::KafkaTransport;
 
 type Calls = Arc<Mutex<BTreeMap<String, Vec<Instant>>>>;
@@ -35,15 +35,8 @@ async fn listener(t: &KafkaTransport, topic: &str, fails: &'static str, delay: D
         }
     })
     .on_error(policy::retry_topics([delay]).then_dead_letter());
-    let l = TEST_PROPS.iter().fold(l, |l, (k, v)| l.property(k, v));
     let app_id = unique("rr-app");
-    let handle = App::new(&app_id)
-        .transport(t.clone())
-        .commit_interval(Duration::from_millis(100))
-        .listener(l)
-        .start()
-        .await
-        .unwrap();
+    let handle = start_app(t, &app_id, |app| app.listener(listener_props(l))).await;
     (handle, format!("{app_id}-l"), calls)
 }
 
@@ -133,15 +126,8 @@ async fn forged_kflow_headers_on_an_ordinary_record_steer_nothing() {
         }
     })
     .on_error(policy::retry_topics([Duration::from_millis(200)]).then_dead_letter());
-    let l = TEST_PROPS.iter().fold(l, |l, (k, v)| l.property(k, v));
     let app_id = unique("forged-app");
-    let handle = App::new(&app_id)
-        .transport(t.clone())
-        .commit_interval(Duration::from_millis(100))
-        .listener(l)
-        .start()
-        .await
-        .unwrap();
+    let handle = start_app(&t, &app_id, |app| app.listener(listener_props(l))).await;
     let good = eventually(Duration::from_secs(30), || {
         seen.lock().unwrap().contains(&"good".to_string())
     })

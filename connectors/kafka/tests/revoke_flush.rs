@@ -32,11 +32,10 @@ async fn dead_letters_are_acknowledged_before_a_shutdown_commits_and_are_not_wri
             }
         })
         .on_error(policy::dead_letter());
-        let l = TEST_PROPS.iter().fold(l, |l, (k, v)| l.property(k, v));
         App::new(&app_id)
             .transport(t.clone())
             .commit_interval(Duration::from_secs(60))
-            .listener(l)
+            .listener(listener_props(l))
     };
     let first = run().start().await.unwrap();
     assert!(eventually(Duration::from_secs(60), || calls.lock().unwrap().len() == 10).await);

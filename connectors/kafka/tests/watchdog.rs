@@ -8,12 +8,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use kflow_core::{App, AppHandle, Flow, HandlerError, Listener, Meta, Processor};
+use kflow_core::{AppHandle, Flow, HandlerError, Listener, Meta, Processor};
 use kflow_kafka::KafkaTransport;
 
 fn quick_listener(topic: &str) -> Listener<u64> {
-    let l = Listener::new("l", [topic], |_: u64, _: Meta| async { Ok::<(), HandlerError>(()) });
-    TEST_PROPS.iter().fold(l, |l, (k, v)| l.property(k, v))
+    listener_props(Listener::new("l", [topic], |_: u64, _: Meta| async {
+        Ok::<(), HandlerError>(())
+    }))
 }
 
 async fn stops_within(handle: &mut AppHandle, within: Duration) -> String {
@@ -30,13 +31,7 @@ async fn a_panic_on_the_poll_thread_stops_the_app_naming_the_group_and_health_re
     create(&t, &topic, 1).await;
     produce(&t, &topic, numbers(0..10)).await;
     let app_id = unique("wd-app");
-    let mut handle = App::new(&app_id)
-        .transport(t.clone())
-        .commit_interval(Duration::from_millis(100))
-        .listener(quick_listener(&topic))
-        .start()
-        .await
-        .unwrap();
+    let mut handle = start_app(&t, &app_id, |app| app.listener(quick_listener(&topic))).await;
     let group = format!("{app_id}-l");
     assert!(committed_reaches(&t, &group, &topic, 1, 10, Duration::from_secs(30)).await);
     t.faults().panic_next_poll();
@@ -72,15 +67,12 @@ async fn a_fatal_producer_error_stops_the_app_with_its_reason() {
     create(&t, &input, 1).await;
     produce(&t, &input, numbers(0..10)).await;
     let app_id = unique("wd-app");
-    let mut handle = App::new(&app_id)
-        .transport(t.clone())
-        .commit_interval(Duration::from_millis(100))
-        .processor(props(
+    let mut handle = start_app(&t, &app_id, |app| {
+        app.processor(props(
             Processor::new("p", double).input([input.as_str()]).output(&output),
         ))
-        .start()
-        .await
-        .unwrap();
+    })
+    .await;
     assert!(committed_reaches(&t, &format!("{app_id}-p"), &input, 1, 10, Duration::from_secs(30)).await);
     assert!(t.inject_fatal_producer_error(), "librdkafka took the injected error");
     let error = stops_within(&mut handle, Duration::from_secs(10)).await;
@@ -104,16 +96,13 @@ async fn a_partition_with_records_waiting_and_no_progress_makes_the_app_not_read
         }
         Ok::<(), HandlerError>(())
     });
-    let l = TEST_PROPS.iter().fold(l, |l, (k, v)| l.property(k, v));
     let app_id = unique("wd-app");
-    let handle = App::new(&app_id)
-        .transport(t.clone())
-        .stall_timeout(Duration::from_secs(2))
-        .drain_timeout(Duration::from_secs(1))
-        .listener(l)
-        .start()
-        .await
-        .unwrap();
+    let handle = start_app(&t, &app_id, |app| {
+        app.stall_timeout(Duration::from_secs(2))
+            .drain_timeout(Duration::from_secs(1))
+            .listener(listener_props(l))
+    })
+    .await;
     assert!(
         eventually(Duration::from_secs(30), || handle.health().is_ready()).await,
         "ready once joined"

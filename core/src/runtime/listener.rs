@@ -220,6 +220,8 @@ impl<T: Send + 'static> Unit for Listener<T> {
         let foreign = setup.stats.drop_counter(&name, DropReason::ForeignRetry);
         async move {
             let mut pending: Option<crate::ack::Ack> = None;
+            // A failed record went to a retry or dead-letter topic (or was skipped).
+            let mut wrote = false;
             let run = async {
                 while let Some(msg) = source.next().await {
                     let (record, ack) = (msg.record, msg.ack);
@@ -252,6 +254,7 @@ impl<T: Send + 'static> Unit for Listener<T> {
                     match call.handle(&ctx, &record).await {
                         Ok(()) => drop(ack),
                         Err(failure) => {
+                            wrote = true;
                             let result = ctx.recover(record, ack, failure).await;
                             ctx.report(result);
                         }
@@ -266,8 +269,10 @@ impl<T: Send + 'static> Unit for Listener<T> {
             // Dead-letter and retry writes of handled records are still on their way:
             // let them be acknowledged (bounded) so that their records commit now and are
             // not handled again by the partition's next owner.
-            if let Err(e) = producer.flush(drain_timeout).await {
-                tracing::warn!(listener = %name, error = %e, "dead-letter and retry writes not acknowledged before the partitions were released");
+            if wrote {
+                if let Err(e) = producer.flush(drain_timeout).await {
+                    tracing::warn!(listener = %name, error = %e, "dead-letter and retry writes not acknowledged before the partitions were released");
+                }
             }
             trackers.iter().for_each(|t| {
                 t.seal();

@@ -13,6 +13,7 @@ use futures::FutureExt;
 use super::pauses::Gates;
 use crate::ack::{OffsetTracker, TrackerHandle};
 use crate::codec::{decode_fetching, Decode};
+pub(crate) use crate::error::panic_message;
 use crate::error::ErrorKind;
 use crate::flow::RawMsg;
 use crate::flow::{Event, FlowCtx, Msg};
@@ -119,12 +120,4 @@ pub(crate) async fn guarded<F: Future>(fut: F, trackers: &[TrackerHandle]) -> Re
         });
     }
     result
-}
-
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".to_string())
 }

@@ -26,6 +26,10 @@ fn copy(values: Flow<u64>) -> Flow<u64> {
     values.map(|v| v)
 }
 
+fn tag(values: Flow<u64>) -> Flow<u64> {
+    values.map(|v| v + 1_000_000)
+}
+
 /// Appends each handled value to a file, one line each, before the handler returns.
 #[derive(Clone)]
 struct Journal(Arc<Mutex<std::fs::File>>);
@@ -96,6 +100,16 @@ async fn main() -> ExitCode {
         "processor" => {
             let p = Processor::new("copy", copy).input([input.as_str()]).output(&output);
             app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
+        }
+        "exactly-once" => {
+            let p = Processor::new("p", tag)
+                .input([input.as_str()])
+                .output(&output)
+                .exactly_once();
+            // A stable instance id: the restarted instance fences its killed
+            // predecessor's open transaction at once.
+            app.instance_id("node-1")
+                .processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
         }
         "listener" => app.listener(listener("journal", &input, Journal::open(&output))),
         "retry-latest" => app.listener(retrying_listener(&input, Journal::open(&output))),

@@ -198,3 +198,30 @@ pub fn props<In: Send + 'static, Out: Send + 'static>(
 pub fn numbers(range: std::ops::Range<u64>) -> Vec<String> {
     range.map(|v| v.to_string()).collect()
 }
+
+/// How often each value (a JSON number) occurs in what was read.
+pub fn tally(read: &[(i32, i64, Option<String>, String)]) -> BTreeMap<u64, usize> {
+    let mut counts = BTreeMap::new();
+    for r in read {
+        *counts.entry(r.3.parse::<u64>().unwrap()).or_default() += 1;
+    }
+    counts
+}
+
+/// Applies [`TEST_PROPS`] to a listener.
+pub fn listener_props<T: Send + 'static>(l: kflow_core::Listener<T>) -> kflow_core::Listener<T> {
+    TEST_PROPS.iter().fold(l, |l, (k, v)| l.property(k, v))
+}
+
+/// Starts an app with id `app_id` on `t`, committing every 100 ms, with what `units`
+/// adds (listeners, processors).
+pub async fn start_app(
+    t: &KafkaTransport,
+    app_id: &str,
+    units: impl FnOnce(kflow_core::App) -> kflow_core::App,
+) -> kflow_core::AppHandle {
+    let app = kflow_core::App::new(app_id)
+        .transport(t.clone())
+        .commit_interval(Duration::from_millis(100));
+    units(app).start().await.expect("the app starts")
+}
