@@ -236,11 +236,9 @@ async fn a_processor_killed_again_and_again_loses_nothing() {
     let dir = scratch("crash-processor");
     let records = setting("KFLOW_CRASH_RECORDS", 200_000);
     let (_, kills) = run_with_kills(&t, "processor", &input, &output, &dir).await;
-    let out = read_until(&t, &output, Duration::from_secs(120), |out| {
-        Report::of(records, 0, out.iter().filter_map(|r| r.3.parse().ok()))
-            .missing
-            .is_empty()
-    });
+    // Everything is committed, so every output was acknowledged: one settled read holds
+    // them all.
+    let out = read_settled(&t, &output, Duration::from_secs(5), Duration::from_secs(600));
     Report::of(records, kills, out.iter().filter_map(|r| r.3.parse().ok())).check("processor");
 }
 
@@ -349,7 +347,12 @@ async fn an_exactly_once_processor_killed_mid_way_resumes_at_its_last_committed_
         "every input committed"
     );
     second.stop();
-    let seen = tally(&read(&t, &output, usize::MAX, Duration::from_secs(3)));
+    let seen = tally(&read_settled(
+        &t,
+        &output,
+        Duration::from_secs(3),
+        Duration::from_secs(120),
+    ));
     let missing: Vec<u64> = (0..3_500).filter(|v| !seen.contains_key(&(v + 1_000_000))).collect();
     assert!(
         missing.is_empty(),

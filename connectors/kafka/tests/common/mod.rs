@@ -97,6 +97,26 @@ pub fn read_until(
 
 /// [`read`] with headers and timestamps.
 pub fn read_full(t: &KafkaTransport, topic: &str, want: usize, within: Duration) -> Vec<Read> {
+    scan(t, topic, want, within, None)
+}
+
+/// Every record of `topic`, read until none arrived for `idle` (at most `within`): for
+/// topics too large to read in one short window.
+pub fn read_settled(
+    t: &KafkaTransport,
+    topic: &str,
+    idle: Duration,
+    within: Duration,
+) -> Vec<(i32, i64, Option<String>, String)> {
+    scan(t, topic, usize::MAX, within, Some(idle))
+        .into_iter()
+        .map(|r| (r.partition, r.offset, r.key, r.value.unwrap_or_default()))
+        .collect()
+}
+
+/// Reads `topic` from the beginning until `want` records arrived, `within` passed, or
+/// (with `idle`) no record arrived for that long.
+fn scan(t: &KafkaTransport, topic: &str, want: usize, within: Duration, idle: Option<Duration>) -> Vec<Read> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", t.config().brokers())
         .set("group.id", unique("reader"))
@@ -112,8 +132,10 @@ pub fn read_full(t: &KafkaTransport, topic: &str, want: usize, within: Duration)
     consumer.assign(&tpl).unwrap();
     let deadline = Instant::now() + within;
     let mut out = Vec::new();
-    while out.len() < want && Instant::now() < deadline {
+    let mut last = Instant::now();
+    while out.len() < want && Instant::now() < deadline && idle.is_none_or(|idle| last.elapsed() < idle) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            last = Instant::now();
             let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
             let headers = kflow_kafka::message_headers(m.headers())
                 .iter()
