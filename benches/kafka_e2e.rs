@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{hand_consumer, unique, CommitWatch, PARTITIONS};
-use kflow::ack::Ack;
 use kflow::kafka::{KafkaConfig, KafkaTransport};
+use kflow::plumbing::ack::Ack;
+use kflow::plumbing::transport::{NewTopic, OutRecord, Transport};
 use kflow::prelude::*;
-use kflow::transport::{NewTopic, OutRecord, Transport};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, TopicPartitionList};

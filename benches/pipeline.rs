@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use futures::StreamExt;
-use kflow::ack::OffsetTracker;
+use kflow::plumbing::ack::OffsetTracker;
+use kflow::plumbing::event::{Event, Msg};
 use kflow::window::Tumbling;
-use kflow::{Event, Flow, Meta, Msg, Offset, Partition, Record, TimestampType, TopicPartition};
+use kflow::{Flow, Meta, Offset, Partition, Record, TimestampType, TopicPartition};
 use serde::{Deserialize, Serialize};
 
 const N: u64 = 1_000_000;

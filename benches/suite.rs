@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{hand_consumer, unique, CommitWatch, FETCH_QUEUE_BACKOFF_MS, PARTITIONS};
-use kflow::ack::Ack;
 use kflow::kafka::{KafkaConfig, KafkaTransport};
+use kflow::plumbing::ack::Ack;
+use kflow::plumbing::transport::{NewTopic, OutRecord, Transport};
 use kflow::prelude::*;
-use kflow::transport::{NewTopic, OutRecord, Transport};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, TopicPartitionList};
@@ -120,7 +120,7 @@ async fn write(t: &KafkaTransport, topic: &str, records: &[(String, Event, i64)]
 
 /// A side running one pipeline, stopped when dropped.
 enum Running {
-    Kflow(Option<kflow::AppHandle>),
+    Kflow(Option<Box<kflow::AppHandle>>),
     Hand(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>),
     Python(Child),
 }
@@ -252,7 +252,7 @@ async fn start(
                 Pipeline::Windowed => app.processor(Processor::new("p", windowed).input([input]).output(output)),
             };
             let handle = app.start().await.map_err(|e| e.to_string())?;
-            Ok((Running::Kflow(Some(handle)), format!("{group}-p")))
+            Ok((Running::Kflow(Some(Box::new(handle))), format!("{group}-p")))
         }
         "hand" => {
             let stop = Arc::new(AtomicBool::new(false));

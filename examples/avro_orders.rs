@@ -13,13 +13,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use kflow::ack::Ack;
-use kflow::codec::Encode;
-use kflow::kafka::KafkaTransport;
+use bytes::Bytes;
+use kflow::kafka::{KafkaTransport, ProduceRecord, ProducerOptions, TopicSettings, TypedProducer};
 use kflow::prelude::*;
 use kflow::schema_registry::apache_avro::{self, AvroSchema};
 use kflow::schema_registry::Avro;
-use kflow::transport::{NewTopic, OutRecord, Transport};
 
 /// An order, with its Avro schema derived from the type (record `shop.Order`).
 #[derive(Debug, Clone, Serialize, Deserialize, AvroSchema)]
@@ -56,7 +54,7 @@ async fn audit(order: Order) {
 const CUSTOMERS: [&str; 4] = ["ana", "ben", "chen", "dara"];
 
 #[tokio::main]
-async fn main() -> kflow::Result<()> {
+async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "kflow=info,kflow_core=warn".into()))
         .with_writer(std::io::stderr)
@@ -72,17 +70,18 @@ async fn main() -> kflow::Result<()> {
         transport.describe(),
         std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_default()
     );
-    let admin = transport.admin();
-    if admin.describe_topic("orders").await?.is_none() {
-        admin.create_topic(NewTopic::new("orders", 2)).await?;
-    }
+    transport
+        .kafka_admin()
+        .create_topics(&[TopicSettings::new().partitions(2).topic("orders")])
+        .await?;
 
     // Input: 200 orders as Avro, written with the same codec the processor reads with.
-    let codec = Avro::<Order>::from_env();
-    if let Some(prepare) = codec.prepare("orders") {
-        prepare.await?;
-    }
-    let producer = transport.producer()?;
+    let producer = TypedProducer::new(
+        transport.config(),
+        ProducerOptions::new(),
+        Utf8,
+        Avro::<Order>::from_env(),
+    )?;
     let mut expected_cents = 0u64;
     let mut expected = 0u64;
     for id in 0..200i64 {
@@ -95,28 +94,18 @@ async fn main() -> kflow::Result<()> {
             expected += 1;
             expected_cents += order.cents as u64;
         }
-        let value = codec.encode_to("orders", &order)?.expect("a value");
-        producer
-            .send(
-                OutRecord::new("orders", value).with_key(order.customer.clone()),
-                Ack::none(),
-            )
-            .await?;
+        let key = order.customer.clone();
+        producer.send(ProduceRecord::new("orders", order).key(key)).await?;
     }
     // Two corrupt payloads: not the Confluent magic byte, and a schema id nobody registered.
-    producer
-        .send(
-            OutRecord::new("orders", &b"{\"id\": 1}"[..]).with_key("bad-1"),
-            Ack::none(),
-        )
-        .await?;
-    producer
-        .send(
-            OutRecord::new("orders", &[0u8, 0, 0x0f, 0x42, 0x40, 2][..]).with_key("bad-2"),
-            Ack::none(),
-        )
-        .await?;
-    producer.flush(Duration::from_secs(10)).await?;
+    let raw = TypedProducer::raw(transport.config(), ProducerOptions::new())?;
+    for (key, value) in [
+        ("bad-1", &b"{\"id\": 1}"[..]),
+        ("bad-2", &[0u8, 0, 0x0f, 0x42, 0x40, 2][..]),
+    ] {
+        raw.send(ProduceRecord::new("orders", Bytes::from_static(value)).key(Bytes::from_static(key.as_bytes())))
+            .await?;
+    }
     println!("wrote 200 Avro orders and 2 corrupt payloads to `orders`");
 
     let handle = App::new("avro-orders")
@@ -146,10 +135,9 @@ async fn main() -> kflow::Result<()> {
         stats.dropped("big_orders", DropReason::Filtered),
         stats.dropped("big_orders", DropReason::DeadLettered)
     );
-    if big != expected || cents != expected_cents {
-        return Err(kflow::Error::Processing(format!(
-            "expected {expected} big orders, read {big}"
-        )));
-    }
+    anyhow::ensure!(
+        big == expected && cents == expected_cents,
+        "expected {expected} big orders, read {big}"
+    );
     Ok(())
 }

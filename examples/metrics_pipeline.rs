@@ -62,7 +62,7 @@ async fn store(batch: Vec<Metric>) {
 }
 
 #[tokio::main]
-async fn main() -> kflow::Result<()> {
+async fn main() -> anyhow::Result<()> {
     common::logs();
     let t = common::transport()?;
     common::topic(&t, "raw-metrics", 2).await?;
@@ -98,13 +98,13 @@ async fn main() -> kflow::Result<()> {
     common::wait_until(Duration::from_secs(60), || METRICS.load(Ordering::SeqCst) >= 600).await;
     tokio::time::sleep(Duration::from_millis(500)).await; // one more commit
     let page = match metrics_addr.get() {
-        Some(addr) => reqwest::get(format!("http://{addr}/metrics"))
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| kflow::Error::Transport(e.to_string()))?
-            .text()
-            .await
-            .map_err(|e| kflow::Error::Transport(e.to_string()))?,
+        Some(addr) => {
+            reqwest::get(format!("http://{addr}/metrics"))
+                .await
+                .and_then(|r| r.error_for_status())?
+                .text()
+                .await?
+        }
         None => String::new(),
     };
     let stats = handle.stats().clone();
@@ -126,7 +126,7 @@ async fn main() -> kflow::Result<()> {
         println!("  {line}");
     }
     if METRICS.load(Ordering::SeqCst) != 600 {
-        return Err(kflow::Error::Processing("expected 600 processed metrics".into()));
+        anyhow::bail!("expected 600 processed metrics");
     }
     Ok(())
 }

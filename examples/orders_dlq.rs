@@ -10,10 +10,9 @@ mod common;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kflow::ack::Ack;
+use kflow::plumbing::transport::Transport;
 use kflow::policy::{names, Replay};
 use kflow::prelude::*;
-use kflow::transport::{OutRecord, Transport};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Order {
@@ -38,7 +37,7 @@ async fn ship(order: Order) -> Result<(), HandlerError> {
 }
 
 #[tokio::main]
-async fn main() -> kflow::Result<()> {
+async fn main() -> anyhow::Result<()> {
     common::logs();
     let t = common::transport()?;
     common::topic(&t, "orders", 2).await?;
@@ -52,20 +51,12 @@ async fn main() -> kflow::Result<()> {
     });
     let n = common::produce(&t, "orders", orders).await?;
     // Two poison pills: not JSON, and JSON of the wrong shape.
-    let producer = t.producer()?;
-    producer
-        .send(
-            OutRecord::new("orders", "<order id=41/>").with_key("order-41"),
-            Ack::none(),
-        )
-        .await?;
-    producer
-        .send(
-            OutRecord::new("orders", r#"{"id":"42"}"#).with_key("order-42"),
-            Ack::none(),
-        )
-        .await?;
-    producer.flush(Duration::from_secs(10)).await?;
+    common::produce_raw(
+        &t,
+        "orders",
+        &[("order-41", b"<order id=41/>"), ("order-42", br#"{"id":"42"}"#)],
+    )
+    .await?;
     println!("wrote {n} orders and 2 poison pills to `orders`");
 
     let handle = App::new("orders-dlq")
@@ -116,7 +107,7 @@ async fn main() -> kflow::Result<()> {
         stats.dropped("ship", DropReason::DeadLettered)
     );
     if SHIPPED.load(Ordering::SeqCst) != 40 {
-        return Err(kflow::Error::Processing("not every order shipped".into()));
+        anyhow::bail!("not every order shipped");
     }
     Ok(())
 }
@@ -124,7 +115,7 @@ async fn main() -> kflow::Result<()> {
 /// The first `n` records of `orders.dlq`, read with a throwaway consumer group.
 async fn read_dead_letters(t: &kflow::kafka::KafkaTransport, n: usize) -> kflow::Result<Vec<kflow::RawRecord>> {
     use futures::StreamExt;
-    use kflow::transport::{ConsumerConfig, GroupEvent};
+    use kflow::plumbing::transport::{ConsumerConfig, GroupEvent};
     let mut consumer = t.consumer(ConsumerConfig {
         client_id: "orders-dlq-reader".into(),
         ..ConsumerConfig::new("orders-dlq-reader")

@@ -10,10 +10,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kflow::ack::Ack;
-use kflow::kafka::KafkaTransport;
+use kflow::kafka::{KafkaTransport, ProduceRecord, ProducerOptions, TopicSettings, TypedProducer};
 use kflow::prelude::*;
-use kflow::transport::{NewTopic, OutRecord, Transport};
 
 /// A page view as it arrives on `page-views`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,7 +60,7 @@ const USERS: [&str; 5] = ["ana", "ben", "chen", "dara", "eli"];
 const PAGES: [&str; 4] = ["/", "/cart", "/checkout", "/health"];
 
 #[tokio::main]
-async fn main() -> kflow::Result<()> {
+async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "kflow=info,kflow_core=warn".into()))
         .with_writer(std::io::stderr)
@@ -70,15 +68,14 @@ async fn main() -> kflow::Result<()> {
         .init();
     let transport = KafkaTransport::from_env_or_embedded()?;
     println!("running on {}", transport.describe());
-    let admin = transport.admin();
-    if admin.describe_topic("page-views").await?.is_none() {
-        admin.create_topic(NewTopic::new("page-views", 3)).await?;
-    }
+    let admin = transport.kafka_admin();
+    admin
+        .create_topics(&[TopicSettings::new().partitions(3).topic("page-views")])
+        .await?;
 
     // Sample input: one view every 700 ms of event time for five minutes, then one more
     // view per user at minute 7, which (as newer data does in a live stream) moves stream
     // time past minutes 0 to 4 so their windows close.
-    let producer = transport.producer()?;
     let mut views: Vec<(i64, PageView)> = (0..430i64)
         .map(|i| {
             (
@@ -99,18 +96,15 @@ async fn main() -> kflow::Result<()> {
             },
         )
     }));
-    for (ts, view) in &views {
-        let value = serde_json::to_vec(view).expect("json");
-        producer
-            .send(
-                OutRecord::new("page-views", value)
-                    .with_key(view.user.clone())
-                    .with_timestamp(*ts),
-                Ack::none(),
-            )
-            .await?;
+    let producer = TypedProducer::<String, PageView>::json(transport.config(), ProducerOptions::new())?;
+    let records = views.iter().map(|(ts, view)| {
+        ProduceRecord::new("page-views", view.clone())
+            .key(view.user.clone())
+            .timestamp(*ts)
+    });
+    for sent in producer.send_batch(records).await {
+        sent?;
     }
-    producer.flush(Duration::from_secs(10)).await?;
     println!("wrote {} page views to `page-views`", views.len());
 
     let handle = App::new("quickstart")
@@ -147,21 +141,15 @@ async fn main() -> kflow::Result<()> {
         "\n{} windows closed, {total} views counted, {health} health checks filtered out",
         rows.len()
     );
-    let committed = admin
-        .committed(
-            "quickstart-views_per_minute",
-            (0..3).map(|p| TopicPartition::new("page-views", p)).collect(),
-        )
-        .await?;
-    let committed: i64 = committed.iter().filter_map(|(_, o)| o.map(|o| o.0)).sum();
+    let lag = admin.group_lag("quickstart-views_per_minute", &["page-views"]).await?;
+    let committed: i64 = lag.iter().filter_map(|l| l.committed.map(|o| o.0)).sum();
     println!(
         "committed {committed} of {} input offsets (the open minute-7 windows hold offsets of the repartition topic, which group_by wrote them to)",
         views.len()
     );
-    if total != expected {
-        return Err(kflow::Error::Processing(format!(
-            "expected {expected} views in closed windows, counted {total}"
-        )));
-    }
+    anyhow::ensure!(
+        total == expected,
+        "expected {expected} views in closed windows, counted {total}"
+    );
     Ok(())
 }

@@ -67,7 +67,7 @@ async fn collect(summary: Summary) {
 }
 
 #[tokio::main]
-async fn main() -> kflow::Result<()> {
+async fn main() -> anyhow::Result<()> {
     common::logs();
     let t = common::transport()?;
     common::topic(&t, "page-views", 2).await?;
@@ -148,11 +148,6 @@ async fn main() -> kflow::Result<()> {
         "\n{} windows closed; minute 5 stays open (no later event closes it)",
         rows.len()
     );
-    if total() != 210 {
-        return Err(kflow::Error::Processing(format!(
-            "expected 210 events in closed windows, got {}",
-            total()
-        )));
-    }
+    anyhow::ensure!(total() == 210, "expected 210 events in closed windows, got {}", total());
     Ok(())
 }

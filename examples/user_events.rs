@@ -37,7 +37,7 @@ async fn on_user_event(event: UserEvent, key: Key<String>, meta: Meta, headers: 
 }
 
 #[tokio::main]
-async fn main() -> kflow::Result<()> {
+async fn main() -> anyhow::Result<()> {
     common::logs();
     let t = common::transport()?;
     common::topic(&t, "user-events", 3).await?;
@@ -82,7 +82,7 @@ async fn main() -> kflow::Result<()> {
         seen.len()
     );
     if seen.len() != n || !in_order {
-        return Err(kflow::Error::Processing("not every event was handled in order".into()));
+        anyhow::bail!("not every event was handled in order");
     }
     Ok(())
 }

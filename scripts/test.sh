@@ -15,7 +15,8 @@ start_registry
 
 results=$(mktemp)
 services_logs+=("$results")
-cargo test --workspace --all-targets 2>&1 | tee -a "$results"
+# --no-fail-fast: one failing test binary does not hide the others' results.
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee -a "$results"
 cargo test --workspace --doc 2>&1 | tee -a "$results"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -2,10 +2,12 @@
 
 use kflow_core::{App, Result};
 
-/// `App::from_env()`: the app id from `KFLOW_APP_ID` (default `kflow-app`), runtime
-/// settings from `KFLOW_*`, Kafka from `KAFKA_BROKERS` and friends (or the embedded
-/// broker), and, when `KFLOW_METRICS_ADDR` is set (e.g. `0.0.0.0:9464`), the metrics and
-/// health server there.
+/// `App::from_env()`, the one way to configure an app from the environment: the app id
+/// from `KFLOW_APP_ID` (default `kflow-app`), runtime settings from `KFLOW_*`
+/// ([`App::new_from_env`]), Kafka from `KAFKA_BROKERS` and friends
+/// ([`kflow_kafka::KafkaTransport::from_env`]: without `KAFKA_BROKERS` a start-up error,
+/// unless `KFLOW_EMBEDDED=1` asks for the embedded broker), and, when
+/// `KFLOW_METRICS_ADDR` is set (e.g. `0.0.0.0:9464`), the metrics and health server there.
 ///
 /// ```no_run
 /// use kflow::prelude::*;
@@ -20,7 +22,7 @@ pub trait AppFromEnv: Sized {
 
 impl AppFromEnv for App {
     fn from_env() -> Result<App> {
-        let app = <App as kflow_kafka::AppFromEnv>::from_env()?;
+        let app = App::new_from_env()?.transport(kflow_kafka::KafkaTransport::from_env()?);
         #[cfg(feature = "prometheus")]
         let app = match std::env::var("KFLOW_METRICS_ADDR") {
             Ok(addr) if !addr.trim().is_empty() => app.service(crate::prometheus::Prometheus::on(addr.trim())),

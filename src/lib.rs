@@ -19,12 +19,51 @@
 //! assert_eq!(driver.output_values::<String>("out"), ["HELLO"]);
 //! ```
 
-pub use kflow_core::*;
+pub use kflow_core::flow::{Node, NodeId, NodeKind, Topology};
+pub use kflow_core::runtime::{shutdown_signal, NoOutput, Output, OutputMode, Service};
+pub use kflow_core::{
+    App, AppHandle, DropReason, Error, ErrorKind, Fatal, Flow, GroupKey, HandlerError, Headers, Health, IntoListener,
+    IntoProcessor, JsonKey, Key, Listener, Meta, Offset, Partition, Processor, RawRecord, Record, Result,
+    RuntimeConfig, Stats, TestDriver, Timestamp, TimestampType, TopicDefaults, TopicPartition,
+};
+
+/// Windows on event time: kinds, bounds, results, and the grouped and windowed flows.
+pub mod window {
+    #![doc = include_str!("../docs/windows.md")]
+    pub use kflow_core::window::{
+        EmitMode, EveryUpdate, Final, Grouped, Hopping, Session, Sliding, Tumbling, Window, WindowKind, WindowResult,
+        Windowed,
+    };
+}
+
+/// Error policies: retries, retry topics, dead letters, skip, fail; replay.
+pub mod policy {
+    #![doc = include_str!("../docs/error-policies.md")]
+    pub use kflow_core::policy::*;
+}
+
+/// Codecs: [`codec::Json`], [`codec::Utf8`], [`codec::RawBytes`], and the traits to write
+/// your own.
+pub mod codec {
+    pub use kflow_core::codec::*;
+}
+
+/// For transport authors and low-level tests: the transport traits and the in-memory
+/// broker, acks and offset trackers, the events flows carry, telemetry internals.
+/// Applications rarely need it.
+pub mod plumbing {
+    pub use kflow_core::{ack, event, telemetry, transport};
+}
 
 /// The Kafka connector: [`kafka::KafkaTransport`], [`kafka::KafkaConfig`], the embedded
-/// broker; `App::from_env()` is [`AppFromEnv`].
+/// broker, and the toolkit ([`kafka::TypedProducer`], [`kafka::KafkaAdmin`]);
+/// `App::from_env()` is [`AppFromEnv`].
 #[cfg(feature = "kafka")]
-pub use kflow_kafka as kafka;
+pub mod kafka {
+    #![doc = include_str!("../docs/kafka.md")]
+    #![doc = include_str!("../docs/toolkit.md")]
+    pub use kflow_kafka::*;
+}
 
 #[cfg(feature = "kafka")]
 mod from_env;
@@ -39,14 +78,19 @@ pub mod prometheus;
 /// [`schema_registry::SchemaRegistry`], [`schema_registry::Avro`],
 /// [`schema_registry::JsonSchema`].
 #[cfg(feature = "schema-registry")]
-pub use kflow_schema_registry as schema_registry;
+pub mod schema_registry {
+    #![doc = include_str!("../docs/schema-registry.md")]
+    pub use kflow_schema_registry::*;
+}
 
 /// `#[kflow::listener(...)]`: turns an `async fn` of extractor arguments into a
-/// listener that `App::listener` accepts. See the README for the arguments.
+/// listener that `App::listener` accepts.
+///
+#[doc = include_str!("../docs/attributes.md")]
 #[cfg(feature = "macros")]
 pub use kflow_macros::listener;
 /// `#[kflow::processor(...)]`: turns `fn(Flow<In>) -> Flow<Out>` into a processor that
-/// `App::processor` accepts. See the README for the arguments.
+/// `App::processor` accepts. The arguments are those of [`listener`](macro@listener).
 #[cfg(feature = "macros")]
 pub use kflow_macros::processor;
 
@@ -55,6 +99,7 @@ pub use kflow_macros::processor;
 pub mod __private {
     pub use kflow_core::codec::{Json, RawBytes, Utf8};
     pub use kflow_core::policy;
+    pub use kflow_core::runtime::{NoOutput, Output};
     pub use kflow_core::transport::StartFrom;
     pub use kflow_core::{Flow, IntoListener, IntoProcessor, Listener, Processor};
 
@@ -88,3 +133,8 @@ pub mod prelude {
     pub use kflow_macros::{listener, processor};
     pub use serde::{Deserialize, Serialize};
 }
+
+/// The README's examples, compiled as doctests so the front page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

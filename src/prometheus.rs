@@ -1,5 +1,7 @@
 //! Metrics and health over HTTP: `/metrics` (Prometheus text format, through
 //! metrics-exporter-prometheus), `/health/live` and `/health/ready`.
+//!
+#![doc = include_str!("../docs/observability.md")]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,7 +12,8 @@ use futures::FutureExt;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
-use kflow_core::runtime::{Health, Service};
+use kflow_core::runtime::Service;
+use kflow_core::telemetry::Health;
 use kflow_core::{Error, Result};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -33,7 +36,7 @@ const DURATION_BUCKETS: [f64; 12] = [
 /// # }
 /// ```
 ///
-/// `GET /metrics` renders every kflow metric (names in the README); `GET /health/live`
+/// `GET /metrics` renders every kflow metric (names in docs/observability.md); `GET /health/live`
 /// answers 200 while the app runs, and 503 with the reason once something fatal happened
 /// (a panic, a fatal client error) or it stopped; `GET /health/ready` answers 200 once
 /// every listener and processor has its partitions, the last commit succeeded and no

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kflow::kafka::{KafkaConfig, KafkaTransport};
+use kflow::plumbing::transport::{NewTopic, Transport};
 use kflow::prelude::*;
 use kflow::prometheus::Prometheus;
 use kflow::schema_registry::{RegistryConfig, SchemaRegistry};
-use kflow::transport::{NewTopic, Transport};
 
 /// Every log line, kept for inspection.
 #[derive(Clone, Default)]

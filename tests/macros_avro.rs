@@ -8,13 +8,13 @@ mod registry;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kflow::ack::Ack;
 use kflow::codec::Encode;
 use kflow::kafka::KafkaTransport;
+use kflow::plumbing::ack::Ack;
+use kflow::plumbing::transport::{NewTopic, OutRecord, Transport};
 use kflow::prelude::*;
 use kflow::schema_registry::apache_avro::{self, AvroSchema};
 use kflow::schema_registry::Avro;
-use kflow::transport::{NewTopic, OutRecord, Transport};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
 #[avro(namespace = "kflow.test.macros")]

@@ -50,12 +50,12 @@ fn annotated_processors_and_listeners_run_and_commit() {
             cents: *cents,
         })
         .unwrap();
-        let record = kflow::transport::OutRecord::new("orders", value).with_key(format!("c{i}"));
+        let record = kflow::plumbing::transport::OutRecord::new("orders", value).with_key(format!("c{i}"));
         let mut record = record;
         record.headers.insert("trace", format!("t{i}"));
         d.pipe_record(record);
     }
-    d.pipe_record(kflow::transport::OutRecord::new("lines", "to be or"));
+    d.pipe_record(kflow::plumbing::transport::OutRecord::new("lines", "to be or"));
 
     assert_eq!(d.output_values::<f64>("big-orders"), vec![2.5, 19.99]);
     // (The annotated `words` is a value now: a local of that name would be a pattern.)

@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kflow::ack::Ack;
 use kflow::kafka::KafkaTransport;
+use kflow::plumbing::ack::Ack;
+use kflow::plumbing::transport::{NewTopic, OutRecord, Transport};
 use kflow::prelude::*;
 use kflow::prometheus::Prometheus;
-use kflow::transport::{NewTopic, OutRecord, Transport};
 
 fn evens(numbers: Flow<u64>) -> Flow<u64> {
     numbers.filter(|n| n % 2 == 0).map(|n| n * 10)

@@ -64,7 +64,7 @@ impl ResetArgs {
         } else if self.to_latest {
             ResetTo::Latest
         } else if let Some(o) = self.to_offset {
-            ResetTo::Offset(o)
+            ResetTo::Offset(kflow::Offset(o))
         } else if let Some(ts) = self.to_timestamp {
             ResetTo::Timestamp(ts)
         } else if let Some(text) = &self.to_datetime {
@@ -118,13 +118,13 @@ pub async fn run(connection: &Connection, command: GroupsCommand) -> Result<()> 
                 println!("group {group} has no committed offsets (name topics with --topic)");
                 return Ok(());
             }
-            let width = lag.iter().map(|l| l.topic.len()).max().unwrap_or(5).max(5);
+            let width = lag.iter().map(|l| l.partition.topic.len()).max().unwrap_or(5).max(5);
             println!("{:<width$}  PARTITION  COMMITTED  END  LAG", "TOPIC");
             for l in &lag {
                 let committed = l.committed.map_or("-".to_string(), |c| c.to_string());
                 println!(
                     "{:<width$}  {:<9}  {committed:<9}  {:<3}  {}",
-                    l.topic, l.partition, l.end, l.lag
+                    l.partition.topic, l.partition.partition, l.end, l.lag
                 );
             }
             println!("total lag: {}", lag.iter().map(|l| l.lag).sum::<i64>());
@@ -146,7 +146,7 @@ pub async fn run(connection: &Connection, command: GroupsCommand) -> Result<()> 
             println!("TOPIC  PARTITION  FROM  TO");
             for c in &changes {
                 let from = c.from.map_or("-".to_string(), |f| f.to_string());
-                println!("{}  {}  {from}  {}", c.topic, c.partition, c.to);
+                println!("{}  {}  {from}  {}", c.partition.topic, c.partition.partition, c.to);
             }
             if args.execute {
                 println!("reset {} partition(s) of group {}", changes.len(), args.group);

@@ -146,7 +146,7 @@ fn keys_from_a_field_hash_like_kafka_and_a_file_loads_in_bulk() {
     for r in &got {
         let key = r["key"].as_str().unwrap();
         assert_eq!(key, r["value"]["user"].as_str().unwrap());
-        let expected = kflow::transport::partition_for_key(key.as_bytes(), 4) as i64;
+        let expected = kflow::plumbing::transport::partition_for_key(key.as_bytes(), 4) as i64;
         assert_eq!(r["partition"].as_i64().unwrap(), expected, "key {key}");
     }
 }

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use kflow::ack::Ack;
-use kflow::kafka::{KafkaConfig, KafkaTransport};
-use kflow::transport::{NewTopic, OutRecord, Transport};
+use bytes::Bytes;
+use kflow::kafka::{KafkaConfig, KafkaTransport, ProduceRecord, ProducerOptions, TopicSettings, TypedProducer};
 use serde::Serialize;
 
 /// Kafka from `--brokers host:port`, else from `KAFKA_BROKERS`, else (the examples opt
@@ -32,33 +31,40 @@ pub fn logs() {
 
 /// Creates `topic` with `partitions` partitions unless it exists.
 pub async fn topic(t: &KafkaTransport, topic: &str, partitions: i32) -> kflow::Result<()> {
-    let admin = t.admin();
-    if admin.describe_topic(topic).await?.is_none() {
-        admin.create_topic(NewTopic::new(topic, partitions)).await?;
-    }
+    let settings = TopicSettings::new().partitions(partitions);
+    t.kafka_admin().create_topics(&[settings.topic(topic)]).await?;
     Ok(())
 }
 
-/// Writes `(key, value, timestamp)` records as JSON to `topic` and waits until written.
-pub async fn produce<T: Serialize>(
+/// Writes `(key, value, timestamp)` records as JSON to `topic` and waits until the broker
+/// acknowledged them all.
+pub async fn produce<T: Serialize + 'static>(
     t: &KafkaTransport,
     topic: &str,
     records: impl IntoIterator<Item = (String, T, i64)>,
 ) -> kflow::Result<usize> {
-    let producer = t.producer()?;
-    let mut n = 0;
-    for (key, value, ts) in records {
-        let bytes = serde_json::to_vec(&value).expect("json");
-        producer
-            .send(
-                OutRecord::new(topic, bytes).with_key(key).with_timestamp(ts),
-                Ack::none(),
-            )
-            .await?;
-        n += 1;
-    }
-    producer.flush(Duration::from_secs(10)).await?;
+    let producer = TypedProducer::<String, T>::json(t.config(), ProducerOptions::new())?;
+    let sent = producer
+        .send_batch(
+            records
+                .into_iter()
+                .map(|(key, value, ts)| ProduceRecord::new(topic, value).key(key).timestamp(ts)),
+        )
+        .await;
+    let n = sent.len();
+    sent.into_iter().collect::<kflow::Result<Vec<_>>>()?;
     Ok(n)
+}
+
+/// Writes `(key, value bytes)` records to `topic` as they are (for malformed input).
+pub async fn produce_raw(t: &KafkaTransport, topic: &str, records: &[(&str, &[u8])]) -> kflow::Result<()> {
+    let producer = TypedProducer::raw(t.config(), ProducerOptions::new())?;
+    for (key, value) in records {
+        let record =
+            ProduceRecord::new(topic, Bytes::copy_from_slice(value)).key(Bytes::copy_from_slice(key.as_bytes()));
+        producer.send(record).await?;
+    }
+    Ok(())
 }
 
 /// Waits until `done` holds, at most `within`; returns whether it held.

@@ -5,25 +5,9 @@ use quote::quote;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprArray, ExprLit, Lit, LitStr, Meta, Token};
+use syn::{Expr, ExprArray, ExprLit, GenericArgument, Lit, LitStr, Meta, PathArguments, Token, Type};
 
-/// Collects errors so all of them are reported together.
-#[derive(Default)]
-pub struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub fn push(&mut self, span: Span, message: impl std::fmt::Display) {
-        let e = syn::Error::new(span, message);
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-
-    pub fn into_result(self) -> Result<(), syn::Error> {
-        self.0.map_or(Ok(()), Err)
-    }
-}
+pub use crate::errors::Errors;
 
 /// The parsed arguments, each with the span of its key.
 pub struct Args(Vec<(syn::Ident, Expr)>);
@@ -264,5 +248,16 @@ pub fn unit_struct(func: &syn::ItemFn, method: &str) -> TokenStream {
             #(#attrs)*
             #vis #asyncness fn #method(#inputs) #output #block
         }
+    }
+}
+
+/// The single generic type argument of a path segment, e.g. `T` in `Flow<T>`.
+pub fn generic_arg(segment: &syn::PathSegment) -> Option<&Type> {
+    match &segment.arguments {
+        PathArguments::AngleBracketed(a) if a.args.len() == 1 => match a.args.first() {
+            Some(GenericArgument::Type(t)) => Some(t),
+            _ => None,
+        },
+        _ => None,
     }
 }

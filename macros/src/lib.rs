@@ -3,7 +3,9 @@
 //! is valid), and generate a few lines over kflow's public traits. On error the original
 //! function is still emitted, so no follow-on errors hide the real one.
 
+// Modules point down: `errors` ← `policy` ← `args` ← `listener`, `processor`.
 mod args;
+mod errors;
 mod listener;
 mod policy;
 mod processor;

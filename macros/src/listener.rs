@@ -5,7 +5,9 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Type};
 
-use crate::args::{common_calls, item_fn, positive, required_topics, unit_struct, value_codec, Args, Errors};
+use crate::args::{
+    common_calls, generic_arg, item_fn, positive, required_topics, unit_struct, value_codec, Args, Errors,
+};
 
 const VALID: &[&str] = &[
     "topics",
@@ -28,17 +30,6 @@ enum Arg {
 fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     match ty {
         Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
-        _ => None,
-    }
-}
-
-/// The single generic type argument of a path segment, e.g. `T` in `Flow<T>`.
-pub fn generic_arg(segment: &syn::PathSegment) -> Option<&Type> {
-    match &segment.arguments {
-        PathArguments::AngleBracketed(a) if a.args.len() == 1 => match a.args.first() {
-            Some(GenericArgument::Type(t)) => Some(t),
-            _ => None,
-        },
         _ => None,
     }
 }

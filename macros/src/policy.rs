@@ -6,7 +6,7 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit};
 
-use crate::args::Errors;
+use crate::errors::Errors;
 
 const FORMS: &str = "`fail`, `skip`, `dead_letter`, `dead_letter(suffix = \".DLT\", headers = spring)`, \
 `retry(max_attempts = 3, backoff = exponential(100ms, 2.0))`, `retry_topics([1s, 10s])`, \

@@ -5,8 +5,9 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ReturnType, Type};
 
-use crate::args::{common_calls, item_fn, required_topics, string, unit_struct, value_codec, Args, Errors};
-use crate::listener::generic_arg;
+use crate::args::{
+    common_calls, generic_arg, item_fn, required_topics, string, unit_struct, value_codec, Args, Errors,
+};
 
 const VALID: &[&str] = &[
     "input",
@@ -96,9 +97,11 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     {
         calls.push(quote!(.exactly_once()));
     }
-    if let Some(out) = args.get("output").and_then(|e| string(e, "output", &mut errors)) {
-        calls.push(quote!(.output(#out)));
-    }
+    let output = args.get("output").and_then(|e| string(e, "output", &mut errors));
+    let mode = match &output {
+        Some(_) => quote!(::kflow::__private::Output),
+        None => quote!(::kflow::__private::NoOutput),
+    };
     if let Some(codec) = value_codec(&args, &mut errors) {
         calls.push(quote!(.value_decoder(#codec).value_encoder(#codec)));
     }
@@ -107,6 +110,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#e #item);
     }
     let (input_ty, output_ty) = (input_ty.expect("checked"), output_ty.expect("checked"));
+    let output_call = output.map(|out| quote!(.output(#out)));
     let ident = &sig.ident;
     let name = ident.to_string();
     let wrapper = unit_struct(&func, "__kflow_pipeline");
@@ -117,8 +121,9 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         impl ::kflow::__private::IntoProcessor for #ident {
             type In = #input_ty;
             type Out = #output_ty;
-            fn into_processor(self) -> ::kflow::__private::Processor<#input_ty, #output_ty> {
-                #new(#name, #ident::__kflow_pipeline).input([#(#inputs),*]) #(#calls)*
+            type Mode = #mode;
+            fn into_processor(self) -> ::kflow::__private::Processor<#input_ty, #output_ty, #mode> {
+                #new(#name, #ident::__kflow_pipeline).input([#(#inputs),*]) #(#calls)* #output_call
             }
         }
     }

@@ -317,10 +317,9 @@ pub(crate) fn check_poll_interval<'a>(
         return Err(Error::Config {
             key,
             reason: format!(
-                "{} ms is not more than the longest wait in a rebalance ({} ms: the drain timeout plus {} s for the commit); raise it or lower the drain timeout",
+                "{} ms is not more than the longest wait in a rebalance ({} ms: the drain timeout plus the commit timeout); raise it or lower the drain timeout",
                 interval.as_millis(),
-                revoke_wait.as_millis(),
-                crate::consumer::COMMIT_ALLOWANCE.as_secs()
+                revoke_wait.as_millis()
             ),
         });
     }

@@ -43,7 +43,11 @@ impl EmbeddedBroker {
                 let cluster = match MockCluster::new(1) {
                     Ok(c) => c,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(Error::Transport(format!("cannot start the embedded broker: {e}"))));
+                        let _ = ready_tx.send(Err(Error::transport(
+                            "embedded broker",
+                            "cannot start the embedded broker",
+                        )
+                        .caused_by(e)));
                         return;
                     }
                 };
@@ -51,10 +55,9 @@ impl EmbeddedBroker {
                 for command in rx {
                     match command {
                         Command::CreateTopic(name, partitions, reply) => {
-                            let r = cluster.create_topic(&name, partitions, 1).map_err(|e| Error::Topic {
-                                topic: name,
-                                reason: e.to_string(),
-                            });
+                            let r = cluster
+                                .create_topic(&name, partitions, 1)
+                                .map_err(|e| Error::topic(name, e.to_string()));
                             let _ = reply.send(r);
                         }
                         Command::ProduceErrors(errors, reply) => {
@@ -67,7 +70,9 @@ impl EmbeddedBroker {
                             } else {
                                 cluster.broker_up(1)
                             };
-                            let _ = reply.send(r.map_err(|e| Error::Transport(e.to_string())));
+                            let _ = reply.send(r.map_err(|e| {
+                                Error::transport("embedded broker", "a blocking call did not finish").caused_by(e)
+                            }));
                         }
                         Command::Stop => break,
                     }
@@ -76,7 +81,7 @@ impl EmbeddedBroker {
             .map_err(Error::Io)?;
         let bootstrap = ready_rx
             .recv_timeout(Duration::from_secs(10))
-            .map_err(|_| Error::Transport("the embedded broker did not start".into()))??;
+            .map_err(|_| Error::transport("embedded broker", "did not start"))??;
         Ok(EmbeddedBroker {
             bootstrap,
             commands: Mutex::new(tx),
@@ -93,11 +98,11 @@ impl EmbeddedBroker {
         let (tx, rx) = mpsc::channel();
         self.commands
             .lock()
-            .map_err(|_| Error::Transport("embedded broker lock".into()))?
+            .map_err(|_| Error::transport("embedded broker", "its lock is poisoned"))?
             .send(make(tx))
-            .map_err(|_| Error::Transport("the embedded broker stopped".into()))?;
+            .map_err(|_| Error::transport("embedded broker", "stopped"))?;
         rx.recv_timeout(Duration::from_secs(10))
-            .map_err(|_| Error::Transport("the embedded broker did not answer".into()))?
+            .map_err(|_| Error::transport("embedded broker", "did not answer"))?
     }
 
     /// Creates a topic.

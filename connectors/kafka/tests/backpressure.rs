@@ -22,7 +22,7 @@ async fn a_slow_sink_pauses_the_partition_and_buffers_stay_under_the_bound() {
     let (input, output) = (unique("bp-in"), unique("bp-out"));
     create(&t, &input, 1).await;
     produce(&t, &input, numbers(0..1_000)).await;
-    let app = App::new(&unique("app"))
+    let app = App::new(unique("app"))
         .transport(t.clone())
         .processor(props(Processor::new("p", slow).input([input.as_str()]).output(&output)));
     let handle = app.start().await.unwrap();

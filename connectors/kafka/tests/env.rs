@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use kflow_core::{App, Error, Flow, HandlerError, Listener, Meta, Processor};
-use kflow_kafka::{AppFromEnv, KafkaConfig, KafkaTransport};
+use kflow_kafka::{KafkaConfig, KafkaTransport};
 
 fn key_of(err: &Error) -> &str {
     match err {
@@ -23,8 +23,6 @@ fn configuration_comes_from_the_environment() {
     let err = KafkaTransport::from_env().err().expect("no silent fallback");
     assert_eq!(key_of(&err), "KAFKA_BROKERS", "{err}");
     assert!(err.to_string().contains("KFLOW_EMBEDDED=1"), "{err}");
-    let err = App::from_env().err().expect("no silent fallback");
-    assert_eq!(key_of(&err), "KAFKA_BROKERS", "{err}");
 
     // The embedded broker is an explicit choice.
     std::env::set_var("KFLOW_EMBEDDED", "1");
@@ -32,7 +30,7 @@ fn configuration_comes_from_the_environment() {
     assert!(t.embedded_broker().is_some());
     assert!(t.config().brokers().starts_with("127.0.0.1:"));
     drop(t);
-    let app = App::from_env().unwrap();
+    let app = App::new_from_env().unwrap();
     assert_eq!(app.id(), "kflow-app");
     std::env::set_var("KFLOW_EMBEDDED", "maybe");
     assert_eq!(key_of(&KafkaTransport::from_env().err().unwrap()), "KFLOW_EMBEDDED");

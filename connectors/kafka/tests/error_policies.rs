@@ -43,7 +43,7 @@ async fn start(
     if let Some(p) = policy {
         l = l.on_error(p);
     }
-    let app = App::new(&unique("app"))
+    let app = App::new(unique("app"))
         .transport(t.clone())
         .commit_interval(Duration::from_millis(100))
         .listener(l);
@@ -271,7 +271,7 @@ async fn fail_stops_the_app_before_the_record_and_a_restart_resumes_there() {
     for (k, v) in TEST_PROPS {
         l = l.property(k, v);
     }
-    let handle = App::new(&unique("app"))
+    let handle = App::new(unique("app"))
         .transport(t.clone())
         .commit_interval(Duration::from_millis(100))
         .listener(l)

@@ -26,7 +26,7 @@ fn an_unreachable_broker_is_an_error_naming_it_within_the_bound() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(matches!(err, Error::Transport(_)), "{err}");
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
     assert!(err.to_string().contains(&address), "{err}");
 }
 
@@ -52,7 +52,7 @@ async fn run_with(
     n: u64,
     during: impl std::future::Future<Output = ()>,
 ) -> Vec<u64> {
-    let app = App::new(&unique("app"))
+    let app = App::new(unique("app"))
         .transport(t.clone())
         .commit_interval(Duration::from_millis(100))
         .processor(props(Processor::new("p", double).input([input]).output(output)));
@@ -80,7 +80,7 @@ async fn start_after_injecting(
     create(t, output, 1).await;
     produce(t, input, numbers(0..n)).await;
     t.embedded_broker().unwrap().inject_produce_errors(errors).unwrap();
-    let app = App::new(&unique("app"))
+    let app = App::new(unique("app"))
         .transport(t.clone())
         .commit_interval(Duration::from_millis(100))
         .processor(props(Processor::new("p", double).input([input]).output(output)));

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use kflow_core::transport::NewTopic;
-use kflow_core::{App, HandlerError, Listener, TopicPartition};
+use kflow_core::{App, HandlerError, Listener, Offset, TopicPartition};
 use kflow_kafka::{KafkaTransport, ProduceRecord, ProducerOptions, ResetTo, TypedProducer};
 
 /// A listener app counting what it handles.
@@ -80,7 +80,13 @@ async fn groups_are_listed_described_and_reset_only_when_inactive() {
     let lag = admin.group_lag(&group, &[]).await.unwrap();
     let mut by_partition: Vec<(String, i32, Option<i64>)> = lag
         .iter()
-        .map(|l| (l.topic.clone(), l.partition, l.committed))
+        .map(|l| {
+            (
+                l.partition.topic.to_string(),
+                l.partition.partition.0,
+                l.committed.map(|o| o.0),
+            )
+        })
         .collect();
     by_partition.sort();
     assert_eq!(
@@ -107,7 +113,10 @@ async fn groups_are_listed_described_and_reset_only_when_inactive() {
     assert!(admin.wait_group_empty(&group, Duration::from_secs(30)).await.unwrap());
 
     let plan = admin.plan_reset(&group, &[&topic], ResetTo::Earliest).await.unwrap();
-    assert!(plan.iter().all(|c| c.from == Some(10) && c.to == 0), "{plan:?}");
+    assert!(
+        plan.iter().all(|c| c.from == Some(Offset(10)) && c.to == Offset(0)),
+        "{plan:?}"
+    );
     assert_eq!(
         committed(&t, &group, &topic, 2).await[&0],
         Some(10),
@@ -115,7 +124,7 @@ async fn groups_are_listed_described_and_reset_only_when_inactive() {
     );
 
     let changes = admin.reset_offsets(&group, &[&topic], ResetTo::Earliest).await.unwrap();
-    assert!(changes.iter().all(|c| c.to == 0), "{changes:?}");
+    assert!(changes.iter().all(|c| c.to == Offset(0)), "{changes:?}");
     assert_eq!(
         committed(&t, &group, &topic, 2)
             .await
@@ -126,7 +135,10 @@ async fn groups_are_listed_described_and_reset_only_when_inactive() {
     );
 
     let changes = admin.reset_offsets(&group, &[&topic], ResetTo::Earliest).await.unwrap();
-    assert!(changes.iter().all(|c| c.from == Some(0) && c.to == 0), "{changes:?}");
+    assert!(
+        changes.iter().all(|c| c.from == Some(Offset(0)) && c.to == Offset(0)),
+        "{changes:?}"
+    );
     // From offset 6 on each partition (tansu's end offsets are wrong: resets to an
     // offset or the end are tested on the embedded broker below).
     let mut tpl = rdkafka::TopicPartitionList::new();
@@ -172,27 +184,41 @@ async fn lag_and_resets_to_an_offset_or_the_end_on_the_embedded_broker() {
     let group = unique("groups-embedded-g");
 
     let lag = admin.group_lag(&group, &[&topic]).await.unwrap();
-    let summary: Vec<(i32, Option<i64>, i64, i64)> =
-        lag.iter().map(|l| (l.partition, l.committed, l.end, l.lag)).collect();
+    let summary: Vec<(i32, Option<i64>, i64, i64)> = lag
+        .iter()
+        .map(|l| (l.partition.partition.0, l.committed.map(|o| o.0), l.end.0, l.lag))
+        .collect();
     assert_eq!(summary, [(0, None, 10, 10), (1, None, 10, 10)], "nothing committed yet");
 
     let changes = admin
-        .reset_offsets(&group, &[&topic], ResetTo::Offset(4))
+        .reset_offsets(&group, &[&topic], ResetTo::Offset(Offset(4)))
         .await
         .unwrap();
-    assert!(changes.iter().all(|c| c.from.is_none() && c.to == 4), "{changes:?}");
+    assert!(
+        changes.iter().all(|c| c.from.is_none() && c.to == Offset(4)),
+        "{changes:?}"
+    );
     let lag = admin.group_lag(&group, &[&topic]).await.unwrap();
-    assert!(lag.iter().all(|l| l.committed == Some(4) && l.lag == 6), "{lag:?}");
+    assert!(
+        lag.iter().all(|l| l.committed == Some(Offset(4)) && l.lag == 6),
+        "{lag:?}"
+    );
 
     let changes = admin
-        .reset_offsets(&group, &[&topic], ResetTo::Offset(99))
+        .reset_offsets(&group, &[&topic], ResetTo::Offset(Offset(99)))
         .await
         .unwrap();
-    assert!(changes.iter().all(|c| c.to == 10), "clamped to the end: {changes:?}");
+    assert!(
+        changes.iter().all(|c| c.to == Offset(10)),
+        "clamped to the end: {changes:?}"
+    );
 
     admin.reset_offsets(&group, &[&topic], ResetTo::Earliest).await.unwrap();
     let changes = admin.reset_offsets(&group, &[&topic], ResetTo::Latest).await.unwrap();
-    assert!(changes.iter().all(|c| c.from == Some(0) && c.to == 10), "{changes:?}");
+    assert!(
+        changes.iter().all(|c| c.from == Some(Offset(0)) && c.to == Offset(10)),
+        "{changes:?}"
+    );
 
     let lag = admin.group_lag(&group, &[]).await.unwrap();
     assert_eq!(lag.iter().map(|l| l.lag).sum::<i64>(), 0, "{lag:?}");

@@ -20,7 +20,7 @@ async fn filter_and_map_produce_exactly_the_expected_outputs_and_commit_the_inpu
     let (input, output) = (unique("pipe-in"), unique("pipe-out"));
     create(&t, &input, 3).await;
     produce(&t, &input, numbers(0..300)).await;
-    let app = App::new(&unique("app"))
+    let app = App::new(unique("app"))
         .transport(t.clone())
         .commit_interval(Duration::from_millis(200))
         .processor(props(
@@ -69,7 +69,7 @@ async fn a_listener_sees_each_partition_in_offset_order_and_commits() {
         }
     })
     .property("session.timeout.ms", "6000");
-    let app = App::new(&unique("app"))
+    let app = App::new(unique("app"))
         .transport(t.clone())
         .commit_interval(Duration::from_millis(200))
         .listener(listener);

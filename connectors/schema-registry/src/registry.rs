@@ -101,12 +101,14 @@ impl SchemaRegistry {
 
     /// The error for a registry that stayed unreachable.
     pub(crate) fn unreachable(&self, e: SRCError) -> Error {
-        Error::Transport(format!(
-            "schema registry at {} did not answer after {} retries: {}",
-            redact_urls(self.url()),
-            self.0.config.retry_count(),
-            describe(&e)
-        ))
+        Error::transport(
+            format!("schema registry at {}", redact_urls(self.url())),
+            format!(
+                "did not answer after {} retries: {}",
+                self.0.config.retry_count(),
+                describe(&e)
+            ),
+        )
     }
 
     /// Runs `op` until it succeeds, fails for good, or its retriable failures used up the

@@ -92,7 +92,7 @@ async fn avro_round_trips_through_a_processor_in_the_confluent_wire_format() {
     create(&t, &input, 2).await;
     produce_with(&t, &input, &reg.avro::<Order>(), &orders(20)).await;
 
-    let app = App::new(&unique("app"))
+    let app = App::new(unique("app"))
         .transport(t.clone())
         .commit_interval(Duration::from_millis(100))
         .processor(props(
@@ -232,7 +232,7 @@ async fn a_reader_with_a_newer_compatible_schema_reads_old_records() {
     for (k, v) in TEST_PROPS {
         l = l.property(k, v);
     }
-    let handle = App::new(&unique("app"))
+    let handle = App::new(unique("app"))
         .transport(t.clone())
         .listener(l)
         .start()
@@ -285,7 +285,7 @@ async fn an_incompatible_schema_is_a_start_up_error_naming_the_subject() {
             number: i.number.to_string(),
         })
     }
-    let app = App::new(&unique("app")).transport(t.clone()).processor(
+    let app = App::new(unique("app")).transport(t.clone()).processor(
         Processor::with_codecs("stringify", stringify, reg.avro(), reg.avro())
             .input([input.as_str()])
             .output(&output),
@@ -331,7 +331,7 @@ async fn corrupt_payloads_end_in_the_dead_letter_topic() {
     for (k, v) in TEST_PROPS {
         l = l.property(k, v);
     }
-    let handle = App::new(&unique("app"))
+    let handle = App::new(unique("app"))
         .transport(t.clone())
         .listener(l)
         .start()
@@ -366,14 +366,14 @@ async fn an_unreachable_registry_is_retried_then_a_clear_start_up_error() {
     })
     .value_decoder(reg.avro::<Order>());
     let started = std::time::Instant::now();
-    let err = App::new(&unique("app"))
+    let err = App::new(unique("app"))
         .transport(t.clone())
         .listener(l)
         .start()
         .await
         .err()
         .expect("fails");
-    assert!(matches!(err, Error::Transport(_)), "{err}");
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains(&url) && text.contains("2 retries"), "{text}");
     assert!(

@@ -8,8 +8,10 @@
 //! newest offset; chunks wholly behind the frontier are freed. An ack costs one reference
 //! count on its chunk and one bit: no allocation per record.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
 
 use std::collections::VecDeque;
 
@@ -49,6 +51,7 @@ impl Chunk {
     pub(crate) fn release(&self, bit: u32) {
         let mask = !(1u64 << (bit % 64));
         self.words[(bit / 64) as usize].fetch_and(mask, Ordering::Release);
+        self.core.released();
     }
 
     /// The partition and offset the ack at `bit` holds.
@@ -94,9 +97,20 @@ pub(crate) struct TrackerCore {
     /// Once set (not `NONE`), the frontier no longer moves.
     frozen: AtomicI64,
     state: Mutex<ScanState>,
+    /// How many wait in [`TrackerHandle::settled`]; releases notify them only then.
+    waiters: AtomicUsize,
+    changed: Notify,
 }
 
 impl TrackerCore {
+    /// An offset was released or the tracker froze: wakes whoever waits for it to settle
+    /// (one relaxed load otherwise).
+    fn released(&self) {
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            self.changed.notify_waiters();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, ScanState> {
         // A panic while holding this lock leaves the state consistent (only whole-field
         // writes happen under it), so a poisoned lock is still usable.
@@ -164,6 +178,8 @@ impl TrackerCore {
             state.failure = Some(format!("offset {offset} of {}: {reason}", self.partition));
         }
         self.freeze(&mut state, Some(offset));
+        drop(state);
+        self.released();
     }
 }
 
@@ -201,6 +217,8 @@ impl OffsetTracker {
                     scanned: NONE,
                     failure: None,
                 }),
+                waiters: AtomicUsize::new(0),
+                changed: Notify::new(),
             }),
             current: None,
         }
@@ -289,6 +307,49 @@ impl TrackerHandle {
     /// True once sealed or failed.
     pub fn is_frozen(&self) -> bool {
         self.0.frozen.load(Ordering::Acquire) != NONE
+    }
+
+    /// True when no registered offset is still held (or the tracker is frozen).
+    pub fn is_settled(&self) -> bool {
+        self.is_frozen()
+            || matches!((self.read_end(), self.frontier()), (Some(end), Some(f)) if f >= end)
+            || self.read_end().is_none()
+    }
+
+    /// Waits until the tracker [is settled](TrackerHandle::is_settled), woken by
+    /// releases (no polling), or until `deadline`; true if it settled.
+    ///
+    /// ```
+    /// use kflow_core::ack::OffsetTracker;
+    /// use kflow_core::{Offset, TopicPartition};
+    /// let mut tracker = OffsetTracker::new(TopicPartition::new("t", 0));
+    /// let handle = tracker.handle();
+    /// let ack = tracker.track(Offset(0));
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// rt.block_on(async {
+    ///     let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(10);
+    ///     assert!(!handle.settled(soon).await, "offset 0 is held");
+    ///     tokio::spawn(async move { drop(ack) });
+    ///     let later = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    ///     assert!(handle.settled(later).await);
+    /// });
+    /// ```
+    pub async fn settled(&self, deadline: tokio::time::Instant) -> bool {
+        let core = &self.0;
+        core.waiters.fetch_add(1, Ordering::SeqCst);
+        let settled = loop {
+            let changed = core.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_settled() {
+                break true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                break self.is_settled();
+            }
+        };
+        core.waiters.fetch_sub(1, Ordering::SeqCst);
+        settled
     }
 }
 

@@ -99,7 +99,7 @@ pub trait Decode<T>: Send + Sync + 'static {
     }
 
     /// Checked once at start-up (configuration, reachability); an error stops the start.
-    fn check(&self) -> Option<BoxFuture<'static, crate::Result<()>>> {
+    fn check(&self) -> Option<BoxFuture<'static, crate::error::Result<()>>> {
         None
     }
 }
@@ -118,7 +118,7 @@ pub trait Encode<T>: Send + Sync + 'static {
     /// Prepares writing to `topic` (registers or looks up a schema). kflow awaits it at
     /// start-up for a processor's output topic, and before the first record a `to(topic)`
     /// writes; an error stops the app. The default has nothing to prepare.
-    fn prepare(&self, _topic: &str) -> Option<BoxFuture<'static, crate::Result<()>>> {
+    fn prepare(&self, _topic: &str) -> Option<BoxFuture<'static, crate::error::Result<()>>> {
         None
     }
 }

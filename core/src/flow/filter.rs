@@ -5,7 +5,7 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use super::Event;
-use crate::runtime::stats::DropCounter;
+use crate::telemetry::DropCounter;
 
 pin_project! {
     /// Stream for [`super::Flow::filter`].

@@ -8,7 +8,7 @@ use pin_project_lite::pin_project;
 use super::{Event, Msg};
 use crate::ack::Ack;
 use crate::record::Record;
-use crate::runtime::stats::DropCounter;
+use crate::telemetry::DropCounter;
 
 /// The input record an iterator's outputs are cut from.
 struct Pending<I: Iterator> {

@@ -1,6 +1,5 @@
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
@@ -9,16 +8,15 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::to::{poll_sending, send_record};
-use super::{Event, FlowCtx, Msg};
+use super::build::Repartition;
+use super::env::TaskEnv;
+use super::sink::{poll_sending, Sink};
 use crate::codec::{Decode, Json};
 use crate::error::{ErrorKind, Result};
-use crate::flow::RawMsg;
+use crate::event::{Event, Msg, RawMsg};
 use crate::key::GroupKey;
-use crate::policy::recover::Failure;
-use crate::policy::rejections::ProduceRejections;
+use crate::policy::failure::Failure;
 use crate::record::Record;
-use crate::transport::Rejected;
 
 fn keyed<K, T>(record: Record<T>, key: K) -> Record<(K, T)> {
     record.map_value(|v| (key, v))
@@ -29,17 +27,15 @@ pin_project! {
     /// by the new key, and yields what this task reads back from its partition of it.
     /// A detached flow (no producer) groups in place.
     #[must_use = "streams do nothing unless polled"]
-    pub struct GroupBy<S, F, K, T> {
+    pub(crate) struct GroupBy<S, F, K, T> {
         #[pin]
         upstream: S,
         f: F,
-        ctx: FlowCtx,
-        topic: Arc<str>,
+        env: TaskEnv,
+        sink: Sink,
         source: Option<BoxStream<'static, RawMsg>>,
         sending: Option<BoxFuture<'static, Result<()>>>,
         recovering: Option<BoxFuture<'static, Result<()>>>,
-        out: metrics::Counter,
-        rejected: Option<Arc<dyn Rejected>>,
         upstream_done: bool,
         in_place: bool,
         poll_source_first: bool,
@@ -48,20 +44,17 @@ pin_project! {
 }
 
 impl<S, F, K, T> GroupBy<S, F, K, T> {
-    pub(crate) fn new(upstream: S, f: F, ctx: &FlowCtx) -> Self {
-        let (topic, source) = ctx.next_repartition();
-        let out = crate::runtime::metrics::records_out(ctx.name(), &topic);
+    pub(crate) fn new(upstream: S, f: F, repartition: Repartition, env: &TaskEnv) -> Self {
+        let sink = Sink::new(&repartition.topic, env);
         GroupBy {
             upstream,
             f,
-            in_place: ctx.producer().is_none(),
-            ctx: ctx.clone(),
-            topic: Arc::from(topic),
-            source,
+            in_place: sink.is_detached(),
+            env: env.clone(),
+            sink,
+            source: repartition.source,
             sending: None,
             recovering: None,
-            out,
-            rejected: ProduceRejections::for_task(ctx),
             upstream_done: false,
             poll_source_first: false,
             _types: PhantomData,
@@ -82,13 +75,13 @@ where
         let mut this = self.project();
         *this.poll_source_first = !*this.poll_source_first;
         if *this.poll_source_first {
-            if let Poll::Ready(Some(item)) = poll_source(this.source, this.recovering, this.ctx, cx) {
+            if let Poll::Ready(Some(item)) = poll_source(this.source, this.recovering, this.env, cx) {
                 return Poll::Ready(Some(item));
             }
         }
         // Upstream: write to the repartition topic (or group in place when detached).
         while !*this.upstream_done {
-            if poll_sending(this.sending, this.ctx, cx).is_pending() {
+            if poll_sending(this.sending, this.env, cx).is_pending() {
                 break;
             }
             match this.upstream.as_mut().poll_next(cx) {
@@ -98,7 +91,7 @@ where
                     if *this.in_place {
                         return Poll::Ready(Some(Event::Msg(Msg::new(keyed(m.record, key), m.ack))));
                     }
-                    *this.sending = send_record(this.ctx, this.topic, &Json, m, this.out, this.rejected);
+                    *this.sending = this.sink.send(&Json, m);
                 }
                 Poll::Ready(Some(Event::Tick(t))) => return Poll::Ready(Some(Event::Tick(t))),
                 Poll::Ready(None) => *this.upstream_done = true,
@@ -106,7 +99,7 @@ where
             }
         }
         if !*this.poll_source_first {
-            if let Poll::Ready(Some(item)) = poll_source(this.source, this.recovering, this.ctx, cx) {
+            if let Poll::Ready(Some(item)) = poll_source(this.source, this.recovering, this.env, cx) {
                 return Poll::Ready(Some(item));
             }
         }
@@ -124,12 +117,12 @@ where
 fn poll_source<K: GroupKey, T: DeserializeOwned + 'static>(
     source: &mut Option<BoxStream<'static, RawMsg>>,
     recovering: &mut Option<BoxFuture<'static, Result<()>>>,
-    ctx: &FlowCtx,
+    env: &TaskEnv,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Event<(K, T)>>> {
     use futures::StreamExt;
     loop {
-        std::task::ready!(poll_sending(recovering, ctx, cx));
+        std::task::ready!(poll_sending(recovering, env, cx));
         let Some(stream) = source.as_mut() else {
             return Poll::Ready(None);
         };
@@ -147,7 +140,7 @@ fn poll_source<K: GroupKey, T: DeserializeOwned + 'static>(
                     (_, Err(e)) => e.to_string(),
                 };
                 let failure = Failure::once(ErrorKind::Deserialization, &error);
-                *recovering = Some(ctx.recover(record, ack, failure));
+                *recovering = Some(env.recovery().recover(record, ack, failure));
             }
             None => {
                 *source = None;
@@ -160,20 +153,20 @@ fn poll_source<K: GroupKey, T: DeserializeOwned + 'static>(
 pin_project! {
     /// Stream for [`super::Flow::group_by_key`]: decodes the existing key.
     #[must_use = "streams do nothing unless polled"]
-    pub struct GroupByKey<S, K> {
+    pub(crate) struct GroupByKey<S, K> {
         #[pin]
         upstream: S,
-        ctx: FlowCtx,
+        env: TaskEnv,
         sending: Option<BoxFuture<'static, Result<()>>>,
         _key: PhantomData<fn() -> K>,
     }
 }
 
 impl<S, K> GroupByKey<S, K> {
-    pub(crate) fn new(upstream: S, ctx: FlowCtx) -> Self {
+    pub(crate) fn new(upstream: S, env: &TaskEnv) -> Self {
         GroupByKey {
             upstream,
-            ctx,
+            env: env.clone(),
             sending: None,
             _key: PhantomData,
         }
@@ -190,18 +183,20 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
         loop {
-            std::task::ready!(poll_sending(this.sending, this.ctx, cx));
+            std::task::ready!(poll_sending(this.sending, this.env, cx));
             match std::task::ready!(this.upstream.as_mut().poll_next(cx)) {
                 Some(Event::Msg(Msg { record, ack })) => {
                     let key = match record.key.as_deref().map(K::from_key_bytes) {
                         Some(Ok(k)) => k,
                         Some(Err(e)) => {
-                            *this.sending = Some(this.ctx.reject(record, ack, ErrorKind::Deserialization, &e));
+                            let recovery = this.env.recovery();
+                            *this.sending = Some(recovery.reject(record, ack, ErrorKind::Deserialization, &e));
                             continue;
                         }
                         None => {
                             let e = "record has no key to group by";
-                            *this.sending = Some(this.ctx.reject(record, ack, ErrorKind::Deserialization, &e));
+                            let recovery = this.env.recovery();
+                            *this.sending = Some(recovery.reject(record, ack, ErrorKind::Deserialization, &e));
                             continue;
                         }
                     };

@@ -6,86 +6,55 @@
 //! combinator documents what it does with it.
 
 mod batch;
-mod ctx;
+mod build;
+mod env;
 mod filter;
 mod filter_map;
 mod flat_map;
 mod group_by;
+mod grouped;
 mod inspect;
 mod key_by;
 mod map;
 mod map_record;
 mod merge;
+mod sink;
 mod then;
 mod to;
+mod topology;
 mod with_timestamp;
 
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use serde::{de::DeserializeOwned, Serialize};
 
-pub use batch::Batch;
-pub(crate) use ctx::TaskCtxParts;
-pub use ctx::{repartition_topic, FlowCtx, Plan};
-pub use filter::Filter;
-pub use filter_map::FilterMap;
-pub use flat_map::FlatMap;
-pub use group_by::{GroupBy, GroupByKey};
-pub use inspect::Inspect;
-pub use key_by::KeyBy;
-pub use map::Map;
-pub use map_record::MapRecord;
-pub use merge::Merge;
-pub use then::Then;
-pub(crate) use to::poll_sending;
-pub use to::To;
-pub use with_timestamp::WithTimestamp;
+use batch::Batch;
+pub use build::repartition_topic;
+pub(crate) use build::BuildCtx;
+pub(crate) use env::TaskEnv;
+use filter::Filter;
+use filter_map::FilterMap;
+use flat_map::FlatMap;
+use group_by::{GroupBy, GroupByKey};
+pub use grouped::Grouped;
+use inspect::Inspect;
+use key_by::KeyBy;
+use map::Map;
+use map_record::MapRecord;
+use merge::Merge;
+pub(crate) use sink::{poll_sending, Sink};
+use then::Then;
+use to::To;
+pub use topology::{Node, NodeId, NodeKind, Topology};
+use with_timestamp::WithTimestamp;
 
 use crate::ack::Ack;
 use crate::codec::{Encode, Json, Sent};
+pub use crate::event::{Event, Msg, RawMsg};
 use crate::key::GroupKey;
 use crate::record::{Record, Timestamp};
-use crate::window::Grouped;
-
-/// A record and the acknowledgement of the input offsets it came from.
-#[derive(Debug)]
-pub struct Msg<T> {
-    /// The record.
-    pub record: Record<T>,
-    /// Released when this record's work is done (see [`crate::ack`]).
-    pub ack: Ack,
-}
-
-impl<T> Msg<T> {
-    /// A message with the given record and ack.
-    pub fn new(record: Record<T>, ack: Ack) -> Self {
-        Msg { record, ack }
-    }
-
-    /// Replaces the value, keeping key, headers, metadata and ack.
-    pub fn map_value<U>(self, f: impl FnOnce(T) -> U) -> Msg<U> {
-        Msg {
-            record: self.record.map_value(f),
-            ack: self.ack,
-        }
-    }
-}
-
-/// A record as read from a partition: value bytes (`None` for a tombstone) and its ack.
-pub type RawMsg = Msg<Option<Bytes>>;
-
-/// What flows between combinators: a record, or a stream-time tick.
-#[derive(Debug)]
-pub enum Event<T> {
-    /// A record with its ack.
-    Msg(Msg<T>),
-    /// Stream time has reached this timestamp (from the test driver or the runtime):
-    /// windows that end before it (plus grace) close. Passed on by every combinator.
-    Tick(Timestamp),
-}
 
 /// A typed, lazy pipeline of records. See the [module docs](self) and each method.
 ///
@@ -100,15 +69,15 @@ pub enum Event<T> {
 #[must_use = "a flow does nothing until the runtime or a test drives it"]
 pub struct Flow<T> {
     pub(crate) stream: BoxStream<'static, Event<T>>,
-    pub(crate) ctx: FlowCtx,
+    pub(crate) build: BuildCtx,
 }
 
 impl<T: Send + 'static> Flow<T> {
-    /// A flow over a stream of events, in a context.
-    pub fn from_stream(stream: impl Stream<Item = Event<T>> + Send + 'static, ctx: FlowCtx) -> Self {
+    /// A flow over a stream of events, in a build.
+    pub(crate) fn new(stream: impl Stream<Item = Event<T>> + Send + 'static, build: BuildCtx) -> Self {
         Flow {
             stream: stream.boxed(),
-            ctx,
+            build,
         }
     }
 
@@ -132,7 +101,7 @@ impl<T: Send + 'static> Flow<T> {
         let events = records
             .into_iter()
             .map(|record| Event::Msg(Msg::new(record, Ack::none())));
-        Self::from_stream(futures::stream::iter(events), FlowCtx::detached())
+        Self::new(futures::stream::iter(events), BuildCtx::detached())
     }
 
     /// A detached flow over messages with their acks (for tests of ack handling).
@@ -141,15 +110,10 @@ impl<T: Send + 'static> Flow<T> {
         I: IntoIterator<Item = Msg<T>>,
         I::IntoIter: Send + 'static,
     {
-        Self::from_stream(
+        Self::new(
             futures::stream::iter(msgs.into_iter().map(Event::Msg)),
-            FlowCtx::detached(),
+            BuildCtx::detached(),
         )
-    }
-
-    /// The build context (processor name, counters, discovered topics).
-    pub fn ctx(&self) -> &FlowCtx {
-        &self.ctx
     }
 
     /// The underlying stream of events.
@@ -157,12 +121,15 @@ impl<T: Send + 'static> Flow<T> {
         self.stream
     }
 
-    fn wrap<U, S>(self, f: impl FnOnce(BoxStream<'static, Event<T>>, &FlowCtx) -> S) -> Flow<U>
+    fn wrap<U, S>(self, f: impl FnOnce(BoxStream<'static, Event<T>>, &BuildCtx) -> S) -> Flow<U>
     where
         S: Stream<Item = Event<U>> + Send + 'static,
     {
-        let stream = f(self.stream, &self.ctx).boxed();
-        Flow { stream, ctx: self.ctx }
+        let stream = f(self.stream, &self.build).boxed();
+        Flow {
+            stream,
+            build: self.build,
+        }
     }
 
     /// Keeps the records for which `f` is true. Others are dropped: their acks are
@@ -177,7 +144,7 @@ impl<T: Send + 'static> Flow<T> {
     where
         F: FnMut(&T) -> bool + Send + 'static,
     {
-        self.wrap(|s, ctx| Filter::new(s, f, ctx.counter(crate::DropReason::Filtered)))
+        self.wrap(|s, ctx| Filter::new(s, f, ctx.env().counter(crate::telemetry::DropReason::Filtered)))
     }
 
     /// Transforms each value; key, headers, metadata and ack move with it.
@@ -206,7 +173,7 @@ impl<T: Send + 'static> Flow<T> {
         U: Send + 'static,
         F: FnMut(T) -> Option<U> + Send + 'static,
     {
-        self.wrap(|s, ctx| FilterMap::new(s, f, ctx.counter(crate::DropReason::Filtered)))
+        self.wrap(|s, ctx| FilterMap::new(s, f, ctx.env().counter(crate::telemetry::DropReason::Filtered)))
     }
 
     /// Turns each value into zero or more values. The outputs share the input's ack: its
@@ -226,7 +193,7 @@ impl<T: Send + 'static> Flow<T> {
         I::IntoIter: Send + 'static,
         F: FnMut(T) -> I + Send + 'static,
     {
-        self.wrap(|s, ctx| FlatMap::new(s, f, ctx.counter(crate::DropReason::Filtered)))
+        self.wrap(|s, ctx| FlatMap::new(s, f, ctx.env().counter(crate::telemetry::DropReason::Filtered)))
     }
 
     /// Calls `f` with each value, passing the record on unchanged.
@@ -308,14 +275,14 @@ impl<T: Send + 'static> Flow<T> {
         T: Serialize + DeserializeOwned,
         F: FnMut(&T) -> K + Send + 'static,
     {
-        Grouped::new(self.wrap(|s, ctx| GroupBy::new(s, f, ctx)))
+        Grouped::new(self.wrap(|s, ctx| GroupBy::new(s, f, ctx.repartition(), ctx.env())))
     }
 
     /// Groups records by their existing key (decoded as `K`), without repartitioning:
     /// use it when the input is already partitioned by that key. A key that cannot be
     /// decoded is a deserialization error, handled by the error policy.
     pub fn group_by_key<K: GroupKey>(self) -> Grouped<K, T> {
-        Grouped::new(self.wrap(|s, ctx| GroupByKey::new(s, ctx.clone())))
+        Grouped::new(self.wrap(|s, ctx| GroupByKey::new(s, ctx.env())))
     }
 
     /// Interleaves this flow with another of the same type (e.g. two inputs mapped to one
@@ -372,8 +339,8 @@ impl<T: Send + 'static> Flow<T> {
 
     /// Like [`Flow::to`], with a codec of your choice for the value.
     pub fn to_with<C: Encode<T>>(self, topic: &str, codec: C) -> Flow<Sent> {
-        self.ctx.add_output(topic);
-        self.wrap(|s, ctx| To::new(s, topic, codec, ctx))
+        self.build.add_sink(topic);
+        self.wrap(|s, ctx| To::new(s, Sink::new(topic, ctx.env()), codec, ctx.env()))
     }
 
     /// Drives the flow to its end and returns its records, releasing their acks.

@@ -23,8 +23,9 @@
 //! (`on_error`, `on_error_for`), or with the macros' `on_error = ...` argument.
 
 mod backoff;
+pub(crate) mod failure;
 pub(crate) mod headers;
-pub(crate) mod recover;
+pub(crate) mod recovery;
 pub(crate) mod rejections;
 mod replay;
 

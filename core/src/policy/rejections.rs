@@ -12,30 +12,30 @@
 
 use std::sync::Arc;
 
+use super::failure::{now_ms, Failure};
 use super::headers::{self, names, Failed, Origin};
-use super::recover::{now_ms, Failure};
+use super::recovery::Recovery;
 use super::Last;
 use crate::ack::Ack;
 use crate::error::ErrorKind;
-use crate::flow::FlowCtx;
 use crate::record::{Meta, Partition, Record, TimestampType};
-use crate::runtime::stats::DropReason;
+use crate::telemetry::{metrics, DropReason};
 use crate::transport::{OutRecord, Rejected, Rejection};
 
 /// The produce-error policy of one task, as a [`Rejected`] handler.
 pub(crate) struct ProduceRejections {
-    ctx: FlowCtx,
+    recovery: Arc<Recovery>,
     /// Where dead-letter writes run: a rejection may arrive on the producer's own thread.
     runtime: tokio::runtime::Handle,
 }
 
 impl ProduceRejections {
-    /// The handler for the task `ctx` belongs to; `None` outside a tokio runtime (a
+    /// The handler for the task `recovery` belongs to; `None` outside a tokio runtime (a
     /// detached flow), where rejected records fail their ack.
-    pub(crate) fn for_task(ctx: &FlowCtx) -> Option<Arc<dyn Rejected>> {
+    pub(crate) fn for_task(recovery: &Arc<Recovery>) -> Option<Arc<dyn Rejected>> {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         Some(Arc::new(ProduceRejections {
-            ctx: ctx.clone(),
+            recovery: recovery.clone(),
             runtime,
         }))
     }
@@ -43,7 +43,8 @@ impl ProduceRejections {
 
 impl Rejected for ProduceRejections {
     fn rejected(&self, record: OutRecord, ack: Ack, rejection: Rejection) {
-        let ctx = &self.ctx;
+        let recovery = &self.recovery;
+        let identity = recovery.identity();
         let (input, offset) = ack
             .origin()
             .map(|(tp, o)| (tp, o.0))
@@ -66,13 +67,13 @@ impl Rejected for ProduceRejections {
         );
         let message = format!("writing to `{}` failed for good: {}", record.topic, rejection.reason);
         let failure = Failure::once(ErrorKind::Produce, &message);
-        match &ctx.policies().get(ErrorKind::Produce).last {
+        match &recovery.policies().get(ErrorKind::Produce).last {
             Last::DeadLetter(dl) => {
                 let topic = format!("{}{}", origin.topic, dl.suffix);
                 let failed = Failed {
                     origin: &origin,
-                    group: ctx.group(),
-                    processor: ctx.name(),
+                    group: &identity.group,
+                    processor: &identity.name,
                     kind: ErrorKind::Produce,
                     message: &message,
                     attempts: 1,
@@ -94,27 +95,25 @@ impl Rejected for ProduceRejections {
                     }
                     false => record.value,
                 };
-                tracing::warn!(processor = %ctx.name(), output = %record.topic, reason = %rejection.reason, %topic, "output rejected for good: dead-lettered");
-                ctx.counter(DropReason::DeadLettered).incr();
-                crate::runtime::metrics::dead_letters(ctx.name(), &topic).increment(1);
+                tracing::warn!(unit = %identity.name, output = %record.topic, reason = %rejection.reason, %topic, "output rejected for good: dead-lettered");
+                recovery.count(DropReason::DeadLettered);
+                metrics::dead_letters(&identity.name, &topic).increment(1);
                 let dead_letter = Record {
                     key: record.key,
                     value,
                     headers: Default::default(),
                     meta: Meta::detached(timestamp),
                 };
-                let write = ctx.write(topic, dead_letter, out_headers, timestamp, ack);
-                let ctx = ctx.clone();
-                self.runtime.spawn(async move { ctx.report(write.await) });
+                let write = recovery.write(topic, dead_letter, out_headers, timestamp, ack);
+                let recovery = recovery.clone();
+                self.runtime.spawn(async move { recovery.report(write.await) });
             }
             Last::Skip => {
-                tracing::warn!(processor = %ctx.name(), output = %record.topic, reason = %rejection.reason, "output rejected for good: skipped");
-                ctx.counter(DropReason::Skipped).incr();
+                tracing::warn!(unit = %identity.name, output = %record.topic, reason = %rejection.reason, "output rejected for good: skipped");
+                recovery.count(DropReason::Skipped);
                 drop(ack);
             }
-            Last::Fail => {
-                drop(ctx.fail(&origin, ack, &failure));
-            }
+            Last::Fail => recovery.fail(&origin, ack, &failure),
         }
     }
 }

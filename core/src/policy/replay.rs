@@ -7,8 +7,8 @@ use futures::stream::{SelectAll, StreamExt};
 
 use super::headers::{names, replay_target, user_headers};
 use crate::error::{Error, Result};
+use crate::event::tracked;
 use crate::record::{Headers, RawRecord};
-use crate::runtime::task::tracked;
 use crate::transport::{ConsumerConfig, GroupEvent, OutRecord, StartFrom, Transport};
 
 /// Reads a dead-letter topic and writes each record back to its original topic (from the
@@ -101,7 +101,7 @@ impl Replay {
         let mut records = SelectAll::new();
         let mut report = ReplayReport::default();
         let mut outcome = Ok(());
-        let started = super::recover::now_ms();
+        let started = super::failure::now_ms();
         while self.max_records.is_none_or(|max| report.replayed < max) {
             let wait = if trackers.is_empty() {
                 self.assignment_timeout
@@ -113,7 +113,7 @@ impl Replay {
                     GroupEvent::Assigned(parts) => {
                         tracing::debug!(topic = %self.topic, partitions = parts.len(), "replay: assigned");
                         for part in parts {
-                            let (handle, stream) = tracked(part, metrics::Counter::noop(), Default::default());
+                            let (handle, stream) = tracked(part.partition, part.records, metrics::Counter::noop(), ());
                             trackers.push(handle);
                             records.push(stream);
                         }
@@ -150,10 +150,13 @@ impl Replay {
                         Some(t) => t,
                         None => {
                             let m = &msg.record.meta;
-                            outcome = Err(Error::Processing(format!(
-                                "dead-letter record {}-{}@{} has no `{}` or `{}` header: cannot tell where to replay it",
-                                m.topic, m.partition, m.offset, names::ORIGINAL_TOPIC, names::spring::ORIGINAL_TOPIC
-                            )));
+                            outcome = Err(Error::topic(
+                                self.topic.clone(),
+                                format!(
+                                    "dead-letter record {}-{}@{} has no `{}` or `{}` header: cannot tell where to replay it",
+                                    m.topic, m.partition, m.offset, names::ORIGINAL_TOPIC, names::spring::ORIGINAL_TOPIC
+                                ),
+                            ));
                             msg.ack.fail("no original topic");
                             break;
                         }
@@ -165,10 +168,10 @@ impl Replay {
                 }
                 _ = tokio::time::sleep(wait) => {
                     if trackers.is_empty() {
-                        outcome = Err(Error::Transport(format!(
-                            "no partition of `{}` was assigned to replay group `{}` within {:?}",
-                            self.topic, self.group, self.assignment_timeout
-                        )));
+                        outcome = Err(Error::transport(
+                            format!("replay group `{}`", self.group),
+                            format!("no partition of `{}` was assigned within {:?}", self.topic, self.assignment_timeout),
+                        ));
                     }
                     break;
                 }
@@ -219,10 +222,7 @@ async fn commit(
     let mut offsets = Vec::new();
     for t in trackers {
         if let Some(failure) = t.failure() {
-            return Err(Error::Produce {
-                topic: t.partition().topic.to_string(),
-                reason: failure,
-            });
+            return Err(Error::produce(t.partition().topic.to_string(), failure));
         }
         if let Some(f) = t.frontier() {
             offsets.push((t.partition().clone(), f));

@@ -9,19 +9,19 @@ use futures::FutureExt;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::health::{Health, Service};
 use super::member::{self, Control, MemberEnv};
 use super::pauses::Pauses;
-use super::stats::Stats;
+use super::service::Service;
 use super::unit::Unit;
-use super::{FatalErrors, IntoListener, IntoProcessor, RuntimeConfig, TopicDefaults};
-use crate::error::{Error, Result};
+use super::{IntoListener, IntoProcessor, RuntimeConfig, TopicDefaults};
+use crate::error::Fatal;
+use crate::error::{Error, ErrorKind, Result};
 use crate::policy::{ErrorPolicies, Policy};
 use crate::record::{Timestamp, TopicPartition};
+use crate::telemetry::{FatalReporter, Health, Stats};
 #[cfg(doc)]
 use crate::transport::memory::MemoryBroker;
 use crate::transport::Transport;
-use crate::ErrorKind;
 
 /// A kflow application: listeners and processors on one transport.
 ///
@@ -48,9 +48,9 @@ pub struct App {
 
 impl App {
     /// An app with this id (the prefix of its group ids and internal topics).
-    pub fn new(app_id: &str) -> Self {
+    pub fn new(app_id: impl Into<String>) -> Self {
         App {
-            app_id: app_id.to_string(),
+            app_id: app_id.into(),
             transport: None,
             units: Vec::new(),
             config: RuntimeConfig::default(),
@@ -68,7 +68,7 @@ impl App {
     /// from `KAFKA_BROKERS`; an app without a transport does not start.
     pub fn new_from_env() -> Result<Self> {
         let app_id = std::env::var("KFLOW_APP_ID").unwrap_or_else(|_| "kflow-app".into());
-        let mut app = App::new(&app_id);
+        let mut app = App::new(app_id);
         if let Ok(id) = std::env::var("KFLOW_INSTANCE_ID") {
             app.instance_id = Some(id);
         }
@@ -102,13 +102,13 @@ impl App {
         self
     }
 
-    /// Registers a processor: a [`Processor`] or a `#[kflow::processor]` function.
+    /// Registers a processor: a [`Processor`](super::Processor) or a `#[kflow::processor]` function.
     pub fn processor(mut self, processor: impl IntoProcessor) -> Self {
         self.units.push(Box::new(processor.into_processor()));
         self
     }
 
-    /// Registers a listener: a [`Listener`] or a `#[kflow::listener]` function.
+    /// Registers a listener: a [`Listener`](super::Listener) or a `#[kflow::listener]` function.
     pub fn listener(mut self, listener: impl IntoListener) -> Self {
         self.units.push(Box::new(listener.into_listener()));
         self
@@ -215,12 +215,11 @@ impl App {
         let admin = transport.admin();
         let producer = transport.producer()?;
         let stats = Arc::new(Stats::default());
-        let (fatal_tx, fatal_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (control_tx, _) = broadcast::channel(64);
         let mut members = JoinSet::new();
         let health = Health::default();
-        let fatal = FatalErrors::new(fatal_tx, health.clone());
+        let (fatal, fatal_rx) = FatalReporter::new(health.clone());
         let pauses = Pauses::default();
         let instance_id = self
             .instance_id
@@ -232,7 +231,7 @@ impl App {
             let (fatal, what) = (fatal.clone(), transport.describe());
             services.0.push(tokio::spawn(async move {
                 let reason = signal.wait().await;
-                fatal.report(format!("{what}: {reason}"));
+                fatal.report(Fatal::new(format!("{what}: {reason}")));
             }));
         }
         for service in std::mem::take(&mut self.services) {
@@ -279,26 +278,23 @@ impl App {
             let unit = unit.clone();
             let span = tracing::info_span!("member", unit = %unit.config().name);
             let stopping = shutdown_rx.clone();
-            let what = format!(
-                "{} `{}` (group `{}`)",
-                unit.kind(),
-                unit.config().name,
-                unit.config().group_id(&self.app_id)
-            );
+            let (name, group) = (unit.config().name.clone(), unit.config().group_id(&self.app_id));
+            let what = format!("{} `{name}` (group `{group}`)", unit.kind());
             members.spawn(tracing::Instrument::instrument(
                 async move {
                     let outcome = std::panic::AssertUnwindSafe(member::run(unit, env))
                         .catch_unwind()
                         .await;
-                    match outcome {
-                        Ok(Ok(())) if *stopping.borrow() => {}
-                        Ok(Ok(())) => fatal.report(format!("{what}: its consumer stopped by itself")),
-                        Ok(Err(e)) => fatal.report(format!("{what}: {e}")),
-                        Err(panic) => fatal.report(format!(
+                    let reason = match outcome {
+                        Ok(Ok(())) if *stopping.borrow() => return,
+                        Ok(Ok(())) => format!("{what}: its consumer stopped by itself"),
+                        Ok(Err(e)) => format!("{what}: {e}"),
+                        Err(panic) => format!(
                             "{what}: its group member panicked: {}",
                             super::task::panic_message(&*panic)
-                        )),
-                    }
+                        ),
+                    };
+                    fatal.report(Fatal::new(reason).unit(name).group(group));
                 },
                 span,
             ));
@@ -324,7 +320,7 @@ struct ServiceTasks(Vec<tokio::task::JoinHandle<()>>);
 
 /// Watches a service: one that panics or ends while the app runs stops the app (its
 /// endpoints would be gone without a word). Aborting the watcher aborts the service.
-fn watch_service(name: String, task: tokio::task::JoinHandle<()>, fatal: FatalErrors) -> tokio::task::JoinHandle<()> {
+fn watch_service(name: String, task: tokio::task::JoinHandle<()>, fatal: FatalReporter) -> tokio::task::JoinHandle<()> {
     struct AbortOnDrop(tokio::task::AbortHandle);
     impl Drop for AbortOnDrop {
         fn drop(&mut self) {
@@ -335,11 +331,11 @@ fn watch_service(name: String, task: tokio::task::JoinHandle<()>, fatal: FatalEr
         let _service = AbortOnDrop(task.abort_handle());
         match task.await {
             Err(e) if e.is_cancelled() => {}
-            Err(e) => fatal.report(format!(
+            Err(e) => fatal.report(Fatal::new(format!(
                 "service `{name}` panicked: {}",
                 super::task::panic_message(&*e.into_panic())
-            )),
-            Ok(()) => fatal.report(format!("service `{name}` stopped by itself")),
+            ))),
+            Ok(()) => fatal.report(Fatal::new(format!("service `{name}` stopped by itself"))),
         }
     })
 }
@@ -364,9 +360,21 @@ fn env_millis(key: &str) -> Result<Option<Duration>> {
     }
 }
 
-/// SIGINT or SIGTERM, with the handlers installed now (not when first awaited).
+/// Completes on SIGINT or SIGTERM (Ctrl-C elsewhere), with the handlers installed when
+/// this is called, not when it is first awaited. [`App::run`] installs them as it
+/// starts; an app with slow set-up before that (connecting, reading config) can install
+/// them first and pass the signal to [`App::run_until`], so that a stop during set-up is
+/// a graceful one too.
+///
+/// ```no_run
+/// # async fn f(app: kflow_core::App) -> kflow_core::Result<()> {
+/// let stop = kflow_core::runtime::shutdown_signal()?;
+/// // ... slow set-up ...
+/// app.run_until(stop).await
+/// # }
+/// ```
 #[cfg(unix)]
-fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -378,9 +386,9 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>> {
     })
 }
 
-/// Ctrl-C.
+/// Completes on Ctrl-C (see the Unix version).
 #[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -391,8 +399,8 @@ pub struct AppHandle {
     members: JoinSet<()>,
     shutdown: watch::Sender<bool>,
     control: broadcast::Sender<Control>,
-    fatal: mpsc::UnboundedReceiver<String>,
-    first_error: Option<String>,
+    fatal: mpsc::UnboundedReceiver<Fatal>,
+    first_error: Option<Fatal>,
     stats: Arc<Stats>,
     config: RuntimeConfig,
     health: Health,
@@ -424,12 +432,19 @@ impl AppHandle {
         }
     }
 
-    /// The error that stopped (or is stopping) the app, if one happened so far.
+    /// The error that stopped (or is stopping) the app, if one happened so far, in
+    /// words (see [`AppHandle::failure`] for the structured value).
     pub fn error(&mut self) -> Option<&str> {
+        self.failure().map(|f| f.reason.as_str())
+    }
+
+    /// The error that stopped (or is stopping) the app, if one happened so far: which
+    /// unit, where and why.
+    pub fn failure(&mut self) -> Option<&Fatal> {
         if self.first_error.is_none() {
             self.first_error = self.fatal.try_recv().ok();
         }
-        self.first_error.as_deref()
+        self.first_error.as_ref()
     }
 
     /// Commits every member's frontiers now (normally they commit on an interval).
@@ -517,7 +532,7 @@ impl AppHandle {
             None => tracing::info!("stopped"),
         }
         match self.first_error {
-            Some(reason) => Err(Error::Processing(reason)),
+            Some(fatal) => Err(Error::Processing(fatal)),
             None => Ok(()),
         }
     }

@@ -10,16 +10,16 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 
-use super::handler::Handler;
+use super::handler::{Handler, IntoHandlerResult};
 use super::task::{guarded, panic_message};
-use super::unit::{ensure_topic, plan_policy_topics, unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
+use super::unit::{end_task, ensure_topic, unit_setters, Grouping, TaskSetup, Unit, UnitConfig, UnitTopics};
 use crate::codec::{decode_fetching, Decode, Json};
 use crate::error::{Error, ErrorKind, HandlerError, Result};
-use crate::flow::{FlowCtx, Plan, TaskCtxParts};
+use crate::policy::failure::{now_ms, Failure};
 use crate::policy::headers::{names, Origin};
-use crate::policy::recover::{now_ms, Failure};
+use crate::policy::recovery::{Recovery, UnitKind};
 use crate::record::{Meta, RawRecord, Record};
-use crate::runtime::stats::DropReason;
+use crate::telemetry::{metrics, DropReason};
 use crate::transport::Admin;
 
 type HandlerFn<T> = dyn Fn(Record<T>) -> BoxFuture<'static, std::result::Result<(), HandlerError>> + Send + Sync;
@@ -46,17 +46,26 @@ pub struct Listener<T> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> Listener<T> {
-    /// A listener on `topics` with JSON values.
-    pub fn new<I, S, F, Fut, E>(name: &str, topics: I, handler: F) -> Self
+    /// A listener on `topics` with JSON values. The handler returns `()` or
+    /// `Result<(), E>` with `E: Into<HandlerError>`.
+    ///
+    /// ```
+    /// use kflow_core::{Listener, Meta};
+    /// let l = Listener::new("log", ["events"], |v: String, meta: Meta| async move {
+    ///     println!("{v} at {}", meta.offset);
+    /// });
+    /// assert_eq!(l.name(), "log");
+    /// ```
+    pub fn new<I, S, F, Fut>(name: &str, topics: I, handler: F) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
         F: Fn(T, Meta) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
-        E: Into<HandlerError>,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
     {
         let handler: Arc<HandlerFn<T>> =
-            Arc::new(move |r: Record<T>| handler(r.value, r.meta).map(|r| r.map_err(Into::into)).boxed());
+            Arc::new(move |r: Record<T>| handler(r.value, r.meta).map(IntoHandlerResult::into_result).boxed());
         Self::from_parts(name, topics, handler)
     }
 
@@ -129,7 +138,7 @@ impl<T: Send + 'static> Unit for Listener<T> {
         Grouping::PerPartition
     }
 
-    fn plan(&self, app_id: &str) -> Result<Plan> {
+    fn plan(&self, app_id: &str) -> Result<UnitTopics> {
         if self.config.inputs.is_empty() {
             return Err(Error::Config {
                 key: format!("listener `{}` topics", self.config.name),
@@ -139,9 +148,9 @@ impl<T: Send + 'static> Unit for Listener<T> {
         self.config
             .policies
             .validate(&format!("listener `{}`", self.config.name), true)?;
-        let mut plan = Plan::default();
+        let mut plan = UnitTopics::default();
         let group = self.config.group_id(app_id);
-        plan_policy_topics(&mut plan, &self.config.policies, &group, self.config.inputs.iter());
+        plan.add_policy_topics(&self.config.policies, &group, self.config.inputs.iter());
         if let Some(long) = plan.retries.iter().find(|t| t.len() > 249) {
             return Err(Error::Config {
                 key: format!("listener `{}` group_id", self.config.name),
@@ -158,23 +167,13 @@ impl<T: Send + 'static> Unit for Listener<T> {
         app_id: &'a str,
         admin: &'a dyn Admin,
         topics: &'a super::TopicDefaults,
-    ) -> BoxFuture<'a, Result<Plan>> {
+    ) -> BoxFuture<'a, Result<UnitTopics>> {
         async move {
             let plan = self.plan(app_id)?;
             if let Some(check) = self.decoder.check() {
                 check.await?;
             }
-            let mut partitions = 0;
-            for topic in &self.config.inputs {
-                let info = admin.describe_topic(topic).await?.ok_or_else(|| Error::Topic {
-                    topic: topic.clone(),
-                    reason: format!(
-                        "topic of listener `{}` does not exist; create it first",
-                        self.config.name
-                    ),
-                })?;
-                partitions = partitions.max(info.partitions);
-            }
+            let partitions = self.config.input_partitions("listener", admin).await?;
             for topic in plan.dead_letters.iter().chain(&plan.retries) {
                 ensure_topic(admin, topic, topics.partitions.unwrap_or(partitions), topics).await?;
             }
@@ -185,26 +184,11 @@ impl<T: Send + 'static> Unit for Listener<T> {
 
     fn task(&self, setup: TaskSetup) -> BoxFuture<'static, ()> {
         let group = self.config.group_id(&setup.app_id);
-        let mut retry_topics = Plan::default();
-        plan_policy_topics(
-            &mut retry_topics,
-            &self.config.policies,
-            &group,
-            self.config.inputs.iter(),
-        );
-        let ctx = FlowCtx::task(TaskCtxParts {
-            app_id: setup.app_id.clone(),
-            name: self.config.name.clone(),
-            partition: Some(setup.partition),
-            stats: setup.stats.clone(),
-            producer: Some(setup.producer.clone()),
-            policies: Arc::new(self.config.policies.clone()),
-            group: group.clone(),
-            listener: true,
-            fatal: Some(setup.fatal.clone()),
-            retry_topics: retry_topics.retries,
-            sources: Default::default(),
-        });
+        let mut own = UnitTopics::default();
+        own.add_policy_topics(&self.config.policies, &group, self.config.inputs.iter());
+        let recovery = self
+            .config
+            .recovery(UnitKind::Listener, &setup.app_id, &setup, own.retries);
         let stop = setup.stop.clone();
         let mut source =
             futures::stream::select_all(setup.sources.into_values().flatten().map(|(_, s)| s)).take_until(stop.clone());
@@ -212,7 +196,7 @@ impl<T: Send + 'static> Unit for Listener<T> {
             handler: self.handler.clone(),
             decoder: self.decoder.clone(),
             permits: self.permits.clone(),
-            duration: super::metrics::handler_duration(&self.config.name),
+            duration: metrics::handler_duration(&self.config.name),
         };
         let name = self.config.name.clone();
         let (trackers, fatal, idle_until) = (setup.trackers, setup.fatal, setup.idle_until);
@@ -225,7 +209,7 @@ impl<T: Send + 'static> Unit for Listener<T> {
             let run = async {
                 while let Some(msg) = source.next().await {
                     let (record, ack) = (msg.record, msg.ack);
-                    let retried = ctx.is_retry_topic(&record.meta.topic);
+                    let retried = recovery.is_retry_topic(&record.meta.topic);
                     if retried && record.headers.get_str(names::CONSUMER_GROUP).is_some_and(|g| g != group) {
                         // Another group's retry (only possible when two group ids map to
                         // one topic name): not ours to handle.
@@ -251,15 +235,15 @@ impl<T: Send + 'static> Unit for Listener<T> {
                             break;
                         }
                     }
-                    match call.handle(&ctx, &record).await {
+                    match call.handle(&recovery, &record).await {
                         Ok(()) => drop(ack),
                         Err(failure) => {
                             wrote = true;
-                            let result = ctx.recover(record, ack, failure).await;
-                            ctx.report(result);
+                            let result = recovery.recover(record, ack, failure).await;
+                            recovery.report(result);
                         }
                     }
-                    if ctx.has_failed() {
+                    if recovery.has_failed() {
                         // Under `fail` nothing after the failed record is handled.
                         break;
                     }
@@ -274,13 +258,8 @@ impl<T: Send + 'static> Unit for Listener<T> {
                     tracing::warn!(listener = %name, error = %e, "dead-letter and retry writes not acknowledged before the partitions were released");
                 }
             }
-            trackers.iter().for_each(|t| {
-                t.seal();
-            });
+            end_task(("listener", &name, &group), outcome, &trackers, &fatal);
             drop(pending);
-            if let Err(panic) = outcome {
-                fatal.report(format!("listener `{name}` panicked: {panic}"));
-            }
         }
         .boxed()
     }
@@ -291,30 +270,25 @@ struct Call<T> {
     handler: Arc<HandlerFn<T>>,
     decoder: Arc<dyn Decode<T>>,
     permits: Option<Arc<tokio::sync::Semaphore>>,
-    duration: metrics::Histogram,
+    duration: ::metrics::Histogram,
 }
 
 impl<T: Send + 'static> Call<T> {
     /// Decodes the record and calls the handler, retrying each step as its policy says.
     /// A panicking handler counts as a handler error.
-    async fn handle(&self, ctx: &FlowCtx, record: &RawRecord) -> std::result::Result<(), Failure> {
+    async fn handle(&self, recovery: &Recovery, record: &RawRecord) -> std::result::Result<(), Failure> {
         let data = record.value.as_deref();
         let decode = || decode_fetching(&*self.decoder, data);
-        let value = match self.decoder.decode(data) {
-            Ok(v) => v,
-            Err(e) => match if e.transient { decode().await } else { Err(e) } {
-                Ok(v) => v,
-                Err(e) => ctx.retry_after(ErrorKind::Deserialization, e, decode).await?,
-            },
-        };
+        let value = recovery.decode(&*self.decoder, data).await?;
         match self.call(record, value).await {
             Ok(()) => Ok(()),
             Err(e) => {
-                ctx.retry_after(ErrorKind::Handler, e, || async {
-                    let value = decode().await.map_err(|e| e.to_string())?;
-                    self.call(record, value).await
-                })
-                .await
+                recovery
+                    .retry_after(ErrorKind::Handler, e, || async {
+                        let value = decode().await.map_err(|e| e.to_string())?;
+                        self.call(record, value).await
+                    })
+                    .await
             }
         }
     }

@@ -12,16 +12,17 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::metrics;
+use super::commit::{AtLeastOnce, CommitProtocol, Transactional};
 use super::pauses::{Gate, Gates};
-use super::stats::Stats;
-use super::task::tracked;
 use super::unit::{Grouping, TaskSetup, Unit};
-use super::{FatalErrors, RuntimeConfig};
+use super::RuntimeConfig;
 use crate::ack::TrackerHandle;
+use crate::error::Fatal;
 use crate::error::Result;
+use crate::event::tracked;
 use crate::record::{Offset, Partition, Timestamp, TopicPartition};
-use crate::transport::{AssignedPartition, Backlog, ConsumerConfig, GroupEvent, OffsetCommitter, Producer, Transport};
+use crate::telemetry::{metrics, FatalReporter, Health, Stats};
+use crate::transport::{AssignedPartition, Backlog, ConsumerConfig, GroupEvent, Producer, Transport};
 
 /// Orders sent to every member of an app.
 #[derive(Debug, Clone)]
@@ -37,7 +38,7 @@ pub(crate) struct MemberEnv {
     pub transport: Arc<dyn Transport>,
     pub producer: Arc<dyn Producer>,
     pub stats: Arc<Stats>,
-    pub fatal: FatalErrors,
+    pub fatal: FatalReporter,
     pub config: RuntimeConfig,
     pub topics: Vec<String>,
     /// The subscribed topics that are kflow's own (repartition, retry): read from the
@@ -45,7 +46,7 @@ pub(crate) struct MemberEnv {
     pub internal_topics: Vec<String>,
     pub shutdown: watch::Receiver<bool>,
     pub control: broadcast::Receiver<Control>,
-    pub health: super::Health,
+    pub health: Health,
     pub pauses: super::pauses::Pauses,
     pub instance_id: String,
 }
@@ -85,7 +86,7 @@ impl Drop for AbortOnDrop {
 struct Member {
     unit: Arc<dyn Unit>,
     env: MemberEnv,
-    committer: Arc<dyn OffsetCommitter>,
+    protocol: CommitProtocol,
     tasks: Vec<Task>,
     /// Trackers of stopped tasks whose final frontier is still to be committed.
     retired: Vec<TrackerHandle>,
@@ -95,9 +96,8 @@ struct Member {
     joined: bool,
     /// The producer tasks write with: the app's, or the consumer's transactional one.
     producer: Arc<dyn Producer>,
-    /// Exactly-once: shut while a commit waits for in-flight records.
+    /// Shut while an exactly-once commit waits for in-flight records (never otherwise).
     gate: Arc<Gate>,
-    exactly_once: bool,
     /// A task was abandoned (exactly-once: its partial work is in the transaction).
     abandoned: bool,
     /// The watchdog last found a stalled partition.
@@ -110,22 +110,28 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
     let config = consumer_config(&*unit, &env);
     let config_group = config.group_id.clone();
     let mut consumer = env.transport.consumer(config)?;
-    let producer = match (exactly_once, consumer.transactional_producer()) {
-        (false, _) => env.producer.clone(),
-        (true, Some(p)) => p,
+    let gate = Arc::<Gate>::default();
+    let (producer, protocol) = match (exactly_once, consumer.transactions()) {
+        (false, _) => (
+            env.producer.clone(),
+            CommitProtocol::AtLeastOnce(AtLeastOnce::new(consumer.committer())),
+        ),
+        (true, Some(t)) => (
+            t.producer,
+            CommitProtocol::Transactional(Transactional::new(t.committer, gate.clone(), env.config.drain_timeout)),
+        ),
         (true, None) => {
-            return Err(crate::Error::Config {
+            return Err(crate::error::Error::Config {
                 key: format!("processor `{}` exactly_once", unit.config().name),
                 reason: format!("{} has no transactions", env.transport.describe()),
             })
         }
     };
     consumer.subscribe(&env.topics)?;
-    let committer = consumer.committer();
     let mut member = Member {
         unit,
         env,
-        committer,
+        protocol,
         tasks: Vec::new(),
         retired: Vec::new(),
         committed: HashMap::new(),
@@ -133,8 +139,7 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         group: config_group,
         joined: false,
         producer,
-        gate: Arc::default(),
-        exactly_once,
+        gate,
         abandoned: false,
         stalled: false,
     };
@@ -197,6 +202,7 @@ pub(crate) fn consumer_config(unit: &dyn Unit, env: &MemberEnv) -> ConsumerConfi
         properties: unit.config().properties.clone(),
         earliest_topics: env.internal_topics.clone(),
         drain_timeout: env.config.drain_timeout,
+        commit_timeout: env.config.commit_timeout,
     }
 }
 
@@ -228,7 +234,7 @@ impl Member {
                 let records_in = metrics::records_in(&self.unit.config().name, &tp.topic);
                 let gates = self.env.pauses.gates(&tp, &self.gate);
                 let backlog = part.backlog.clone();
-                let (handle, stream) = tracked(part, records_in, gates.clone());
+                let (handle, stream) = tracked(part.partition, part.records, records_in, gates.clone());
                 watched.push(Watched {
                     tracker: handle.clone(),
                     backlog,
@@ -280,7 +286,7 @@ impl Member {
     /// record to fall due, are not stalled.
     fn check_stalls(&mut self) {
         let now = Instant::now();
-        let wall = crate::policy::recover::now_ms();
+        let wall = crate::policy::failure::now_ms();
         let timeout = self.env.config.stall_timeout;
         let mut first: Option<String> = None;
         let mut stalled = 0usize;
@@ -369,7 +375,10 @@ impl Member {
     /// Commits every frontier that moved since the last commit, and reports partitions
     /// whose work failed.
     async fn commit(&mut self) {
-        let quiet = !self.exactly_once || self.quiesce().await;
+        let quiet = match &self.protocol {
+            CommitProtocol::Transactional(t) => t.quiesce(self.tasks.iter().flat_map(|t| t.trackers.iter())).await,
+            CommitProtocol::AtLeastOnce(_) => true,
+        };
         let mut offsets = Vec::new();
         let mut in_flight = 0;
         for tracker in self.tasks.iter().flat_map(|t| t.trackers.iter()) {
@@ -389,7 +398,8 @@ impl Member {
         {
             if let (Some(failure), false) = (tracker.failure(), self.reported) {
                 self.reported = true;
-                self.env.fatal.report(failure);
+                let fatal = Fatal::new(failure).unit(unit).group(&self.group);
+                self.env.fatal.report(fatal);
             }
             let Some(frontier) = tracker.frontier() else {
                 continue;
@@ -399,12 +409,18 @@ impl Member {
                 offsets.push((tp.clone(), frontier));
             }
         }
-        if self.exactly_once {
-            self.commit_transaction(offsets, quiet).await;
-        } else if !offsets.is_empty() {
-            match self.committer.commit(offsets.clone()).await {
-                Ok(()) => self.committed_ok(offsets),
-                Err(e) => self.commit_failed(&e, "commit failed; will retry"),
+        match &self.protocol {
+            CommitProtocol::AtLeastOnce(c) if !offsets.is_empty() => {
+                let committer = c.clone();
+                match committer.commit(offsets.clone()).await {
+                    Ok(()) => self.committed_ok(offsets),
+                    Err(e) => self.commit_failed(&e, "commit failed; will retry"),
+                }
+            }
+            CommitProtocol::AtLeastOnce(_) => {}
+            CommitProtocol::Transactional(t) => {
+                let protocol = t.clone();
+                self.commit_transaction(&protocol, offsets, quiet).await
             }
         }
         self.retired.clear();
@@ -424,49 +440,32 @@ impl Member {
         self.committed.extend(offsets);
     }
 
-    fn commit_failed(&self, e: &crate::Error, what: &'static str) {
+    fn commit_failed(&self, e: &crate::error::Error, what: &'static str) {
         metrics::commit_failures(&self.group).increment(1);
         self.env.health.commit_result(false);
         tracing::warn!(unit = self.unit.config().name.as_str(), error = %e, "{what}");
-    }
-
-    /// Exactly-once: shuts the member's gate and waits (at most the drain timeout) until
-    /// every record taken is done, so that the transaction holds whole records only.
-    /// `false` if records are still in flight.
-    async fn quiesce(&self) -> bool {
-        self.gate.set(true);
-        let deadline = tokio::time::Instant::now() + self.env.config.drain_timeout;
-        loop {
-            let busy = self
-                .tasks
-                .iter()
-                .flat_map(|t| t.trackers.iter())
-                .any(|t| matches!((t.read_end(), t.frontier()), (Some(end), Some(f)) if f < end));
-            if !busy {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
     }
 
     /// Exactly-once: commits the transaction (the outputs written since the last one and
     /// `offsets`), then lets the tasks go on. Anything that would put partial work in it
     /// (a reported failure, an abandoned task) aborts it and stops the app instead; so
     /// does a failed commit, since the tasks' positions are then ahead of what committed.
-    async fn commit_transaction(&mut self, offsets: Vec<(TopicPartition, Offset)>, quiet: bool) {
+    async fn commit_transaction(
+        &mut self,
+        protocol: &Transactional,
+        offsets: Vec<(TopicPartition, Offset)>,
+        quiet: bool,
+    ) {
         let unit = self.unit.config().name.clone();
         if self.reported || self.abandoned {
-            if let Err(e) = self.committer.abort().await {
+            if let Err(e) = protocol.abort().await {
                 tracing::warn!(unit = unit.as_str(), error = %e, "aborting the transaction failed; the broker aborts it after its timeout");
             }
             if self.abandoned && !self.reported {
                 self.reported = true;
-                self.env.fatal.report(format!(
+                self.env.fatal.report(Fatal::new(format!(
                     "processor `{unit}`: a task did not drain in time; its transaction was aborted and the app stops (a restart resumes after the last committed transaction)"
-                ));
+                )).unit(&unit).group(&self.group));
             }
             return;
         }
@@ -476,19 +475,23 @@ impl Member {
                 "records still in flight after the drain timeout: the transaction stays open until the next commit"
             );
         } else if !offsets.is_empty() {
-            match self.committer.commit(offsets.clone()).await {
+            match protocol.commit(offsets.clone()).await {
                 Ok(()) => self.committed_ok(offsets),
                 Err(e) => {
+                    let _ = protocol.abort().await;
                     self.commit_failed(&e, "transaction commit failed");
-                    let _ = self.committer.abort().await;
                     self.reported = true;
-                    self.env.fatal.report(format!(
-                        "processor `{unit}`: {e}; the app stops (a restart resumes after the last committed transaction)"
-                    ));
+                    self.env.fatal.report(
+                        Fatal::new(format!(
+                            "processor `{unit}`: {e}; the app stops (a restart resumes after the last committed transaction)"
+                        ))
+                        .unit(&unit)
+                        .group(&self.group),
+                    );
                     return;
                 }
             }
         }
-        self.gate.set(false);
+        protocol.resume();
     }
 }

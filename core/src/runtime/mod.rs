@@ -2,43 +2,22 @@
 //! partition tasks and commits.
 
 mod app;
+mod commit;
 pub mod handler;
-mod health;
 mod listener;
 mod member;
-pub(crate) mod metrics;
 mod pauses;
 mod processor;
-pub mod stats;
+mod service;
 pub(crate) mod task;
 mod unit;
 
 use std::time::Duration;
 
-pub use app::{App, AppHandle};
-pub use health::{Health, Service};
+pub use app::{shutdown_signal, App, AppHandle};
 pub use listener::{IntoListener, Listener};
-pub use processor::{IntoProcessor, Processor};
-
-/// Where tasks report errors that must stop the app. The first one also marks the app's
-/// health as failed (`/health/live` and `/health/ready` then answer 503 with it).
-#[derive(Clone)]
-pub(crate) struct FatalErrors {
-    tx: tokio::sync::mpsc::UnboundedSender<String>,
-    health: Health,
-}
-
-impl FatalErrors {
-    pub(crate) fn new(tx: tokio::sync::mpsc::UnboundedSender<String>, health: Health) -> Self {
-        FatalErrors { tx, health }
-    }
-
-    pub(crate) fn report(&self, reason: String) {
-        tracing::error!(%reason, "stopping the app");
-        self.health.failed(&reason);
-        let _ = self.tx.send(reason);
-    }
-}
+pub use processor::{IntoProcessor, NoOutput, Output, OutputMode, Processor};
+pub use service::Service;
 
 /// How kflow creates the topics an app writes to and that are missing: outputs,
 /// repartition and late topics.
@@ -97,8 +76,11 @@ pub struct RuntimeConfig {
     /// How long stopping a partition's work may take (revocation, shutdown) before it is
     /// abandoned; its uncommitted records are then processed again (default 10 s). A
     /// transport that holds a rebalance while the work stops (Kafka) holds it this long
-    /// plus time for the commit, and no longer.
+    /// plus `commit_timeout`, and no longer.
     pub drain_timeout: Duration,
+    /// How long one commit may take: an offset commit, or an exactly-once transaction's
+    /// commit or abort (default 5 s).
+    pub commit_timeout: Duration,
     /// How long an assigned partition with records waiting may go without progress (no
     /// record taken, none finished) before the app reports it as stalled and is not
     /// ready (default 60 s). Partitions paused by the app and listeners waiting for a
@@ -110,7 +92,8 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             commit_interval: Duration::from_secs(5),
-            drain_timeout: Duration::from_secs(10),
+            drain_timeout: crate::transport::DEFAULT_DRAIN_TIMEOUT,
+            commit_timeout: crate::transport::DEFAULT_COMMIT_TIMEOUT,
             stall_timeout: Duration::from_secs(60),
         }
     }

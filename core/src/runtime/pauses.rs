@@ -51,9 +51,11 @@ impl Gates {
     pub(crate) fn is_shut(&self) -> bool {
         self.partition.is_shut() || self.topic.is_shut() || self.member.is_shut()
     }
+}
 
+impl crate::event::Hold for Gates {
     /// True while either gate is shut; registers the waker to hear it open.
-    pub(crate) fn holds(&self, cx: &mut Context<'_>) -> bool {
+    fn holds(&self, cx: &mut Context<'_>) -> bool {
         let shut = || self.partition.is_shut() || self.topic.is_shut() || self.member.is_shut();
         if !shut() {
             return false;

@@ -1,28 +1,62 @@
 //! `Processor`: a typed pipeline from input topics to an output topic.
 
-use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::task::{decoded, guarded};
-use super::unit::{ensure_topic, plan_policy_topics, unit_setters, Grouping, TaskSetup, Unit, UnitConfig};
+use super::task::guarded;
+use super::unit::{end_task, ensure_topic, unit_setters, Grouping, TaskSetup, Unit, UnitConfig, UnitTopics};
 use crate::codec::{Decode, Encode, Json, Sent};
+use crate::error::Fatal;
 use crate::error::{Error, Result};
-use crate::flow::{Event, Flow, FlowCtx, Plan, TaskCtxParts};
+use crate::event::{Event, RawMsg};
+use crate::flow::{BuildCtx, Flow, NodeId, TaskEnv, Topology};
+use crate::policy::recovery::{decoded, UnitKind};
 use crate::transport::Admin;
 
 type PipelineFn<In, Out> = dyn Fn(Flow<In>) -> Flow<Out> + Send + Sync;
 
+/// A processor without an output topic: its pipeline must end in `.to(topic)` calls
+/// (`Flow<Sent>`).
+#[derive(Debug, Clone, Copy)]
+pub struct NoOutput;
+
+/// A processor with an output topic ([`Processor::output`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Output;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::NoOutput {}
+    impl Sealed for super::Output {}
+}
+
+/// Which pipelines a processor with or without an output topic may run: with one, any
+/// `Flow<Out>`; without one, only `Flow<Sent>` (a pipeline that ends in `.to(topic)`
+/// calls), so that nothing a pipeline produces can go nowhere.
+#[diagnostic::on_unimplemented(
+    message = "this processor's pipeline returns `Flow<{Out}>` but it has no output topic",
+    note = "set one with `.output(topic)` (or `output = \"topic\"` in `#[kflow::processor]`), or end the pipeline in `.to(topic)` calls so that it returns `Flow<Sent>`"
+)]
+pub trait OutputMode<Out>: sealed::Sealed + Send + Sync + 'static {}
+
+impl<Out> OutputMode<Out> for Output {}
+impl OutputMode<Sent> for NoOutput {}
+
 /// A processor: `fn(Flow<In>) -> Flow<Out>` wired to input topics and an output topic.
 ///
-/// The function is called once per partition task (and once at start-up to find the
-/// topics the pipeline writes to), so it must only build the pipeline. Values are JSON
-/// unless codecs are set. Group id: `<app id>-<name>` unless set.
+/// The function is called once per partition task, and once at start-up to build the
+/// processor's [`Topology`], so it must only build the pipeline, the same one each time.
+/// Values are JSON unless codecs are set. Group id: `<app id>-<name>` unless set.
+///
+/// Whether it has an output topic is part of its type: a pipeline returning `Flow<Out>`
+/// needs [`Processor::output`]; one ending in `.to(topic)` calls returns `Flow<Sent>` and
+/// needs none. Registering one that misses its output topic does not compile.
 ///
 /// ```
 /// use kflow_core::{Flow, Processor};
@@ -32,12 +66,15 @@ type PipelineFn<In, Out> = dyn Fn(Flow<In>) -> Flow<Out> + Send + Sync;
 /// let p = Processor::new("shout", shout).input(["words"]).output("shouted");
 /// assert_eq!(p.name(), "shout");
 /// ```
-pub struct Processor<In, Out> {
+pub struct Processor<In, Out, O = NoOutput> {
     config: UnitConfig,
     output: Option<String>,
     func: Arc<PipelineFn<In, Out>>,
     decoder: Arc<dyn Decode<In>>,
     encoder: Arc<dyn Encode<Out>>,
+    /// Built once (at start-up), with the app id it was built for.
+    topology: OnceLock<(String, Topology)>,
+    _output: PhantomData<fn() -> O>,
 }
 
 impl<In, Out> Processor<In, Out>
@@ -65,20 +102,31 @@ impl<In: Send + 'static, Out: Send + 'static> Processor<In, Out> {
             func: Arc::new(func),
             decoder: Arc::new(decoder),
             encoder: Arc::new(encoder),
+            topology: OnceLock::new(),
+            _output: PhantomData,
         }
     }
 
+    /// Sets the output topic (created with the inputs' partition count if missing).
+    pub fn output(self, topic: &str) -> Processor<In, Out, Output> {
+        Processor {
+            config: self.config,
+            output: Some(topic.to_string()),
+            func: self.func,
+            decoder: self.decoder,
+            encoder: self.encoder,
+            topology: OnceLock::new(),
+            _output: PhantomData,
+        }
+    }
+}
+
+impl<In: Send + 'static, Out: Send + 'static, O> Processor<In, Out, O> {
     unit_setters!("processor");
 
     /// Adds input topics; several are merged into one flow.
     pub fn input<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Self {
         self.config.inputs.extend(topics.into_iter().map(Into::into));
-        self
-    }
-
-    /// Sets the output topic (created with the inputs' partition count if missing).
-    pub fn output(mut self, topic: &str) -> Self {
-        self.output = Some(topic.to_string());
         self
     }
 
@@ -121,27 +169,68 @@ impl<In: Send + 'static, Out: Send + 'static> Processor<In, Out> {
         self
     }
 
-    fn planned(&self, app_id: &str) -> Plan {
-        let ctx = FlowCtx::task(TaskCtxParts {
-            app_id: app_id.to_string(),
-            name: self.config.name.clone(),
-            partition: None,
-            stats: Default::default(),
-            producer: None,
-            policies: Arc::new(self.config.policies.clone()),
-            group: self.config.group_id(app_id),
-            listener: false,
-            fatal: None,
-            retry_topics: Vec::new(),
-            sources: HashMap::new(),
-        });
-        let flow = (self.func)(Flow::from_stream(stream::empty(), ctx.clone()));
+    /// The processor's topology in an app with id `app_id`: builds the pipeline once,
+    /// without running it, and records its nodes (see [`Topology`]). Checks the
+    /// definition; the error names the processor and what is wrong.
+    pub fn describe(&self, app_id: &str) -> Result<Topology> {
+        if self.config.inputs.is_empty() {
+            return Err(Error::Config {
+                key: format!("processor `{}` input", self.config.name),
+                reason: "no input topic".into(),
+            });
+        }
+        self.config
+            .policies
+            .validate(&format!("processor `{}`", self.config.name), false)?;
+        let build = self.build_ctx(app_id, TaskEnv::detached(), HashMap::new());
+        let flow = (self.func)(Flow::new(stream::empty(), build.clone()));
+        let mut topology = build.topology();
         drop(flow);
-        ctx.plan()
+        if let Some(out) = &self.output {
+            topology.push(crate::flow::NodeKind::Sink { topic: out.clone() });
+        }
+        let mut policy_topics = UnitTopics::default();
+        let read: Vec<String> = self
+            .config
+            .inputs
+            .iter()
+            .cloned()
+            .chain(topology.repartition_topics())
+            .collect();
+        policy_topics.add_policy_topics(&self.config.policies, &self.config.group_id(app_id), read.iter());
+        topology.dead_letters = policy_topics.dead_letters;
+        if self.config.exactly_once && topology.windows() > 0 {
+            return Err(Error::Config {
+                key: format!("processor `{}` exactly_once", self.config.name),
+                reason: "the pipeline has windows, whose state lives in memory and is rebuilt by replaying inputs after a restart; that cannot be exactly-once. Remove `exactly_once` (windows are at-least-once) or the windows".into(),
+            });
+        }
+        Ok(topology)
+    }
+
+    /// The topology built at start-up (built now if needed).
+    fn topology(&self, app_id: &str) -> Result<&Topology> {
+        if let Some((id, topology)) = self.topology.get() {
+            if id == app_id {
+                return Ok(topology);
+            }
+        }
+        let topology = self.describe(app_id)?;
+        tracing::debug!(processor = %self.config.name, "topology:\n{topology}");
+        Ok(&self.topology.get_or_init(|| (app_id.to_string(), topology)).1)
+    }
+
+    fn build_ctx(
+        &self,
+        app_id: &str,
+        env: TaskEnv,
+        sources: HashMap<NodeId, futures::stream::BoxStream<'static, RawMsg>>,
+    ) -> BuildCtx {
+        BuildCtx::new(app_id, &self.config.name, &self.config.inputs, env, sources)
     }
 }
 
-impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
+impl<In: Send + 'static, Out: Send + 'static, O: OutputMode<Out>> Unit for Processor<In, Out, O> {
     fn config(&self) -> &UnitConfig {
         &self.config
     }
@@ -154,49 +243,18 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
         Grouping::PerPartitionNumber
     }
 
-    fn plan(&self, app_id: &str) -> Result<Plan> {
-        if self.config.inputs.is_empty() {
-            return Err(Error::Config {
-                key: format!("processor `{}` input", self.config.name),
-                reason: "no input topic".into(),
-            });
-        }
-        if self.output.is_none() && TypeId::of::<Out>() != TypeId::of::<Sent>() {
-            return Err(Error::Config {
-                key: format!("processor `{}` output", self.config.name),
-                reason: format!(
-                    "the pipeline returns Flow<{}> but no output topic is set: set one, or end the pipeline in `.to(topic)` calls (Flow<Sent>)",
-                    std::any::type_name::<Out>()
-                ),
-            });
-        }
-        self.config
-            .policies
-            .validate(&format!("processor `{}`", self.config.name), false)?;
-        let mut plan = self.planned(app_id);
-        if self.config.exactly_once && plan.windows > 0 {
-            return Err(Error::Config {
-                key: format!("processor `{}` exactly_once", self.config.name),
-                reason: "the pipeline has windows, whose state lives in memory and is rebuilt by replaying inputs after a restart; that cannot be exactly-once. Remove `exactly_once` (windows are at-least-once) or the windows".into(),
-            });
-        }
-        if let Some(out) = &self.output {
-            plan.outputs.insert(0, out.clone());
-        }
-        let read = self
-            .config
-            .inputs
-            .iter()
-            .chain(&plan.repartitions)
-            .cloned()
-            .collect::<Vec<_>>();
-        plan_policy_topics(
-            &mut plan,
-            &self.config.policies,
-            &self.config.group_id(app_id),
-            read.iter(),
-        );
-        Ok(plan)
+    fn plan(&self, app_id: &str) -> Result<UnitTopics> {
+        let topology = self.topology(app_id)?;
+        let mut topics = UnitTopics {
+            repartitions: topology.repartition_topics(),
+            late: topology.late_topics(),
+            dead_letters: topology.dead_letters.clone(),
+            ..UnitTopics::default()
+        };
+        // The output topic first, then `to(..)` topics in build order.
+        topics.add_outputs(self.output.clone());
+        topics.add_outputs(topology.sink_topics());
+        Ok(topics)
     }
 
     fn prepare<'a>(
@@ -204,7 +262,7 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
         app_id: &'a str,
         admin: &'a dyn Admin,
         defaults: &'a super::TopicDefaults,
-    ) -> BoxFuture<'a, Result<Plan>> {
+    ) -> BoxFuture<'a, Result<UnitTopics>> {
         async move {
             let plan = self.plan(app_id)?;
             if let Some(check) = self.decoder.check() {
@@ -218,23 +276,12 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
                     reason: e.to_string(),
                 })?;
             }
-            let mut inputs = 0;
-            for input in &self.config.inputs {
-                let info = admin.describe_topic(input).await?.ok_or_else(|| Error::Topic {
-                    topic: input.clone(),
-                    reason: format!(
-                        "input of processor `{}` does not exist; create it first",
-                        self.config.name
-                    ),
-                })?;
-                inputs = inputs.max(info.partitions);
-            }
-            let repartitions = plan.repartitions.clone();
+            let inputs = self.config.input_partitions("processor", admin).await?;
             for topic in plan.outputs.iter().chain(&plan.late).chain(&plan.dead_letters) {
                 ensure_topic(admin, topic, defaults.partitions.unwrap_or(inputs), defaults).await?;
             }
             // Repartition topics must match the inputs so each task owns its keys.
-            for topic in &repartitions {
+            for topic in &plan.repartitions {
                 ensure_topic(admin, topic, inputs, defaults).await?;
             }
             Ok(plan)
@@ -243,38 +290,42 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
     }
 
     fn task(&self, mut setup: TaskSetup) -> BoxFuture<'static, ()> {
+        let name = self.config.name.clone();
+        let group = self.config.group_id(&setup.app_id);
         let stop = setup.stop.clone();
+        let planned = match self.topology(&setup.app_id) {
+            Ok(t) => t.clone(),
+            Err(e) => {
+                setup.fatal.report(Fatal::new(e.to_string()).unit(&name).group(&group));
+                return futures::future::ready(()).boxed();
+            }
+        };
         let input_sources: Vec<_> = self
             .config
             .inputs
             .iter()
             .flat_map(|t| setup.sources.remove(t).unwrap_or_default())
             .collect();
-        // What is left are this task's partitions of the repartition topics.
-        let repartitions = std::mem::take(&mut setup.sources)
-            .into_iter()
-            .filter_map(|(topic, mut parts)| Some((topic, parts.pop()?.1.take_until(stop.clone()).boxed())))
+        // This task's partitions of the repartition topics, by node.
+        let repartitions: HashMap<NodeId, _> = planned
+            .repartitions()
+            .filter_map(|(node, topic)| {
+                let source = setup.sources.remove(topic)?.pop()?.1;
+                Some((node, source.take_until(stop.clone()).boxed()))
+            })
             .collect();
-        let ctx = FlowCtx::task(TaskCtxParts {
-            app_id: setup.app_id.clone(),
-            name: self.config.name.clone(),
-            partition: Some(setup.partition),
-            stats: setup.stats.clone(),
-            producer: Some(setup.producer.clone()),
-            policies: Arc::new(self.config.policies.clone()),
-            group: self.config.group_id(&setup.app_id),
-            listener: false,
-            fatal: Some(setup.fatal.clone()),
-            retry_topics: Vec::new(),
-            sources: repartitions,
-        });
+        let recovery = self
+            .config
+            .recovery(UnitKind::Processor, &setup.app_id, &setup, Vec::new());
+        let env = TaskEnv::new(Some(setup.partition), Some(setup.producer.clone()), recovery);
+        let build = self.build_ctx(&setup.app_id, env.clone(), repartitions);
         let mut inputs: Vec<_> = input_sources
             .into_iter()
             .map(|(_, source)| {
                 decoded(
                     source.take_until(stop.clone()).boxed(),
                     self.decoder.clone(),
-                    ctx.clone(),
+                    env.recovery().clone(),
                 )
             })
             .collect();
@@ -287,10 +338,10 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
             ..
         } = setup;
         inputs.push(ticks.take_until(stop).map(Event::Tick).boxed());
-        let flow = (self.func)(Flow::from_stream(stream::select_all(inputs), ctx.clone()));
+        let flow = (self.func)(Flow::new(stream::select_all(inputs), build.clone()));
         let terminal = match &self.output {
             Some(topic) => flow.to_with(topic, DynEncoder(self.encoder.clone())).into_stream(),
-            // Only reachable when Out is Sent (checked by `plan`): nothing ever arrives.
+            // Only reachable when Out is Sent (`OutputMode`): nothing ever arrives.
             None => flow
                 .into_stream()
                 .filter_map(|e| {
@@ -301,7 +352,20 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
                 })
                 .boxed(),
         };
-        let name = self.config.name.clone();
+        // The same function must build the same pipeline for every task: its node
+        // names (repartition topics, windows) are shared by all of them.
+        let built = build.topology();
+        if built.shape() != planned.shape() {
+            fatal.report(
+                Fatal::new(format!(
+                    "processor `{name}` built a different pipeline for partition {} than at start-up; the processor function must build the same pipeline every time.\nat start-up:\n{planned}now:\n{built}",
+                    env.partition().map_or(-1, |p| p.0)
+                ))
+                .unit(&name)
+                .group(&group),
+            );
+            return futures::future::ready(()).boxed();
+        }
         async move {
             let mut terminal = terminal;
             let run = async {
@@ -311,12 +375,7 @@ impl<In: Send + 'static, Out: Send + 'static> Unit for Processor<In, Out> {
                 }
             };
             let outcome = guarded(run, &trackers).await;
-            trackers.iter().for_each(|t| {
-                t.seal();
-            });
-            if let Err(panic) = outcome {
-                fatal.report(format!("processor `{name}` panicked: {panic}"));
-            }
+            end_task(("processor", &name, &group), outcome, &trackers, &fatal);
             drop(terminal);
         }
         .boxed()
@@ -344,24 +403,27 @@ impl<T: 'static> Encode<T> for DynEncoder<T> {
     }
 }
 
-/// Anything `App::processor` accepts: a [`Processor`], or a function annotated with
-/// `#[kflow::processor]`.
+/// Anything `App::processor` accepts: a [`Processor`] with an output topic, one whose
+/// pipeline returns `Flow<Sent>`, or a function annotated with `#[kflow::processor]`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a processor",
-    note = "pass a `Processor`, or a function annotated with `#[kflow::processor(...)]`"
+    note = "pass a `Processor` (with `.output(topic)` unless its pipeline returns `Flow<Sent>`), or a function annotated with `#[kflow::processor(...)]`"
 )]
 pub trait IntoProcessor {
     /// Input value type.
     type In: Send + 'static;
     /// Output value type.
     type Out: Send + 'static;
+    /// [`Output`] or [`NoOutput`].
+    type Mode: OutputMode<Self::Out>;
     /// The processor.
-    fn into_processor(self) -> Processor<Self::In, Self::Out>;
+    fn into_processor(self) -> Processor<Self::In, Self::Out, Self::Mode>;
 }
 
-impl<In: Send + 'static, Out: Send + 'static> IntoProcessor for Processor<In, Out> {
+impl<In: Send + 'static, Out: Send + 'static, O: OutputMode<Out>> IntoProcessor for Processor<In, Out, O> {
     type In = In;
     type Out = Out;
+    type Mode = O;
     fn into_processor(self) -> Self {
         self
     }

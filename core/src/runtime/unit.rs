@@ -6,13 +6,12 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
-use super::stats::Stats;
-use super::FatalErrors;
-use crate::error::Result;
-use crate::flow::Plan;
-use crate::flow::RawMsg;
-use crate::policy::ErrorPolicies;
+use crate::error::{ErrorKind, Result};
+use crate::event::RawMsg;
+use crate::policy::recovery::{Identity, Recovery, RecoveryParts, UnitKind};
+use crate::policy::{ErrorPolicies, Policy};
 use crate::record::{Partition, Timestamp, TopicPartition};
+use crate::telemetry::{FatalReporter, Stats, TaskFailure};
 use crate::transport::{Admin, Producer, StartFrom};
 
 /// How assigned partitions are grouped into tasks.
@@ -34,7 +33,7 @@ pub(crate) struct TaskSetup {
     pub ticks: BoxStream<'static, Timestamp>,
     pub producer: Arc<dyn Producer>,
     pub stats: Arc<Stats>,
-    pub fatal: FatalErrors,
+    pub fatal: FatalReporter,
     pub stop: futures::future::Shared<tokio::sync::oneshot::Receiver<()>>,
     /// The task's trackers: sealed by the task before it drops its work.
     pub trackers: Vec<crate::ack::TrackerHandle>,
@@ -53,7 +52,7 @@ pub(crate) struct UnitConfig {
     /// The error policies in force: the app's defaults with this unit's own settings on top.
     pub policies: ErrorPolicies,
     /// This unit's own policy settings (`None`: every kind `on_error` covers).
-    pub overrides: Vec<(Option<crate::ErrorKind>, crate::policy::Policy)>,
+    pub overrides: Vec<(Option<ErrorKind>, Policy)>,
     pub properties: Vec<(String, String)>,
     /// Outputs and offsets commit together in transactions (processors only).
     pub exactly_once: bool,
@@ -74,7 +73,7 @@ impl UnitConfig {
     }
 
     /// Sets a policy for one kind, or (`None`) for every kind `on_error` covers.
-    pub fn set_policy(&mut self, kind: Option<crate::ErrorKind>, policy: crate::policy::Policy) {
+    pub fn set_policy(&mut self, kind: Option<ErrorKind>, policy: Policy) {
         self.policies = apply(self.policies.clone(), kind, policy.clone());
         self.overrides.push((kind, policy));
     }
@@ -95,7 +94,7 @@ impl UnitConfig {
     }
 }
 
-fn apply(policies: ErrorPolicies, kind: Option<crate::ErrorKind>, policy: crate::policy::Policy) -> ErrorPolicies {
+fn apply(policies: ErrorPolicies, kind: Option<ErrorKind>, policy: Policy) -> ErrorPolicies {
     match kind {
         Some(kind) => policies.set(kind, policy),
         None => policies.all(policy),
@@ -142,7 +141,7 @@ macro_rules! unit_setters {
         }
 
         /// The error policy for one kind of error.
-        pub fn on_error_for(mut self, kind: $crate::ErrorKind, policy: $crate::policy::Policy) -> Self {
+        pub fn on_error_for(mut self, kind: $crate::error::ErrorKind, policy: $crate::policy::Policy) -> Self {
             self.config.set_policy(Some(kind), policy);
             self
         }
@@ -183,24 +182,111 @@ pub(crate) async fn ensure_topic(
     Ok(())
 }
 
-/// Adds the dead-letter and retry topics `policies` write to for records of `topics`
-/// (retry topics are consumer group `group`'s own).
-pub(crate) fn plan_policy_topics<'a>(
-    plan: &mut Plan,
-    policies: &ErrorPolicies,
-    group: &str,
-    topics: impl Iterator<Item = &'a String>,
+/// Ends a task of `kind` `name` (group `group`): seals its trackers (nothing it did not
+/// finish commits), then reports a panic it ended with.
+pub(crate) fn end_task(
+    (kind, name, group): (&str, &str, &str),
+    outcome: std::result::Result<(), String>,
+    trackers: &[crate::ack::TrackerHandle],
+    fatal: &FatalReporter,
 ) {
-    for topic in topics {
-        for (_, policy) in policies.kinds() {
-            if let Some(dl) = policy.dead_letter_topic(topic) {
-                Plan::add(&mut plan.dead_letters, &dl);
+    trackers.iter().for_each(|t| {
+        t.seal();
+    });
+    if let Err(panic) = outcome {
+        let failure = crate::error::Fatal::new(format!("{kind} `{name}` panicked: {panic}"))
+            .unit(name)
+            .group(group);
+        fatal.report(failure);
+    }
+}
+
+/// The topics a unit reads or writes besides its inputs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct UnitTopics {
+    /// Topics written by `to(..)` calls or as the output.
+    pub outputs: Vec<String>,
+    /// Internal repartition topics (one per `group_by`).
+    pub repartitions: Vec<String>,
+    /// Topics late records are sent to.
+    pub late: Vec<String>,
+    /// Dead-letter topics the error policies write to.
+    pub dead_letters: Vec<String>,
+    /// Retry topics the error policies write to (a listener also reads them).
+    pub retries: Vec<String>,
+}
+
+fn add(list: &mut Vec<String>, topic: &str) {
+    if !list.iter().any(|t| t == topic) {
+        list.push(topic.to_string());
+    }
+}
+
+impl UnitTopics {
+    /// Adds the dead-letter and retry topics `policies` write to for records of `topics`
+    /// (retry topics are consumer group `group`'s own).
+    pub(crate) fn add_policy_topics<'a>(
+        &mut self,
+        policies: &ErrorPolicies,
+        group: &str,
+        topics: impl Iterator<Item = &'a String>,
+    ) {
+        for topic in topics {
+            for (_, policy) in policies.kinds() {
+                if let Some(dl) = policy.dead_letter_topic(topic) {
+                    add(&mut self.dead_letters, &dl);
+                }
+            }
+            for n in 1..=policies.retry_levels() {
+                add(&mut self.retries, &crate::policy::retry_topic(topic, group, n));
             }
         }
-        let levels = policies.retry_levels();
-        for n in 1..=levels {
-            Plan::add(&mut plan.retries, &crate::policy::retry_topic(topic, group, n));
+    }
+
+    /// Adds topics written by sinks.
+    pub(crate) fn add_outputs(&mut self, topics: impl IntoIterator<Item = String>) {
+        topics.into_iter().for_each(|t| add(&mut self.outputs, &t));
+    }
+}
+
+impl UnitConfig {
+    /// Checks that every input topic exists (an error names it and the unit) and returns
+    /// the largest partition count among them.
+    pub(crate) async fn input_partitions(&self, kind: &str, admin: &dyn Admin) -> Result<i32> {
+        let mut partitions = 0;
+        for topic in &self.inputs {
+            let info = admin.describe_topic(topic).await?.ok_or_else(|| {
+                crate::error::Error::topic(
+                    topic.clone(),
+                    format!("input of {kind} `{}` does not exist; create it first", self.name),
+                )
+            })?;
+            partitions = partitions.max(info.partitions);
         }
+        Ok(partitions)
+    }
+
+    /// The recovery of one of this unit's tasks (`kind` says which kind of unit it is;
+    /// `retry_topics` are its own, read back by a listener).
+    pub(crate) fn recovery(
+        &self,
+        kind: UnitKind,
+        app_id: &str,
+        setup: &TaskSetup,
+        retry_topics: Vec<String>,
+    ) -> Recovery {
+        Recovery::new(RecoveryParts {
+            identity: Identity {
+                kind,
+                name: self.name.clone(),
+                group: self.group_id(app_id),
+            },
+            policies: Arc::new(self.policies.clone()),
+            retry_topics,
+            writer: Some(setup.producer.clone()),
+            stats: setup.stats.clone(),
+            failure: TaskFailure::reporting_to(setup.fatal.clone()),
+        })
     }
 }
 
@@ -217,15 +303,15 @@ pub(crate) trait Unit: Send + Sync + 'static {
         }
     }
     /// Topics besides the inputs: found by building the pipeline once. Checks the
-    /// definition (e.g. an output topic is set when the flow has outputs).
-    fn plan(&self, app_id: &str) -> Result<Plan>;
+    /// definition.
+    fn plan(&self, app_id: &str) -> Result<UnitTopics>;
     /// Creates or checks the topics the unit writes to.
     fn prepare<'a>(
         &'a self,
         app_id: &'a str,
         admin: &'a dyn Admin,
         topics: &'a super::TopicDefaults,
-    ) -> BoxFuture<'a, Result<Plan>>;
+    ) -> BoxFuture<'a, Result<UnitTopics>>;
     /// The task's future: runs until its sources end, then flushes.
     fn task(&self, setup: TaskSetup) -> BoxFuture<'static, ()>;
 }

@@ -5,8 +5,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::codec::{Decode, Json};
 use crate::error::Result;
 use crate::record::{Offset, Record, Timestamp, TopicPartition};
-use crate::runtime::stats::DropReason;
 use crate::runtime::{App, AppHandle};
+use crate::telemetry::DropReason;
 use crate::transport::memory::MemoryBroker;
 use crate::transport::OutRecord;
 
@@ -186,7 +186,7 @@ impl TestDriver {
     }
 
     /// How many times `processor` retried after errors of `kind`, over all apps.
-    pub fn retries(&self, processor: &str, kind: crate::ErrorKind) -> u64 {
+    pub fn retries(&self, processor: &str, kind: crate::error::ErrorKind) -> u64 {
         self.apps
             .iter()
             .flatten()

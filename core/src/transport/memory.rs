@@ -28,9 +28,6 @@ use crate::ack::Ack;
 use crate::error::{Error, Result};
 use crate::record::{Meta, Offset, Partition, RawRecord, Record, TimestampType, TopicPartition};
 
-/// How long a rebalance waits for members to confirm a revocation.
-const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -49,6 +46,8 @@ struct MemberSlot {
     topics: Vec<String>,
     start: StartFrom,
     earliest: Vec<String>,
+    /// How long a revocation waits for this member.
+    revoke_wait: Duration,
     events: mpsc::UnboundedSender<GroupEvent>,
     assigned: Vec<TopicPartition>,
     revoke: Option<watch::Sender<bool>>,
@@ -104,17 +103,14 @@ impl MemoryBroker {
     /// Creates a topic; an error if it exists or `partitions` is not positive.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
         if partitions <= 0 {
-            return Err(Error::Topic {
-                topic: name.into(),
-                reason: format!("partition count must be positive, got {partitions}"),
-            });
+            return Err(Error::topic(
+                name,
+                format!("partition count must be positive, got {partitions}"),
+            ));
         }
         let mut topics = lock(&self.inner.topics);
         if topics.contains_key(name) {
-            return Err(Error::Topic {
-                topic: name.into(),
-                reason: "already exists".into(),
-            });
+            return Err(Error::topic(name, "already exists"));
         }
         let log = TopicLog {
             name: Arc::from(name),
@@ -130,10 +126,10 @@ impl MemoryBroker {
     }
 
     fn topic(&self, name: &str) -> Result<Arc<TopicLog>> {
-        lock(&self.inner.topics).get(name).cloned().ok_or_else(|| Error::Topic {
-            topic: name.into(),
-            reason: "does not exist".into(),
-        })
+        lock(&self.inner.topics)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::topic(name, "does not exist"))
     }
 
     /// Partition count of a topic, if it exists.
@@ -166,19 +162,13 @@ impl MemoryBroker {
     /// Appends a record and returns where it went.
     pub fn produce(&self, record: OutRecord) -> Result<(Partition, Offset)> {
         if let Some(rejection) = self.rejection(&record) {
-            return Err(Error::Produce {
-                topic: record.topic.to_string(),
-                reason: rejection.reason,
-            });
+            return Err(Error::produce(record.topic.to_string(), rejection.reason));
         }
         {
             let mut errors = lock(&self.inner.produce_errors);
             if let Some(left) = errors.get_mut(&*record.topic).filter(|n| **n > 0) {
                 *left -= 1;
-                return Err(Error::Produce {
-                    topic: record.topic.to_string(),
-                    reason: "injected produce error".into(),
-                });
+                return Err(Error::produce(record.topic.to_string(), "injected produce error"));
             }
         }
         let topic = self.topic(&record.topic)?;
@@ -186,10 +176,10 @@ impl MemoryBroker {
         let partition = match (record.partition, &record.key) {
             (Some(p), _) if (0..count).contains(&p) => p,
             (Some(p), _) => {
-                return Err(Error::Produce {
-                    topic: record.topic.to_string(),
-                    reason: format!("partition {p} does not exist ({count} partitions)"),
-                })
+                return Err(Error::produce(
+                    record.topic.to_string(),
+                    format!("partition {p} does not exist ({count} partitions)"),
+                ))
             }
             (None, Some(key)) => partition_for_key(key, count),
             (None, None) => (self.inner.round_robin.fetch_add(1, Ordering::Relaxed) % count as usize) as i32,
@@ -296,12 +286,13 @@ impl MemoryBroker {
                         partitions: m.assigned.clone(),
                         done: RevokeDone::new(tx),
                     };
-                    m.events.send(event).ok().map(|()| rx)
+                    m.events.send(event).ok().map(|()| (m.revoke_wait, rx))
                 })
                 .collect()
         };
-        for rx in waits {
-            let _ = tokio::time::timeout(REVOKE_TIMEOUT, rx).await;
+        // Each member gets what its consumer config allows (drain timeout plus a commit).
+        for (wait, rx) in waits {
+            let _ = tokio::time::timeout(wait, rx).await;
         }
         // Phase 2: assign by range, per topic.
         let mut state = lock(&group.state);
@@ -421,6 +412,7 @@ pub struct MemoryConsumer {
     member_id: String,
     start: StartFrom,
     earliest: Vec<String>,
+    revoke_wait: Duration,
     events: GroupEvents,
     sender: Option<mpsc::UnboundedSender<GroupEvent>>,
     joined: bool,
@@ -455,7 +447,7 @@ impl Consumer for MemoryConsumer {
         let sender = self
             .sender
             .take()
-            .ok_or_else(|| Error::Transport("already subscribed".into()))?;
+            .ok_or_else(|| Error::transport("in-memory consumer", "already subscribed"))?;
         let group = self.broker.group(&self.group_id);
         lock(&group.state).members.insert(
             self.member_id.clone(),
@@ -463,6 +455,7 @@ impl Consumer for MemoryConsumer {
                 topics: topics.to_vec(),
                 start: self.start,
                 earliest: self.earliest.clone(),
+                revoke_wait: self.revoke_wait,
                 events: sender,
                 assigned: Vec::new(),
                 revoke: None,
@@ -513,9 +506,9 @@ impl OffsetCommitter for MemoryCommitter {
             .map(|m| m.assigned.clone())
             .unwrap_or_default();
         let result = match offsets.iter().find(|(tp, _)| !owned.contains(tp)) {
-            Some((tp, _)) => Err(Error::Commit(format!(
-                "{tp} is not assigned to member {} of group {} (generation {})",
-                self.member_id, self.group_id, state.generation
+            Some((tp, _)) => Err(Error::commit(&self.group_id).caused_by(format!(
+                "{tp} is not assigned to member {} (generation {})",
+                self.member_id, state.generation
             ))),
             None => {
                 state.committed.extend(offsets);
@@ -602,11 +595,13 @@ impl Transport for MemoryBroker {
     fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
         let (tx, rx) = GroupEvents::new();
         let seq = self.inner.member_seq.fetch_add(1, Ordering::Relaxed);
+        let revoke_wait = config.revoke_wait();
         Ok(Box::new(MemoryConsumer {
             broker: self.clone(),
             member_id: format!("{}-{seq:06}", config.client_id),
             group_id: config.group_id,
             start: config.start,
+            revoke_wait,
             earliest: config.earliest_topics,
             events: rx,
             sender: Some(tx),

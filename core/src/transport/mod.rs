@@ -45,10 +45,18 @@ pub struct OutRecord {
 }
 
 impl OutRecord {
-    /// A record for `topic` with a value and nothing else set.
-    pub fn new(topic: impl Into<Arc<str>>, value: impl Into<Bytes>) -> Self {
+    /// A record for `topic` (`&str`, `String`, `&String`, ...) with a value and nothing
+    /// else set.
+    ///
+    /// ```
+    /// use kflow_core::transport::OutRecord;
+    /// let topic = String::from("orders");
+    /// let r = OutRecord::new(&topic, "v").with_key("k");
+    /// assert_eq!(&*r.topic, "orders");
+    /// ```
+    pub fn new(topic: impl AsRef<str>, value: impl Into<Bytes>) -> Self {
         OutRecord {
-            topic: topic.into(),
+            topic: Arc::from(topic.as_ref()),
             partition: None,
             key: None,
             value: Some(value.into()),
@@ -102,6 +110,13 @@ pub trait Producer: Send + Sync + 'static {
     fn flush(&self, timeout: Duration) -> BoxFuture<'static, Result<()>>;
 }
 
+/// How long stopping a partition's work may take by default (see
+/// [`ConsumerConfig::drain_timeout`]).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one commit may take by default (see [`ConsumerConfig::commit_timeout`]).
+pub const DEFAULT_COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Where a new consumer group starts reading a partition that has no committed offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StartFrom {
@@ -124,21 +139,25 @@ pub struct ConsumerConfig {
     /// Transport-specific properties, passed through (librdkafka keys for Kafka).
     pub properties: Vec<(String, String)>,
     /// Exactly-once: the transactional id of the producer whose writes commit together
-    /// with this consumer's offsets (see [`Consumer::transactional_producer`]).
+    /// with this consumer's offsets (see [`Consumer::transactions`]).
     pub transactional_id: Option<String>,
     /// Topics read from their earliest offset when the group has no committed offset,
     /// whatever `start` says: kflow's own repartition and retry topics, whose records all
     /// stem from inputs that were already committed.
     pub earliest_topics: Vec<String>,
     /// How long the runtime may take to stop a revoked partition's work and commit it
-    /// ([`crate::RuntimeConfig::drain_timeout`]): a transport that holds a rebalance
-    /// until then waits this long, plus time for the commit, and no longer.
+    /// (the runtime's drain timeout): a transport that holds a rebalance
+    /// until then waits this long, plus `commit_timeout`, and no longer.
     pub drain_timeout: Duration,
+    /// How long one commit (of offsets, or of a transaction) may take
+    /// (the runtime's commit timeout).
+    pub commit_timeout: Duration,
 }
 
 impl ConsumerConfig {
     /// A config for `group_id` with default settings: client id `kflow`, start from the
-    /// earliest offset, no properties, no internal topics, a 10 s drain timeout.
+    /// earliest offset, no properties, no internal topics, the default timeouts of
+    /// the runtime.
     pub fn new(group_id: impl Into<String>) -> Self {
         ConsumerConfig {
             group_id: group_id.into(),
@@ -147,8 +166,15 @@ impl ConsumerConfig {
             properties: Vec::new(),
             transactional_id: None,
             earliest_topics: Vec::new(),
-            drain_timeout: Duration::from_secs(10),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            commit_timeout: DEFAULT_COMMIT_TIMEOUT,
         }
+    }
+
+    /// The longest a transport holds a revocation for the runtime: the drain timeout
+    /// plus one commit.
+    pub fn revoke_wait(&self) -> Duration {
+        self.drain_timeout + self.commit_timeout
     }
 
     /// Where a partition of `topic` without a committed offset starts.
@@ -248,22 +274,33 @@ impl GroupEvents {
             self.0
                 .recv()
                 .await
-                .ok_or_else(|| crate::Error::Transport(closed.into()))
+                .ok_or_else(|| crate::error::Error::transport("group events", closed))
         })
     }
 }
 
-/// Commits offsets for a consumer's group.
+/// Commits a consumer group's offsets: the at-least-once protocol (each offset is the
+/// next record to read, and everything before it is done).
 pub trait OffsetCommitter: Send + Sync + 'static {
-    /// Commits `offsets` (each the offset of the next record to read). For an
-    /// exactly-once consumer this commits the open transaction (the records its
-    /// transactional producer wrote, and these offsets) and begins the next one.
+    /// Commits `offsets`.
     fn commit(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>>;
+}
 
-    /// Exactly-once: discards the open transaction's writes (nothing for other consumers).
-    fn abort(&self) -> BoxFuture<'static, Result<()>> {
-        Box::pin(futures::future::ready(Ok(())))
-    }
+/// Commits a consumer's offsets together with everything its transactional producer
+/// wrote since the last commit, in one transaction: the exactly-once protocol.
+pub trait TransactionCommitter: Send + Sync + 'static {
+    /// Commits the open transaction (its writes and `offsets`) and begins the next.
+    fn commit_transaction(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>>;
+    /// Discards the open transaction's writes and begins the next.
+    fn abort(&self) -> BoxFuture<'static, Result<()>>;
+}
+
+/// A consumer's exactly-once side (see [`ConsumerConfig::transactional_id`]).
+pub struct Transactions {
+    /// The producer whose writes belong to the open transaction.
+    pub producer: Arc<dyn Producer>,
+    /// How the transaction commits with the consumer's offsets.
+    pub committer: Arc<dyn TransactionCommitter>,
 }
 
 /// A member of a consumer group.
@@ -272,11 +309,11 @@ pub trait Consumer: Send + 'static {
     fn subscribe(&mut self, topics: &[String]) -> Result<()>;
     /// The next assignment change.
     fn next_event(&mut self) -> BoxFuture<'_, Result<GroupEvent>>;
-    /// A handle that commits for this member.
+    /// Commits offsets for this member (at-least-once).
     fn committer(&self) -> Arc<dyn OffsetCommitter>;
-    /// With [`ConsumerConfig::transactional_id`]: the producer whose writes belong to the
-    /// open transaction. `None`: this transport has no transactions.
-    fn transactional_producer(&self) -> Option<Arc<dyn Producer>> {
+    /// With [`ConsumerConfig::transactional_id`]: the producer and committer of this
+    /// member's transactions. `None`: this transport has no transactions.
+    fn transactions(&self) -> Option<Transactions> {
         None
     }
     /// Leaves the group.

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::store::{result_event, Aggregator, Entry, WindowStore};
 use super::{Window, WindowResult};
 use crate::ack::Ack;
-use crate::flow::Event;
+use crate::event::Event;
 use crate::key::GroupKey;
 use crate::record::{Meta, Timestamp};
 

@@ -7,21 +7,10 @@ use super::operator::{LateTopic, WindowAggregate};
 use super::store::Aggregator;
 use super::{EmitMode, EveryUpdate, Final, WindowKind, WindowResult};
 use crate::codec::{Encode, Json};
-use crate::flow::Flow;
+use crate::flow::{Flow, Grouped};
 use crate::key::GroupKey;
 
-/// A flow grouped by key (from [`Flow::group_by`] or [`Flow::group_by_key`]): next, pick a
-/// window with [`Grouped::window`].
-#[must_use = "a grouped flow does nothing until windowed and aggregated"]
-pub struct Grouped<K, T> {
-    flow: Flow<(K, T)>,
-}
-
 impl<K: GroupKey, T: Send + 'static> Grouped<K, T> {
-    pub(crate) fn new(flow: Flow<(K, T)>) -> Self {
-        Grouped { flow }
-    }
-
     /// Windows the groups by event time (see [`crate::window`]).
     ///
     /// ```
@@ -37,16 +26,11 @@ impl<K: GroupKey, T: Send + 'static> Grouped<K, T> {
     /// ```
     pub fn window<W: WindowKind<K, T>>(self, kind: W) -> Windowed<K, T, W, Final> {
         Windowed {
-            flow: self.flow,
+            flow: self.into_flow(),
             kind,
             late: None,
             _mode: PhantomData,
         }
-    }
-
-    /// The grouped records as `(key, value)` pairs.
-    pub fn into_flow(self) -> Flow<(K, T)> {
-        self.flow
     }
 }
 
@@ -85,7 +69,7 @@ where
     where
         T: Serialize,
     {
-        self.flow.ctx.add_late(topic);
+        self.flow.build.add_late(topic);
         self.late = Some(LateTopic {
             topic: Arc::from(topic),
             encode: |v| Json.encode(v),
@@ -109,10 +93,10 @@ where
         };
         let store = self.kind.store::<A>();
         let late = self.late;
-        let ctx = self.flow.ctx.clone();
-        ctx.add_window();
-        let stream = WindowAggregate::new(self.flow.stream, store, agg, late, &ctx);
-        Flow::from_stream(stream, ctx)
+        let build = self.flow.build.clone();
+        build.add_window(self.kind.name());
+        let stream = WindowAggregate::new(self.flow.stream, store, agg, late, build.env());
+        Flow::new(stream, build)
     }
 
     /// Combines each window's values pairwise with `f`.

@@ -50,4 +50,10 @@ impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Hopping {
     fn store<A: Send + 'static>(&self) -> Self::Store<A> {
         FixedStore::new(self.size, self.advance, self.grace, Some(T::clone))
     }
+
+    fn name(&self) -> &'static str {
+        "hopping"
+    }
 }
+
+impl super::sealed::Sealed for Hopping {}

@@ -21,13 +21,12 @@ mod tumbling;
 
 use std::time::Duration;
 
-pub use grouped::{Grouped, Windowed};
+pub use crate::flow::Grouped;
+pub use grouped::Windowed;
 pub use hopping::Hopping;
-pub use operator::WindowAggregate;
 pub use session::Session;
 pub use sliding::Sliding;
-#[doc(hidden)]
-pub use store::{Aggregator, Entry, WindowStore};
+use store::WindowStore;
 pub use tumbling::Tumbling;
 
 use crate::record::Timestamp;
@@ -63,12 +62,22 @@ impl<K, V> WindowResult<K, V> {
     }
 }
 
+mod sealed {
+    /// Only kflow's window kinds are window kinds.
+    pub trait Sealed {}
+}
+
 /// A kind of window: how records are assigned to windows and when they close.
-pub trait WindowKind<K, T>: Send + 'static {
+/// Implemented by [`Tumbling`], [`Hopping`], [`Sliding`] and [`Session`] (sealed).
+pub trait WindowKind<K, T>: sealed::Sealed + Send + 'static {
     /// The state kept for open windows.
+    #[doc(hidden)]
     type Store<A: Send + 'static>: WindowStore<K, T, A>;
     /// An empty store.
+    #[doc(hidden)]
     fn store<A: Send + 'static>(&self) -> Self::Store<A>;
+    /// The kind's name (`tumbling`, `hopping`, `sliding`, `session`), for topologies.
+    fn name(&self) -> &'static str;
 }
 
 /// Emit mode: once per window, when it closes (the default).
@@ -79,7 +88,8 @@ pub struct Final;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EveryUpdate;
 
-/// How an emit mode snapshots an aggregate (every-update needs `A: Clone`).
+/// How an emit mode snapshots an aggregate (every-update needs `A: Clone`). Implemented by
+/// [`Final`] and [`EveryUpdate`].
 pub trait EmitMode<A>: Send + 'static {
     /// `None` for final mode; a copier for every-update mode.
     fn snapshot() -> Option<fn(&A) -> A>;

@@ -12,9 +12,10 @@ use super::store::{Aggregator, Entry, WindowStore};
 use super::WindowResult;
 use crate::codec::EncodeError;
 use crate::error::{ErrorKind, Result};
-use crate::flow::{Event, FlowCtx, Msg};
+use crate::event::{Event, Msg};
+use crate::flow::{poll_sending, TaskEnv};
 use crate::record::Timestamp;
-use crate::runtime::stats::{DropCounter, DropReason};
+use crate::telemetry::{metrics, DropCounter, DropReason};
 use crate::transport::OutRecord;
 
 /// Where late records go: a topic and how to encode their values.
@@ -27,7 +28,7 @@ pin_project! {
     /// Stream for [`super::Windowed::aggregate`]: keeps stream time, assigns records to
     /// windows, emits closed windows and routes late records.
     #[must_use = "streams do nothing unless polled"]
-    pub struct WindowAggregate<S, St, K, T, A> {
+    pub(crate) struct WindowAggregate<S, St, K, T, A> {
         #[pin]
         upstream: S,
         store: St,
@@ -36,8 +37,8 @@ pin_project! {
         out: VecDeque<Event<WindowResult<K, A>>>,
         late: Option<LateTopic<T>>,
         late_count: DropCounter,
-        late_metric: metrics::Counter,
-        ctx: FlowCtx,
+        late_metric: ::metrics::Counter,
+        env: TaskEnv,
         sending: Option<BoxFuture<'static, Result<()>>>,
         done: bool,
     }
@@ -49,7 +50,7 @@ impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
         store: St,
         agg: Aggregator<T, A>,
         late: Option<LateTopic<T>>,
-        ctx: &FlowCtx,
+        env: &TaskEnv,
     ) -> Self {
         WindowAggregate {
             upstream,
@@ -58,9 +59,9 @@ impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
             stream_time: Timestamp::MIN,
             out: VecDeque::new(),
             late,
-            late_count: ctx.counter(DropReason::Late),
-            late_metric: crate::runtime::metrics::window_late(ctx.name()),
-            ctx: ctx.clone(),
+            late_count: env.counter(DropReason::Late),
+            late_metric: metrics::window_late(env.name()),
+            env: env.clone(),
             sending: None,
             done: false,
         }
@@ -83,7 +84,7 @@ where
             if *this.done {
                 return Poll::Ready(None);
             }
-            std::task::ready!(crate::flow::poll_sending(this.sending, this.ctx, cx));
+            std::task::ready!(poll_sending(this.sending, this.env, cx));
             match std::task::ready!(this.upstream.as_mut().poll_next(cx)) {
                 Some(Event::Msg(Msg { record, ack })) => {
                     let ts = record.meta.timestamp;
@@ -100,7 +101,7 @@ where
                         this.late_count.incr();
                         this.late_metric.increment(1);
                         if let Some(route) = this.late.as_ref() {
-                            *this.sending = route_late(this.ctx, route, late);
+                            *this.sending = route_late(this.env, route, late);
                         }
                     }
                     this.store.close(*this.stream_time, this.agg, this.out);
@@ -118,8 +119,8 @@ where
     }
 }
 
-fn route_late<K, T>(ctx: &FlowCtx, route: &LateTopic<T>, late: Entry<K, T>) -> Option<BoxFuture<'static, Result<()>>> {
-    let Some(producer) = ctx.producer() else {
+fn route_late<K, T>(env: &TaskEnv, route: &LateTopic<T>, late: Entry<K, T>) -> Option<BoxFuture<'static, Result<()>>> {
+    let Some(producer) = env.producer() else {
         drop(late.ack);
         return None;
     };
@@ -142,7 +143,7 @@ fn route_late<K, T>(ctx: &FlowCtx, route: &LateTopic<T>, late: Entry<K, T>) -> O
                 headers: Default::default(),
                 meta: late.meta,
             };
-            Some(ctx.reject(record, late.ack, ErrorKind::Serialization, &e))
+            Some(env.recovery().reject(record, late.ack, ErrorKind::Serialization, &e))
         }
     }
 }

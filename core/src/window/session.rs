@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::store::{result_event, Aggregator, Entry, WindowStore};
 use super::{millis, Window, WindowKind, WindowResult};
 use crate::ack::Ack;
-use crate::flow::Event;
+use crate::event::Event;
 use crate::key::GroupKey;
 use crate::record::{Meta, Timestamp};
 
@@ -59,6 +59,10 @@ impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Session {
             pending: BTreeMap::new(),
             seq: 0,
         }
+    }
+
+    fn name(&self) -> &'static str {
+        "session"
     }
 }
 
@@ -223,3 +227,5 @@ where
         }
     }
 }
+
+impl super::sealed::Sealed for Session {}

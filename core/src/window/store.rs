@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::{Window, WindowResult};
 use crate::ack::Ack;
-use crate::flow::{Event, Msg};
+use crate::event::{Event, Msg};
 use crate::record::{Headers, Meta, Record, Timestamp};
 
 /// A grouped record entering a window operator.

@@ -46,4 +46,10 @@ impl<K: GroupKey, T: Send + 'static> WindowKind<K, T> for Tumbling {
     fn store<A: Send + 'static>(&self) -> Self::Store<A> {
         FixedStore::new(self.size, self.size, self.grace, None)
     }
+
+    fn name(&self) -> &'static str {
+        "tumbling"
+    }
 }
+
+impl super::sealed::Sealed for Tumbling {}

@@ -82,6 +82,14 @@ fn retrying_listener(input: &str, journal: Journal) -> Listener<u64> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // A SIGTERM while connecting stops the child gracefully too.
+    let stop = match kflow_core::runtime::shutdown_signal() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("child: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (mode, app_id, input, output) = (var(Child::MODE), var(Child::APP), var(Child::INPUT), var(Child::OUTPUT));
     // Writes linger: a kill then always finds outputs queued but not yet acknowledged,
     // which is when a commit that ran ahead of delivery would lose their inputs.
@@ -93,7 +101,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = App::new(&app_id)
+    let app = App::new(app_id)
         .transport(transport)
         .commit_interval(Duration::from_millis(number(Child::COMMIT_MS, 200)));
     let app = match mode.as_str() {
@@ -118,7 +126,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match app.run().await {
+    match app.run_until(stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("child: {e}");

@@ -207,9 +207,9 @@ pub async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> boo
 }
 
 /// Applies [`TEST_PROPS`] to a processor.
-pub fn props<In: Send + 'static, Out: Send + 'static>(
-    mut p: kflow_core::Processor<In, Out>,
-) -> kflow_core::Processor<In, Out> {
+pub fn props<In: Send + 'static, Out: Send + 'static, O>(
+    mut p: kflow_core::Processor<In, Out, O>,
+) -> kflow_core::Processor<In, Out, O> {
     for (k, v) in TEST_PROPS {
         p = p.property(k, v);
     }

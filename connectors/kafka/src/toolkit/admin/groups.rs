@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use kflow_core::{Error, Result, TopicPartition};
+use kflow_core::{Error, Offset, Result, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::groups::GroupInfo;
 use rdkafka::{Offset as RdOffset, TopicPartitionList};
@@ -53,14 +53,12 @@ pub struct GroupDescription {
 /// How far a group is behind on one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionLag {
-    /// The topic.
-    pub topic: String,
     /// The partition.
-    pub partition: i32,
+    pub partition: TopicPartition,
     /// The group's committed offset (`None`: nothing committed).
-    pub committed: Option<i64>,
+    pub committed: Option<Offset>,
     /// The partition's end (high watermark).
-    pub end: i64,
+    pub end: Offset,
     /// `end - committed` (all of `end - start` when nothing is committed).
     pub lag: i64,
 }
@@ -73,7 +71,7 @@ pub enum ResetTo {
     /// The end of the log (skip everything not read yet).
     Latest,
     /// This offset, clamped to what is in the log.
-    Offset(i64),
+    Offset(Offset),
     /// The first record at or after this time (milliseconds since the epoch); the end
     /// of the log when there is none.
     Timestamp(i64),
@@ -82,14 +80,12 @@ pub enum ResetTo {
 /// One partition's offset before and after a reset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetChange {
-    /// The topic.
-    pub topic: String,
     /// The partition.
-    pub partition: i32,
+    pub partition: TopicPartition,
     /// The committed offset before (`None`: nothing committed).
-    pub from: Option<i64>,
+    pub from: Option<Offset>,
     /// The new committed offset.
-    pub to: i64,
+    pub to: Offset,
 }
 
 impl KafkaAdmin {
@@ -101,7 +97,7 @@ impl KafkaAdmin {
                 .client
                 .inner()
                 .fetch_group_list(None, this.config.timeout())
-                .map_err(|e| Error::Transport(format!("list groups: {e}")))?;
+                .map_err(|e| Error::transport("admin client", "list groups").caused_by(e))?;
             Ok(list
                 .groups()
                 .iter()
@@ -157,11 +153,10 @@ impl KafkaAdmin {
                         .fetch_watermarks(&tp.topic, tp.partition.0, timeout)
                         .map_err(|e| group_error(&name, format!("end offsets of {}: {e}", tp)))?;
                     Ok(PartitionLag {
-                        topic: tp.topic.to_string(),
-                        partition: tp.partition.0,
-                        committed,
-                        end: high,
                         lag: (high - committed.unwrap_or(low)).max(0),
+                        partition: tp,
+                        committed: committed.map(Offset),
+                        end: Offset(high),
                     })
                 })
                 .collect()
@@ -214,7 +209,7 @@ impl KafkaAdmin {
             let changes = this.targets(&consumer, &name, &partitions, to)?;
             let mut tpl = TopicPartitionList::new();
             for c in &changes {
-                tpl.add_partition_offset(&c.topic, c.partition, RdOffset::Offset(c.to))
+                tpl.add_partition_offset(&c.partition.topic, c.partition.partition.0, RdOffset::Offset(c.to.0))
                     .map_err(|e| group_error(&name, e))?;
             }
             consumer
@@ -237,10 +232,7 @@ impl KafkaAdmin {
         let metadata = self.metadata(None)?;
         for topic in wanted {
             if !metadata.iter().any(|(n, _)| n == topic) {
-                return Err(Error::Topic {
-                    topic: topic.clone(),
-                    reason: "does not exist".into(),
-                });
+                return Err(Error::topic(topic.clone(), "does not exist"));
             }
         }
         let all = |name: &str| wanted.is_empty() && !name.starts_with("__") || wanted.iter().any(|w| w == name);
@@ -332,7 +324,7 @@ impl KafkaAdmin {
                 let to = match to {
                     ResetTo::Earliest => low,
                     ResetTo::Latest => high,
-                    ResetTo::Offset(o) => o.clamp(low, high),
+                    ResetTo::Offset(o) => o.0.clamp(low, high),
                     ResetTo::Timestamp(_) => by_time
                         .as_ref()
                         .and_then(|t| t.find_partition(&tp.topic, tp.partition.0))
@@ -341,10 +333,9 @@ impl KafkaAdmin {
                         .unwrap_or(high),
                 };
                 Ok(OffsetChange {
-                    topic: tp.topic.to_string(),
-                    partition: tp.partition.0,
-                    from,
-                    to,
+                    partition: tp.clone(),
+                    from: from.map(Offset),
+                    to: Offset(to),
                 })
             })
             .collect()
@@ -402,16 +393,13 @@ fn owned(topics: &[&str]) -> Vec<String> {
 }
 
 fn group_error(group: &str, reason: impl std::fmt::Display) -> Error {
-    Error::Group {
-        group: group.to_string(),
-        reason: reason.to_string(),
-    }
+    Error::group(group.to_string(), reason.to_string())
 }
 
 pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Transport(e.to_string()))?
+        .map_err(|e| Error::transport("admin client", "a blocking call did not finish").caused_by(e))?
 }
 
 /// How long [`KafkaAdmin::wait_group_empty`] polls between looks.

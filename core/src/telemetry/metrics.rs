@@ -1,5 +1,5 @@
 //! The metrics kflow records through the `metrics` facade. Names and labels are listed in
-//! the README; an exporter (the facade's Prometheus server) makes them visible.
+//! `docs/observability.md`; an exporter (the facade's Prometheus server) makes them visible.
 
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 

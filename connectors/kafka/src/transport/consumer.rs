@@ -8,8 +8,9 @@
 //! partition (librdkafka keeps a pause across unassign/assign, librdkafka#1849), creates a
 //! bounded queue per partition and reports them to the runtime. On a revocation it closes
 //! the queues, reports the revocation, and *waits* until the runtime has drained and
-//! committed: at most the drain timeout plus [`COMMIT_ALLOWANCE`], less if the consumer
-//! is closing. Only then does librdkafka hand the partitions on.
+//! committed: at most the drain timeout plus one commit
+//! ([`ConsumerConfig::revoke_wait`](kflow_core::transport::ConsumerConfig::revoke_wait)),
+//! less if the consumer is closing. Only then does librdkafka hand the partitions on.
 //!
 //! Backpressure: when a partition's queue is full, the partition is paused and the record
 //! kept aside. Once the queue has drained to half, the kept records are queued and the
@@ -28,28 +29,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use kflow_core::transport::{
     AssignedPartition, Backlog, Consumer, FailureSignal, GroupEvent, GroupEvents, OffsetCommitter, Producer,
-    RevokeDone, StartFrom,
+    RevokeDone, StartFrom, TransactionCommitter, Transactions,
 };
-use kflow_core::{
-    panic_message, Error, Meta, Offset, Partition, RawRecord, Record, Result, TimestampType, TopicPartition,
-};
+use kflow_core::{panic_message, Error, Offset, Partition, RawRecord, Result, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Message, Timestamp, TopicPartitionList};
+use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use crate::producer::{DeliveryContext, KafkaProducer};
-
-/// Time allowed, beyond the drain timeout, for the commit that ends a revocation.
-pub const COMMIT_ALLOWANCE: Duration = Duration::from_secs(5);
+use super::producer::KafkaProducer;
+use crate::convert::{self, offset_list};
 
 /// How long one broker request made inside a rebalance callback (committed offsets,
 /// watermarks, the start-position commit) may take.
@@ -75,6 +71,8 @@ pub(crate) struct ConsumerSettings {
     pub buffer: usize,
     /// The longest a revocation is held for the runtime to drain and commit.
     pub revoke_wait: Duration,
+    /// How long one commit (of offsets or a transaction) may take.
+    pub commit_timeout: Duration,
     pub start: StartFrom,
     /// Topics that start from the earliest offset whatever `start` says.
     pub earliest: HashSet<String>,
@@ -398,7 +396,7 @@ impl KafkaConsumer {
         };
         let consumer: BaseConsumer<GroupContext> = config
             .create_with_context(context)
-            .map_err(|e| Error::Transport(format!("cannot create a consumer for group `{group}`: {e}")))?;
+            .map_err(|e| Error::transport(format!("consumer of group `{group}`"), "cannot be created").caused_by(e))?;
         let consumer = Arc::new(consumer);
         let context = consumer.context().clone();
         Ok(KafkaConsumer {
@@ -427,9 +425,13 @@ impl Consumer for KafkaConsumer {
     fn subscribe(&mut self, topics: &[String]) -> Result<()> {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         let group = self.context.group().to_string();
-        self.consumer
-            .subscribe(&names)
-            .map_err(|e| Error::Transport(format!("group `{group}` cannot subscribe to {topics:?}: {e}")))?;
+        self.consumer.subscribe(&names).map_err(|e| {
+            Error::transport(
+                format!("consumer of group `{group}`"),
+                format!("cannot subscribe to {topics:?}"),
+            )
+            .caused_by(e)
+        })?;
         let (consumer, stop) = (self.consumer.clone(), self.stop.clone());
         let thread = std::thread::Builder::new()
             .name(format!("kflow-poll-{group}"))
@@ -441,32 +443,33 @@ impl Consumer for KafkaConsumer {
 
     fn next_event(&mut self) -> BoxFuture<'_, Result<GroupEvent>> {
         let failure = self.context.failure.clone();
+        let group = self.context.group().to_string();
         Box::pin(async move {
             tokio::select! {
                 biased;
-                reason = failure.wait() => Err(Error::Transport(reason)),
+                reason = failure.wait() => Err(Error::transport(format!("consumer of group `{group}`"), reason)),
                 event = self.events.next("the consumer stopped") => event,
             }
         })
     }
 
     fn committer(&self) -> Arc<dyn OffsetCommitter> {
-        match &self.transactional {
-            Some(producer) => Arc::new(TransactionalCommitter {
-                consumer: self.consumer.clone(),
-                producer: producer.rdkafka().clone(),
-                timeout: self.context.settings.revoke_wait,
-            }),
-            None => Arc::new(KafkaCommitter {
-                consumer: self.consumer.clone(),
-            }),
-        }
+        Arc::new(KafkaCommitter {
+            consumer: self.consumer.clone(),
+            group: self.context.group().to_string(),
+        })
     }
 
-    fn transactional_producer(&self) -> Option<Arc<dyn Producer>> {
-        self.transactional
-            .as_ref()
-            .map(|p| Arc::new(p.clone()) as Arc<dyn Producer>)
+    fn transactions(&self) -> Option<Transactions> {
+        let producer = self.transactional.as_ref()?;
+        Some(Transactions {
+            producer: Arc::new(producer.clone()) as Arc<dyn Producer>,
+            committer: Arc::new(TransactionalCommitter {
+                consumer: self.consumer.clone(),
+                producer: producer.clone(),
+                timeout: self.context.settings.commit_timeout,
+            }),
+        })
     }
 
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
@@ -537,7 +540,7 @@ fn poll_until_stopped(consumer: &BaseConsumer<GroupContext>, context: &GroupCont
 }
 
 fn route(consumer: &BaseConsumer<GroupContext>, context: &GroupContext, message: &BorrowedMessage<'_>) {
-    let record = to_raw(context, message);
+    let record: RawRecord = convert::record(message, context.topic(message.topic()));
     let mut routes = lock(&context.routes);
     let key = (record.meta.topic.clone(), record.meta.partition.0);
     let Some(route) = routes.get_mut(&key) else {
@@ -602,48 +605,20 @@ fn single(topic: &str, partition: i32) -> TopicPartitionList {
     tpl
 }
 
-/// Offsets (each the next to read) as librdkafka's list.
-pub(crate) fn offset_list(offsets: &[(TopicPartition, Offset)]) -> rdkafka::error::KafkaResult<TopicPartitionList> {
-    let mut tpl = TopicPartitionList::new();
-    for (tp, offset) in offsets {
-        tpl.add_partition_offset(&tp.topic, tp.partition.0, rdkafka::Offset::Offset(offset.0))?;
-    }
-    Ok(tpl)
-}
-
-fn to_raw(context: &GroupContext, m: &BorrowedMessage<'_>) -> RawRecord {
-    let (timestamp, timestamp_type) = match m.timestamp() {
-        Timestamp::CreateTime(t) => (t, TimestampType::CreateTime),
-        Timestamp::LogAppendTime(t) => (t, TimestampType::LogAppendTime),
-        Timestamp::NotAvailable => (0, TimestampType::NotAvailable),
-    };
-    Record {
-        key: m.key().map(Bytes::copy_from_slice),
-        value: m.payload().map(Bytes::copy_from_slice),
-        headers: crate::headers::read(m.headers()),
-        meta: Meta {
-            topic: context.topic(m.topic()),
-            partition: Partition(m.partition()),
-            offset: Offset(m.offset()),
-            timestamp,
-            timestamp_type,
-        },
-    }
-}
-
 struct KafkaCommitter {
     consumer: Arc<BaseConsumer<GroupContext>>,
+    group: String,
 }
 
 impl OffsetCommitter for KafkaCommitter {
     fn commit(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>> {
-        let consumer = self.consumer.clone();
+        let (consumer, group) = (self.consumer.clone(), self.group.clone());
         async move {
-            let tpl = offset_list(&offsets).map_err(|e| Error::Commit(e.to_string()))?;
+            let tpl = offset_list(&offsets).map_err(|e| Error::commit(&group).caused_by(e))?;
             tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
                 .await
-                .map_err(|e| Error::Commit(e.to_string()))?
-                .map_err(|e| Error::Commit(e.to_string()))
+                .map_err(|e| Error::commit(&group).caused_by(e))?
+                .map_err(|e| Error::commit(&group).caused_by(e))
         }
         .boxed()
     }
@@ -653,29 +628,33 @@ impl OffsetCommitter for KafkaCommitter {
 /// which commits, and the next one begins.
 struct TransactionalCommitter {
     consumer: Arc<BaseConsumer<GroupContext>>,
-    producer: Arc<rdkafka::producer::ThreadedProducer<DeliveryContext>>,
+    producer: KafkaProducer,
     timeout: Duration,
 }
 
-impl OffsetCommitter for TransactionalCommitter {
-    fn commit(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>> {
+impl TransactionCommitter for TransactionalCommitter {
+    fn commit_transaction(&self, offsets: Vec<(TopicPartition, Offset)>) -> BoxFuture<'static, Result<()>> {
         use rdkafka::producer::Producer as _;
         let (consumer, producer, timeout) = (self.consumer.clone(), self.producer.clone(), self.timeout);
         async move {
-            let tpl = offset_list(&offsets).map_err(|e| Error::Commit(e.to_string()))?;
+            let id = producer.transactional_id().to_string();
+            let tpl = offset_list(&offsets)
+                .map_err(|e| Error::transaction(&id, "listing the offsets failed").caused_by(e))?;
+            let rd = producer.rdkafka().clone();
+            let step_id = id.clone();
             tokio::task::spawn_blocking(move || {
-                let fail = |step: &str, e: rdkafka::error::KafkaError| Error::Transaction(format!("{step}: {e}"));
-                let group = consumer
-                    .group_metadata()
-                    .ok_or_else(|| Error::Transaction("the consumer has no group metadata".into()))?;
-                producer
-                    .send_offsets_to_transaction(&tpl, &group, timeout)
-                    .map_err(|e| fail("send offsets", e))?;
-                producer.commit_transaction(timeout).map_err(|e| fail("commit", e))?;
-                producer.begin_transaction().map_err(|e| fail("begin", e))
+                let fail =
+                    |step: &str, e: KafkaError| Error::transaction(&step_id, format!("{step} failed")).caused_by(e);
+                let group = consumer.group_metadata().ok_or_else(|| {
+                    Error::transaction(&step_id, "reading the consumer's group metadata failed: it has none")
+                })?;
+                rd.send_offsets_to_transaction(&tpl, &group, timeout)
+                    .map_err(|e| fail("sending the offsets", e))?;
+                rd.commit_transaction(timeout).map_err(|e| fail("commit", e))?;
+                rd.begin_transaction().map_err(|e| fail("beginning the next one", e))
             })
             .await
-            .map_err(|e| Error::Transaction(e.to_string()))?
+            .map_err(|e| Error::transaction(&id, "the commit did not finish").caused_by(e))?
         }
         .boxed()
     }
@@ -684,16 +663,17 @@ impl OffsetCommitter for TransactionalCommitter {
         use rdkafka::producer::Producer as _;
         let (producer, timeout) = (self.producer.clone(), self.timeout);
         async move {
+            let id = producer.transactional_id().to_string();
+            let rd = producer.rdkafka().clone();
+            let step_id = id.clone();
             tokio::task::spawn_blocking(move || {
-                producer
-                    .abort_transaction(timeout)
-                    .map_err(|e| Error::Transaction(format!("abort: {e}")))?;
-                producer
-                    .begin_transaction()
-                    .map_err(|e| Error::Transaction(format!("begin: {e}")))
+                let fail =
+                    |step: &str, e: KafkaError| Error::transaction(&step_id, format!("{step} failed")).caused_by(e);
+                rd.abort_transaction(timeout).map_err(|e| fail("abort", e))?;
+                rd.begin_transaction().map_err(|e| fail("beginning the next one", e))
             })
             .await
-            .map_err(|e| Error::Transaction(e.to_string()))?
+            .map_err(|e| Error::transaction(&id, "the abort did not finish").caused_by(e))?
         }
         .boxed()
     }

@@ -14,7 +14,6 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use kflow_core::codec::{Encode, Json, Utf8};
 use kflow_core::{Error, Result};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 
 pub use options::{Acks, Compression, Partitioning, ProducerOptions};
@@ -51,7 +50,7 @@ pub struct TypedProducer<K, V> {
     placement: Placement,
     prepared: Mutex<HashSet<String>>,
     timeout: Duration,
-    transactional: bool,
+    transactional_id: Option<String>,
 }
 
 impl<K: 'static, V: 'static> TypedProducer<K, V> {
@@ -63,14 +62,14 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
         values: impl Encode<V>,
     ) -> Result<Self> {
         let client = config.client_config(&options.properties()?)?;
-        let inner: FutureProducer = client
-            .create()
-            .map_err(|e| Error::Transport(format!("cannot create a producer for {}: {e}", config.brokers())))?;
-        let transactional = options.transactional_id.is_some();
-        if transactional {
+        let inner: FutureProducer = client.create().map_err(|e| {
+            Error::transport(format!("producer for {}", config.brokers()), "cannot be created").caused_by(e)
+        })?;
+        let transactional_id = options.transactional_id.clone();
+        if let Some(id) = &transactional_id {
             inner
                 .init_transactions(config.timeout())
-                .map_err(|e| Error::Transport(format!("cannot start transactions: {e}")))?;
+                .map_err(|e| Error::transaction(id, "initialising transactions failed").caused_by(e))?;
         }
         Ok(TypedProducer {
             inner,
@@ -79,7 +78,7 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
             placement: Placement::new(options.partitioning, config.timeout()),
             prepared: Mutex::default(),
             timeout: options.delivery_timeout,
-            transactional,
+            transactional_id,
         })
     }
 
@@ -114,8 +113,8 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || inner.flush(timeout))
             .await
-            .map_err(|e| Error::Transport(e.to_string()))?
-            .map_err(|e| Error::Transport(format!("flush: {e}")))
+            .map_err(|e| Error::transport("typed producer", "a blocking call did not finish").caused_by(e))?
+            .map_err(|e| Error::transport("typed producer", "flush").caused_by(e))
     }
 
     /// The rdkafka producer underneath.
@@ -138,7 +137,7 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
         let partition = record.partition.or_else(|| self.placement.next(topic));
         let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
         if !record.headers.is_empty() {
-            out = out.headers(crate::headers::write(&record.headers));
+            out = out.headers(crate::convert::write_headers(&record.headers));
         }
         if let Some(k) = &key {
             out = out.key(&k[..]);
@@ -153,23 +152,11 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
             out = out.timestamp(ts);
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
-        loop {
-            match self.inner.send_result(out) {
-                Ok(future) => return Ok(future),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                    if tokio::time::Instant::now() < deadline =>
-                {
-                    out = back;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                Err((e, _)) => {
-                    return Err(Error::Produce {
-                        topic: topic.to_string(),
-                        reason: e.to_string(),
-                    })
-                }
-            }
-        }
+        #[allow(clippy::result_large_err)] // rdkafka's own `send_result`, passed through
+        let attempt = |out| self.inner.send_result(out);
+        crate::convert::queue_with_backoff(out, Some(deadline), attempt)
+            .await
+            .map_err(|(e, _)| Error::produce(topic, "the client did not queue the record").caused_by(e))
     }
 
     /// Once per topic: checks it exists and lets the codecs prepare (register schemas).
@@ -220,13 +207,10 @@ fn settle(
             offset: d.offset,
             timestamp: d.timestamp.to_millis(),
         }),
-        Ok(Err((e, _))) => Err(Error::Produce {
-            topic: topic.to_string(),
-            reason: e.to_string(),
-        }),
-        Err(_) => Err(Error::Produce {
-            topic: topic.to_string(),
-            reason: "the producer was dropped before the record was acknowledged".into(),
-        }),
+        Ok(Err((e, _))) => Err(Error::produce(topic, "delivery failed").caused_by(e)),
+        Err(_) => Err(Error::produce(
+            topic,
+            "the producer was dropped before the record was acknowledged",
+        )),
     }
 }

@@ -38,7 +38,9 @@ impl KafkaAdmin {
         let client = config
             .client_config(&[("allow.auto.create.topics".into(), "false".into())])?
             .create()
-            .map_err(|e| Error::Transport(format!("cannot create an admin client for {}: {e}", config.brokers())))?;
+            .map_err(|e| {
+                Error::transport(format!("admin client for {}", config.brokers()), "cannot be created").caused_by(e)
+            })?;
         Ok(KafkaAdmin {
             config: config.clone(),
             client: Arc::new(client),
@@ -54,11 +56,11 @@ impl KafkaAdmin {
             .fetch_metadata(None, self.config.timeout())
             .map(|_| ())
             .map_err(|e| {
-                Error::Transport(format!(
-                    "cannot reach Kafka at {} within {:?}: {e}",
-                    self.config.brokers(),
-                    self.config.timeout()
-                ))
+                Error::transport(
+                    format!("Kafka at {}", self.config.brokers()),
+                    format!("cannot be reached within {:?}", self.config.timeout()),
+                )
+                .caused_by(e)
             })
     }
 

@@ -24,10 +24,10 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
     /// # Ok(()) }
     /// ```
     pub fn begin_transaction(&self) -> Result<()> {
-        self.require_transactional()?;
+        let id = self.require_transactional()?;
         self.inner
             .begin_transaction()
-            .map_err(|e| transaction_error("begin", e))
+            .map_err(|e| transaction_error(id, "begin", e))
     }
 
     /// Adds a consumer group's offsets to the open transaction: they are committed with
@@ -39,39 +39,40 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
         offsets: &[(TopicPartition, Offset)],
         group: ConsumerGroupMetadata,
     ) -> Result<()> {
-        self.require_transactional()?;
-        let tpl = crate::consumer::offset_list(offsets).map_err(|e| transaction_error("send offsets", e))?;
+        let id = self.require_transactional()?;
+        let tpl = crate::convert::offset_list(offsets).map_err(|e| transaction_error(id, "send offsets", e))?;
         let (inner, timeout) = (self.inner.clone(), self.timeout);
         tokio::task::spawn_blocking(move || inner.send_offsets_to_transaction(&tpl, &group, timeout))
             .await
-            .map_err(|e| Error::Transaction(e.to_string()))?
-            .map_err(|e| transaction_error("send offsets", e))
+            .map_err(|e| Error::transaction(id, "send offsets did not finish").caused_by(e))?
+            .map_err(|e| transaction_error(id, "send offsets", e))
     }
 
     /// Commits the open transaction (flushing its records first).
     pub async fn commit_transaction(&self) -> Result<()> {
-        self.require_transactional()?;
+        let id = self.require_transactional()?;
         let (inner, timeout) = (self.inner.clone(), self.timeout);
         tokio::task::spawn_blocking(move || inner.commit_transaction(timeout))
             .await
-            .map_err(|e| Error::Transaction(e.to_string()))?
-            .map_err(|e| transaction_error("commit", e))
+            .map_err(|e| Error::transaction(id, "commit did not finish").caused_by(e))?
+            .map_err(|e| transaction_error(id, "commit", e))
     }
 
     /// Aborts the open transaction: its records and offsets are discarded.
     pub async fn abort_transaction(&self) -> Result<()> {
-        self.require_transactional()?;
+        let id = self.require_transactional()?;
         let (inner, timeout) = (self.inner.clone(), self.timeout);
         tokio::task::spawn_blocking(move || inner.abort_transaction(timeout))
             .await
-            .map_err(|e| Error::Transaction(e.to_string()))?
-            .map_err(|e| transaction_error("abort", e))
+            .map_err(|e| Error::transaction(id, "abort did not finish").caused_by(e))?
+            .map_err(|e| transaction_error(id, "abort", e))
     }
 
-    fn require_transactional(&self) -> Result<()> {
-        match self.transactional {
-            true => Ok(()),
-            false => Err(Error::Config {
+    /// The transactional id, or the error saying how to get one.
+    fn require_transactional(&self) -> Result<&str> {
+        match &self.transactional_id {
+            Some(id) => Ok(id),
+            None => Err(Error::Config {
                 key: "transactional.id".into(),
                 reason: "this producer is not transactional: set `ProducerOptions::transactional_id`".into(),
             }),
@@ -80,12 +81,12 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
 }
 
 /// A transactional error with what to do about it.
-pub(crate) fn transaction_error(step: &str, e: KafkaError) -> Error {
+pub(crate) fn transaction_error(id: &str, step: &str, e: KafkaError) -> Error {
     let hint = match &e {
         KafkaError::Transaction(t) if t.is_fatal() => " (fatal: this producer was fenced or failed; create a new one)",
         KafkaError::Transaction(t) if t.txn_requires_abort() => " (abort the transaction, then retry it)",
         KafkaError::Transaction(t) if t.is_retriable() => " (retriable: call it again)",
         _ => "",
     };
-    Error::Transaction(format!("{step}: {e}{hint}"))
+    Error::transaction(id, format!("{step} failed{hint}")).caused_by(e)
 }

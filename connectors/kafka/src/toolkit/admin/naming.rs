@@ -17,12 +17,7 @@ const MAX_NAME: usize = 249;
 /// assert!(check_topic_name("orders v1").unwrap_err().to_string().contains("' '"));
 /// ```
 pub fn check_topic_name(name: &str) -> Result<()> {
-    let fail = |reason: String| {
-        Err(Error::Topic {
-            topic: name.to_string(),
-            reason,
-        })
-    };
+    let fail = |reason: String| Err(Error::topic(name, reason));
     if name.is_empty() || name == "." || name == ".." {
         return fail("is not a valid topic name (empty, `.` or `..`)".into());
     }
@@ -104,10 +99,7 @@ impl NamingRule {
                 list.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
             ),
         };
-        Err(Error::Topic {
-            topic: name.to_string(),
-            reason,
-        })
+        Err(Error::topic(name, reason))
     }
 }
 

@@ -200,12 +200,7 @@ impl KafkaAdmin {
             match result {
                 Ok(_) => {}
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => created = Created::Existed,
-                Err((name, code)) => {
-                    return Err(Error::Topic {
-                        topic: name,
-                        reason: code.to_string(),
-                    })
-                }
+                Err((name, code)) => return Err(Error::topic(name, code.to_string())),
             }
         }
         // Wait (bounded) until the topic shows up in metadata.
@@ -216,10 +211,10 @@ impl KafkaAdmin {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(Error::Topic {
-            topic: topic.name.clone(),
-            reason: "created, but not visible in metadata in time".into(),
-        })
+        Err(Error::topic(
+            topic.name.clone(),
+            "created, but not visible in metadata in time",
+        ))
     }
 
     /// Deletes topics. Deleting a topic that does not exist is an error naming it.
@@ -228,14 +223,14 @@ impl KafkaAdmin {
             .client
             .delete_topics(names, &self.options())
             .await
-            .map_err(|e| Error::Transport(format!("delete topics: {e}")))?;
+            .map_err(|e| Error::transport("admin client", "delete topics").caused_by(e))?;
         for result in results {
             if let Err((name, code)) = result {
                 let reason = match code {
                     RDKafkaErrorCode::UnknownTopicOrPartition => "does not exist".to_string(),
                     other => other.to_string(),
                 };
-                return Err(Error::Topic { topic: name, reason });
+                return Err(Error::topic(name, reason));
             }
         }
         Ok(())
@@ -247,7 +242,7 @@ impl KafkaAdmin {
         let this = self.clone();
         let metadata = tokio::task::spawn_blocking(move || this.metadata(None))
             .await
-            .map_err(|e| Error::Transport(e.to_string()))??;
+            .map_err(|e| Error::transport("admin client", "a blocking call did not finish").caused_by(e))??;
         let mut topics: Vec<TopicSummary> = metadata
             .into_iter()
             .filter(|(name, _)| internal || !name.starts_with("__"))
@@ -266,12 +261,9 @@ impl KafkaAdmin {
         let (this, topic) = (self.clone(), name.to_string());
         let metadata = tokio::task::spawn_blocking(move || this.metadata(Some(&topic)))
             .await
-            .map_err(|e| Error::Transport(e.to_string()))??;
+            .map_err(|e| Error::transport("admin client", "a blocking call did not finish").caused_by(e))??;
         let Some((_, partitions)) = metadata.into_iter().find(|(n, _)| n == name) else {
-            return Err(Error::Topic {
-                topic: name.to_string(),
-                reason: "does not exist".into(),
-            });
+            return Err(Error::topic(name.to_string(), "does not exist"));
         };
         let (configs, overrides) = match &self.embedded {
             Some(_) => Default::default(),
@@ -317,7 +309,7 @@ impl KafkaAdmin {
         let (this, name) = (self.clone(), topic.to_string());
         tokio::task::spawn_blocking(move || this.partitions_of(&name))
             .await
-            .map_err(|e| Error::Transport(e.to_string()))?
+            .map_err(|e| Error::transport("admin client", "a blocking call did not finish").caused_by(e))?
     }
 
     /// Topics (all, or one) with their partitions, from the cluster's metadata.
@@ -326,7 +318,7 @@ impl KafkaAdmin {
             .client
             .inner()
             .fetch_metadata(topic, self.config.timeout())
-            .map_err(|e| Error::Transport(format!("metadata from {}: {e}", self.config.brokers())))?;
+            .map_err(|e| Error::transport(format!("Kafka at {}", self.config.brokers()), "no metadata").caused_by(e))?;
         Ok(metadata
             .topics()
             .iter()
@@ -350,8 +342,5 @@ impl KafkaAdmin {
 }
 
 fn topic_error(topic: &str, e: impl std::fmt::Display) -> Error {
-    Error::Topic {
-        topic: topic.to_string(),
-        reason: e.to_string(),
-    }
+    Error::topic(topic.to_string(), e.to_string())
 }

@@ -1,13 +1,8 @@
-//! Liveness and readiness of a running app, and services that run beside it (such as the
-//! metrics and health HTTP server of the `kflow` facade).
+//! Liveness and readiness of a running app.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-use futures::future::BoxFuture;
-
-use crate::error::Result;
 
 /// What a health endpoint reports. Cheap to clone; the runtime updates it.
 ///
@@ -19,7 +14,7 @@ use crate::error::Result;
 /// no progress for `stall_timeout`), and until shutdown begins.
 ///
 /// ```
-/// use kflow_core::runtime::Health;
+/// use kflow_core::telemetry::Health;
 /// let h = Health::default();
 /// assert!(h.is_live());
 /// assert!(h.is_ready(), "nothing to wait for");
@@ -95,7 +90,7 @@ impl Health {
     /// stopped.
     ///
     /// ```
-    /// use kflow_core::runtime::Health;
+    /// use kflow_core::telemetry::Health;
     /// assert_eq!(Health::default().why_not_live(), None);
     /// ```
     pub fn why_not_live(&self) -> Option<String> {
@@ -132,17 +127,4 @@ impl Health {
         }
         None
     }
-}
-
-/// Something that runs beside an app while it runs (for example an HTTP server for
-/// metrics and health): started with the app, stopped after the app stopped.
-pub trait Service: Send + 'static {
-    /// The service's name in logs and errors (default: its type name).
-    fn name(&self) -> String {
-        std::any::type_name::<Self>().to_string()
-    }
-
-    /// Starts the service. The returned task is aborted when the app has stopped; an error
-    /// fails the app's start.
-    fn start(self: Box<Self>, health: Health) -> BoxFuture<'static, Result<tokio::task::JoinHandle<()>>>;
 }

@@ -23,6 +23,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerConte
 use rdkafka::{ClientContext, Message};
 
 use crate::config::KafkaConfig;
+use crate::convert::{self, queue_with_backoff};
 
 /// Producer defaults; anything set in the config or per app wins (within the durability
 /// rules of [`KafkaConfig::check_durability`]).
@@ -144,7 +145,7 @@ fn record_of(msg: &BorrowedMessage<'_>, too_large: bool) -> OutRecord {
         partition: None,
         key: msg.key().map(Bytes::copy_from_slice),
         value,
-        headers: crate::headers::read(msg.headers()),
+        headers: convert::read_headers(msg.headers()),
         timestamp: msg.timestamp().to_millis(),
     }
 }
@@ -154,6 +155,8 @@ fn record_of(msg: &BorrowedMessage<'_>, too_large: bool) -> OutRecord {
 #[derive(Clone)]
 pub struct KafkaProducer {
     inner: Arc<ThreadedProducer<DeliveryContext>>,
+    /// Its transactional id, if it is transactional.
+    transactional_id: Option<Arc<str>>,
 }
 
 impl KafkaProducer {
@@ -168,15 +171,26 @@ impl KafkaProducer {
         if !config.has_property("transaction.timeout.ms") {
             extra.push(("transaction.timeout.ms".into(), "10000".into()));
         }
-        let producer = Self::create(config, &extra, failure)?;
-        let fail = |e: KafkaError| Error::Transaction(format!("transactional producer `{id}`: {e}"));
-        producer.inner.init_transactions(config.timeout()).map_err(fail)?;
-        producer.inner.begin_transaction().map_err(fail)?;
+        let mut producer = Self::create(config, &extra, failure)?;
+        producer.transactional_id = Some(Arc::from(id));
+        producer
+            .inner
+            .init_transactions(config.timeout())
+            .map_err(|e| Error::transaction(id, "initialising transactions failed").caused_by(e))?;
+        producer
+            .inner
+            .begin_transaction()
+            .map_err(|e| Error::transaction(id, "beginning the first one failed").caused_by(e))?;
         Ok(producer)
     }
 
     pub(crate) fn rdkafka(&self) -> &Arc<ThreadedProducer<DeliveryContext>> {
         &self.inner
+    }
+
+    /// Its transactional id (empty for a producer without transactions).
+    pub(crate) fn transactional_id(&self) -> &str {
+        self.transactional_id.as_deref().unwrap_or("")
     }
 
     fn create(config: &KafkaConfig, extra: &[(String, String)], failure: FailureSignal) -> Result<Self> {
@@ -190,17 +204,22 @@ impl KafkaProducer {
             .create_with_context(DeliveryContext {
                 failure: failure.clone(),
             })
-            .map_err(|e| Error::Transport(format!("cannot create a producer for {}: {e}", config.brokers())))?;
+            .map_err(|e| {
+                Error::transport(format!("producer for {}", config.brokers()), "cannot be created").caused_by(e)
+            })?;
         let inner = Arc::new(inner);
         watch_fatal(&inner, failure)?;
-        Ok(KafkaProducer { inner })
+        Ok(KafkaProducer {
+            inner,
+            transactional_id: None,
+        })
     }
 
     /// Makes librdkafka raise a fatal error in this producer, as an idempotent producer
     /// that lost its sequence would (fault injection for tests).
     pub(crate) fn inject_fatal_error(&self) -> bool {
         let reason = c"injected fault: a fatal producer error";
-        crate::headers::inject_fatal_error(self.inner.client().native_ptr(), reason)
+        convert::inject_fatal_error(self.inner.client().native_ptr(), reason)
     }
 
     /// Tries to queue; gives the delivery back when it could not.
@@ -212,7 +231,7 @@ impl KafkaProducer {
         let mut base: BaseRecord<'_, [u8], [u8], Box<Delivery>> = BaseRecord::with_opaque_to(&record.topic, delivery);
         // Header-less records skip librdkafka's header list (an allocation per record).
         if !record.headers.is_empty() {
-            base = base.headers(crate::headers::write(&record.headers));
+            base = base.headers(convert::write_headers(&record.headers));
         }
         if let Some(key) = &record.key {
             base = base.key(&key[..]);
@@ -229,22 +248,17 @@ impl KafkaProducer {
         self.inner.send(base).map_err(|(e, base)| (e, base.delivery_opaque))
     }
 
-    /// Queues `record`, waiting while the queue is full.
+    /// Queues `record`, waiting while the queue is full (the first try costs no future).
     fn queue(&self, record: OutRecord, delivery: Delivery) -> BoxFuture<'static, Result<()>> {
         match self.try_send(&record, Box::new(delivery)) {
             Ok(()) => futures::future::ready(Ok(())).boxed(),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), delivery)) => {
+            Err((e, delivery)) if convert::is_queue_full(&e) => {
                 // Backpressure: wait for the queue to drain, then try again.
                 let this = self.clone();
                 async move {
-                    let mut delivery = delivery;
-                    loop {
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                        match this.try_send(&record, delivery) {
-                            Ok(()) => return Ok(()),
-                            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => delivery = back,
-                            Err((e, back)) => return not_queued(record, *back, e),
-                        }
+                    match queue_with_backoff(delivery, None, |d| this.try_send(&record, d)).await {
+                        Ok(()) => Ok(()),
+                        Err((e, back)) => not_queued(record, *back, e),
                     }
                 }
                 .boxed()
@@ -274,8 +288,8 @@ impl Producer for KafkaProducer {
         async move {
             tokio::task::spawn_blocking(move || inner.flush(timeout))
                 .await
-                .map_err(|e| Error::Transport(e.to_string()))?
-                .map_err(|e| Error::Transport(format!("flush: {e}")))
+                .map_err(|e| Error::transport("producer", "the flush did not finish").caused_by(e))?
+                .map_err(|e| Error::transport("producer", "flush").caused_by(e))
         }
         .boxed()
     }
@@ -290,10 +304,7 @@ fn not_queued(record: OutRecord, delivery: Delivery, e: KafkaError) -> Result<()
         rejected.rejected(record, ack, rejection);
         return Ok(());
     }
-    let error = Error::Produce {
-        topic: record.topic.to_string(),
-        reason: e.to_string(),
-    };
+    let error = Error::produce(record.topic.to_string(), "the client did not queue the record").caused_by(e);
     ack.fail(&error.to_string());
     Err(error)
 }

@@ -50,7 +50,7 @@ impl Placement {
         let (p, name, timeout) = (producer.clone(), topic.to_string(), self.timeout);
         let partitions = tokio::task::spawn_blocking(move || partition_count(&p, &name, timeout))
             .await
-            .map_err(|e| Error::Transport(e.to_string()))??;
+            .map_err(|e| Error::transport("typed producer", "a blocking call did not finish").caused_by(e))??;
         let mut topics = self.topics.lock().unwrap();
         let state = topics.entry(topic.to_string()).or_insert(TopicState {
             partitions,
@@ -86,15 +86,12 @@ fn partition_count(producer: &FutureProducer, topic: &str, timeout: Duration) ->
     let metadata = producer
         .client()
         .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| Error::Topic {
-            topic: topic.to_string(),
-            reason: format!("cannot read its metadata: {e}"),
-        })?;
+        .map_err(|e| Error::topic(topic.to_string(), format!("cannot read its metadata: {e}")))?;
     match metadata.topics().iter().find(|t| t.name() == topic) {
         Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(t.partitions().len() as i32),
-        _ => Err(Error::Topic {
-            topic: topic.to_string(),
-            reason: "does not exist (create it first, e.g. `kflow topics create`)".into(),
-        }),
+        _ => Err(Error::topic(
+            topic.to_string(),
+            "does not exist (create it first, e.g. `kflow topics create`)",
+        )),
     }
 }

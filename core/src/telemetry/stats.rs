@@ -19,7 +19,7 @@ pub enum DropReason {
     /// Its processing failed and it was written to the dead-letter topic.
     DeadLettered,
     /// A record in a listener's retry topic that names another consumer group (see
-    /// [`crate::policy::retry_topic`]): left to that group.
+    /// `policy::retry_topic`): left to that group.
     ForeignRetry,
 }
 
