@@ -194,3 +194,46 @@ fn aggregate_folds_values_into_any_accumulator() {
         }]
     );
 }
+
+fn idle_counts(f: Flow<u64>) -> Flow<Counts> {
+    f.group_by_key::<String>()
+        .window(Tumbling::of(Duration::from_secs(10)).grace(Duration::from_secs(2)))
+        .idle_advance(Duration::from_secs(30))
+        .count()
+}
+
+#[test]
+fn without_idle_advance_a_quiet_partition_keeps_its_last_window_open() {
+    let mut d = driver("counts", counts, 1);
+    d.pipe_at("in", Some("a"), &1u64, 1_000);
+    d.pipe_at("in", Some("a"), &1u64, 2_000);
+    d.advance_time(Duration::from_secs(3_600));
+    assert!(out(&d).is_empty(), "stream time moves only with records");
+    assert_eq!(
+        d.committed_total(&group("counts"), "in"),
+        0,
+        "the open window holds its offsets"
+    );
+}
+
+#[test]
+fn idle_advance_closes_a_quiet_partitions_windows_by_the_wall_clock() {
+    let mut d = driver("idle", idle_counts, 1);
+    d.pipe_at("in", Some("a"), &1u64, 1_000);
+    d.pipe_at("in", Some("b"), &1u64, 2_000);
+    d.advance_time(Duration::from_secs(29));
+    assert!(out(&d).is_empty(), "idle for less than 30 s: nothing moves");
+    d.advance_time(Duration::from_secs(1));
+    // Stream time is now 2 000 + 30 000 ms, past [0, 10 s) + 2 s of grace.
+    assert_eq!(out(&d), [("a".into(), 0, 10_000, 1), ("b".into(), 0, 10_000, 1)]);
+    assert_all_committed(&mut d, &group("idle"), "in");
+
+    // A record for the closed window is late now; a newer one opens a window as usual,
+    // and the wall clock closes it too once the partition is quiet again.
+    d.pipe_at("in", Some("a"), &1u64, 9_000);
+    assert_eq!(d.dropped("idle", DropReason::Late), 1);
+    d.pipe_at("in", Some("a"), &1u64, 45_000);
+    d.advance_time(Duration::from_secs(30));
+    assert_eq!(out(&d)[2..], [("a".into(), 40_000, 50_000, 1)]);
+    assert_all_committed(&mut d, &group("idle"), "in");
+}

@@ -1,9 +1,10 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
-use super::operator::{LateTopic, WindowAggregate};
+use super::operator::{IdleAdvance, LateTopic, WindowAggregate};
 use super::store::Aggregator;
 use super::{EmitMode, EveryUpdate, Final, WindowKind, WindowResult};
 use crate::codec::{Encode, Json};
@@ -29,6 +30,7 @@ impl<K: GroupKey, T: Send + 'static> Grouped<K, T> {
             flow: self.into_flow(),
             kind,
             late: None,
+            idle: None,
             _mode: PhantomData,
         }
     }
@@ -41,6 +43,7 @@ pub struct Windowed<K, T, W, M = Final> {
     flow: Flow<(K, T)>,
     kind: W,
     late: Option<LateTopic<T>>,
+    idle: Option<Duration>,
     _mode: PhantomData<M>,
 }
 
@@ -59,6 +62,7 @@ where
             flow: self.flow,
             kind: self.kind,
             late: self.late,
+            idle: self.idle,
             _mode: PhantomData,
         }
     }
@@ -74,6 +78,34 @@ where
             topic: Arc::from(topic),
             encode: |v| Json.encode(v),
         });
+        self
+    }
+
+    /// Lets stream time follow the wall clock on a quiet task, so that windows on a topic
+    /// that stops receiving records still close. Once this task's window operator has seen
+    /// no record for `after` (wall-clock time), its stream time becomes the stream time of
+    /// the last record plus the wall-clock time since that record arrived, and advances
+    /// so every `after` while the task stays idle.
+    ///
+    /// Off by default: stream time then moves only with records, so a partition's last
+    /// windows stay open (holding their records' offsets) until a newer record arrives.
+    /// With it, a record that arrives after the wall clock closed its window is late. It
+    /// assumes event time runs roughly with the wall clock; replays after a restart run
+    /// without idle gaps and close windows by records again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kflow_core::{Flow, window::Tumbling};
+    /// fn counts(f: Flow<u64>) -> Flow<kflow_core::window::WindowResult<String, u64>> {
+    ///     f.group_by_key::<String>()
+    ///         .window(Tumbling::of(Duration::from_secs(60)))
+    ///         .idle_advance(Duration::from_secs(30))
+    ///         .count()
+    /// }
+    /// # let _ = counts;
+    /// ```
+    pub fn idle_advance(mut self, after: Duration) -> Self {
+        self.idle = Some(after);
         self
     }
 
@@ -95,7 +127,8 @@ where
         let late = self.late;
         let build = self.flow.build.clone();
         build.add_window(self.kind.name());
-        let stream = WindowAggregate::new(self.flow.stream, store, agg, late, build.env());
+        let idle = self.idle.map(IdleAdvance::new);
+        let stream = WindowAggregate::new(self.flow.stream, store, agg, late, idle, build.env());
         Flow::new(stream, build)
     }
 

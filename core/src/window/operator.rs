@@ -2,10 +2,11 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::Stream;
+use futures::{Future, Stream};
 use pin_project_lite::pin_project;
 
 use super::store::{Aggregator, Entry, WindowStore};
@@ -24,6 +25,48 @@ pub(crate) struct LateTopic<T> {
     pub(crate) encode: fn(&T) -> std::result::Result<Option<Bytes>, EncodeError>,
 }
 
+/// Opt-in idle advance ([`super::Windowed::idle_advance`]): once no record has arrived
+/// for `after`, stream time follows the wall clock from the last record on.
+pub(crate) struct IdleAdvance {
+    after: Duration,
+    /// When the last record arrived, and the stream time it left.
+    last: Option<(tokio::time::Instant, Timestamp)>,
+    /// Armed for `after` past the last record (then every `after` while idle).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl IdleAdvance {
+    pub(crate) fn new(after: Duration) -> Self {
+        IdleAdvance {
+            after,
+            last: None,
+            timer: None,
+        }
+    }
+
+    fn record_arrived(&mut self, stream_time: Timestamp) {
+        let now = tokio::time::Instant::now();
+        self.last = Some((now, stream_time));
+        match self.timer.as_mut() {
+            Some(t) => t.as_mut().reset(now + self.after),
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(now + self.after))),
+        }
+    }
+
+    /// The stream time the wall clock gives, once the task has been idle for `after`.
+    fn poll_due(&mut self, cx: &mut Context<'_>) -> Option<Timestamp> {
+        let (since, stream_time) = self.last?;
+        let timer = self.timer.as_mut()?;
+        if timer.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        let now = tokio::time::Instant::now();
+        timer.as_mut().reset(now + self.after);
+        let idle = i64::try_from(now.duration_since(since).as_millis()).unwrap_or(i64::MAX);
+        Some(stream_time.saturating_add(idle))
+    }
+}
+
 pin_project! {
     /// Stream for [`super::Windowed::aggregate`]: keeps stream time, assigns records to
     /// windows, emits closed windows and routes late records.
@@ -40,6 +83,7 @@ pin_project! {
         late_metric: ::metrics::Counter,
         env: TaskEnv,
         sending: Option<BoxFuture<'static, Result<()>>>,
+        idle: Option<IdleAdvance>,
         done: bool,
     }
 }
@@ -50,6 +94,7 @@ impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
         store: St,
         agg: Aggregator<T, A>,
         late: Option<LateTopic<T>>,
+        idle: Option<IdleAdvance>,
         env: &TaskEnv,
     ) -> Self {
         WindowAggregate {
@@ -63,6 +108,7 @@ impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
             late_metric: metrics::window_late(env.name()),
             env: env.clone(),
             sending: None,
+            idle,
             done: false,
         }
     }
@@ -85,10 +131,27 @@ where
                 return Poll::Ready(None);
             }
             std::task::ready!(poll_sending(this.sending, this.env, cx));
-            match std::task::ready!(this.upstream.as_mut().poll_next(cx)) {
+            let next = match this.upstream.as_mut().poll_next(cx) {
+                Poll::Ready(next) => next,
+                Poll::Pending => {
+                    // A quiet task: with idle advance, the wall clock moves stream time.
+                    match this.idle.as_mut().and_then(|idle| idle.poll_due(cx)) {
+                        Some(t) if t > *this.stream_time => {
+                            *this.stream_time = t;
+                            this.store.close(t, this.agg, this.out);
+                            continue;
+                        }
+                        _ => return Poll::Pending,
+                    }
+                }
+            };
+            match next {
                 Some(Event::Msg(Msg { record, ack })) => {
                     let ts = record.meta.timestamp;
                     *this.stream_time = (*this.stream_time).max(ts);
+                    if let Some(idle) = this.idle.as_mut() {
+                        idle.record_arrived(*this.stream_time);
+                    }
                     let (key, value) = record.value;
                     let entry = Entry {
                         key,
