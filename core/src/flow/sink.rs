@@ -1,7 +1,8 @@
 //! Writing a pipeline's records: encode, queue on the producer, and follow the write.
 //!
-//! A [`Sink`] is what a writing stage ([`super::To`], `group_by`'s repartition writes, a
-//! window's late records) gets at construction. Encoding errors go to the serialization
+//! A [`Sink`] is what a writing stage ([`super::To`], `group_by`'s repartition writes)
+//! gets at construction. (A window's late records are still written by the window
+//! operator itself, without the produce policy.) Encoding errors go to the serialization
 //! policy; records the producer rejects for good to the produce policy; a write that
 //! cannot be queued stops the app (the producer already failed its ack).
 

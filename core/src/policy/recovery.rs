@@ -18,7 +18,7 @@ use super::failure::{now_ms, Cause, Failure};
 use super::headers::{self, names, Failed, Origin};
 use super::{retry_topic, ErrorPolicies, Last};
 use crate::ack::Ack;
-use crate::codec::{decode_fetching, Decode};
+use crate::codec::{decode_fetching, Decode, DecodeError};
 use crate::error::{Error, ErrorKind, Fatal, Result};
 use crate::event::{Event, Msg, RawMsg};
 use crate::record::{Headers, RawRecord, Record};
@@ -172,10 +172,22 @@ impl Recovery {
         codec: &dyn Decode<T>,
         data: Option<&[u8]>,
     ) -> std::result::Result<T, Failure> {
-        let first = match codec.decode(data) {
-            Ok(v) => return Ok(v),
-            Err(e) if e.transient => decode_fetching(codec, data).await,
-            Err(e) => Err(e),
+        match codec.decode(data) {
+            Ok(v) => Ok(v),
+            Err(e) => self.decode_after(codec, data, e).await,
+        }
+    }
+
+    /// [`Recovery::decode`] once the first attempt failed with `error`.
+    pub(crate) async fn decode_after<T: 'static>(
+        &self,
+        codec: &dyn Decode<T>,
+        data: Option<&[u8]>,
+        error: DecodeError,
+    ) -> std::result::Result<T, Failure> {
+        let first = match error.transient {
+            true => decode_fetching(codec, data).await,
+            false => Err(error),
         };
         match first {
             Ok(v) => Ok(v),
@@ -388,11 +400,11 @@ pub(crate) fn decoded<T: Send + 'static>(
     source
         .filter_map(move |Msg { record, ack }| match codec.decode(record.value.as_deref()) {
             Ok(value) => Either::Left(ready(Some(Event::Msg(Msg::new(record.map_value(|_| value), ack))))),
-            Err(_) => {
+            Err(error) => {
                 let (recovery, codec) = (recovery.clone(), codec.clone());
                 Either::Right(
                     async move {
-                        match recovery.decode(&*codec, record.value.as_deref()).await {
+                        match recovery.decode_after(&*codec, record.value.as_deref(), error).await {
                             Ok(value) => Some(Event::Msg(Msg::new(record.map_value(|_| value), ack))),
                             Err(failure) => {
                                 let result = recovery.recover(record, ack, failure).await;

@@ -29,41 +29,47 @@ pub(crate) struct LateTopic<T> {
 /// for `after`, stream time follows the wall clock from the last record on.
 pub(crate) struct IdleAdvance {
     after: Duration,
-    /// When the last record arrived, and the stream time it left.
-    last: Option<(tokio::time::Instant, Timestamp)>,
-    /// Armed for `after` past the last record (then every `after` while idle).
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Set by the first record: see [`LastRecord`].
+    last: Option<LastRecord>,
+}
+
+/// When the last record arrived, the stream time it left, and the timer armed for
+/// `after` past it (then every `after` while the task stays idle).
+struct LastRecord {
+    at: tokio::time::Instant,
+    stream_time: Timestamp,
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl IdleAdvance {
     pub(crate) fn new(after: Duration) -> Self {
-        IdleAdvance {
-            after,
-            last: None,
-            timer: None,
-        }
+        IdleAdvance { after, last: None }
     }
 
     fn record_arrived(&mut self, stream_time: Timestamp) {
-        let now = tokio::time::Instant::now();
-        self.last = Some((now, stream_time));
-        match self.timer.as_mut() {
-            Some(t) => t.as_mut().reset(now + self.after),
-            None => self.timer = Some(Box::pin(tokio::time::sleep_until(now + self.after))),
+        let at = tokio::time::Instant::now();
+        match self.last.as_mut() {
+            Some(last) => {
+                (last.at, last.stream_time) = (at, stream_time);
+                last.timer.as_mut().reset(at + self.after);
+            }
+            None => {
+                let timer = Box::pin(tokio::time::sleep_until(at + self.after));
+                self.last = Some(LastRecord { at, stream_time, timer });
+            }
         }
     }
 
     /// The stream time the wall clock gives, once the task has been idle for `after`.
     fn poll_due(&mut self, cx: &mut Context<'_>) -> Option<Timestamp> {
-        let (since, stream_time) = self.last?;
-        let timer = self.timer.as_mut()?;
-        if timer.as_mut().poll(cx).is_pending() {
+        let last = self.last.as_mut()?;
+        if last.timer.as_mut().poll(cx).is_pending() {
             return None;
         }
         let now = tokio::time::Instant::now();
-        timer.as_mut().reset(now + self.after);
-        let idle = i64::try_from(now.duration_since(since).as_millis()).unwrap_or(i64::MAX);
-        Some(stream_time.saturating_add(idle))
+        last.timer.as_mut().reset(now + self.after);
+        let idle = i64::try_from(now.duration_since(last.at).as_millis()).unwrap_or(i64::MAX);
+        Some(last.stream_time.saturating_add(idle))
     }
 }
 
