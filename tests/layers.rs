@@ -68,27 +68,55 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     }
 }
 
-/// The modules `text` names as `crate::<module>` outside comments.
+/// The modules `text` names as `crate::<module>` outside comments, including each first
+/// segment of a group (`crate::{flow::Flow, window::Tumbling}`, across lines too).
 fn uses(text: &str) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut found = BTreeSet::new();
-    for line in text.lines() {
-        let code = line.split("//").next().unwrap_or("");
-        let mut rest = code;
-        while let Some(at) = rest.find("crate::") {
-            let before = &rest[..at];
-            rest = &rest[at + "crate::".len()..];
-            // `kflow_core::x` and `$crate::x` alike are paths into this crate only when
-            // `crate` is the whole word.
-            if before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
-                continue;
-            }
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-            if !name.is_empty() {
-                found.insert(name);
-            }
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("crate::") {
+        let before = &rest[..at];
+        rest = &rest[at + "crate::".len()..];
+        // `kflow_core::x` and `$crate::x` alike are paths into this crate only when
+        // `crate` is the whole word.
+        if before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        match rest.strip_prefix('{') {
+            Some(group) => found.extend(group_heads(group)),
+            None => found.extend(ident(rest)),
         }
     }
     found
+}
+
+/// The identifier `text` starts with, if any.
+fn ident(text: &str) -> Option<String> {
+    let name: String = text.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The first segment of each item of a `{..}` group, `group` starting after its `{`.
+fn group_heads(group: &str) -> Vec<String> {
+    let (mut heads, mut depth, mut item_start) = (Vec::new(), 0usize, true);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => item_start = true,
+            c if item_start && !c.is_whitespace() => {
+                item_start = false;
+                heads.extend(ident(&group[i..]).filter(|h| h != "self"));
+            }
+            _ => {}
+        }
+    }
+    heads
 }
 
 #[test]
@@ -144,4 +172,9 @@ fn imports_point_down_the_layers_of_every_crate() {
 fn the_checker_sees_uses_and_skips_comments_and_other_crates() {
     let text = "use crate::flow::Flow;\n// crate::runtime in a comment\nlet x = kflow_core::window::Tumbling;\n$crate::policy::fail()";
     assert_eq!(uses(text), BTreeSet::from(["flow".to_string(), "policy".to_string()]));
+    let grouped = "use crate::{\n    flow::{Flow, Msg},\n    // crate::testing\n    window::Tumbling,\n};";
+    assert_eq!(
+        uses(grouped),
+        BTreeSet::from(["flow".to_string(), "window".to_string()])
+    );
 }
