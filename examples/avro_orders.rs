@@ -10,11 +10,12 @@
 //! `SCHEMA_REGISTRY_URL=http://127.0.0.1:8081 cargo run --example avro_orders`.
 //! Kafka is the embedded broker unless `KAFKA_BROKERS` is set.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use kflow::kafka::{KafkaTransport, ProduceRecord, ProducerOptions, TopicSettings, TypedProducer};
+use kflow::kafka::{KafkaTransport, ProduceRecord, ProducerOptions, TypedProducer};
 use kflow::prelude::*;
 use kflow::schema_registry::apache_avro::{self, AvroSchema};
 use kflow::schema_registry::Avro;
@@ -70,10 +71,7 @@ async fn main() -> anyhow::Result<()> {
         transport.describe(),
         std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_default()
     );
-    transport
-        .kafka_admin()
-        .create_topics(&[TopicSettings::new().partitions(2).topic("orders")])
-        .await?;
+    common::topic(&transport, "orders", 2).await?;
 
     // Input: 200 orders as Avro, written with the same codec the processor reads with.
     let producer = TypedProducer::new(
@@ -98,14 +96,8 @@ async fn main() -> anyhow::Result<()> {
         producer.send(ProduceRecord::new("orders", order).key(key)).await?;
     }
     // Two corrupt payloads: not the Confluent magic byte, and a schema id nobody registered.
-    let raw = TypedProducer::raw(transport.config(), ProducerOptions::new())?;
-    for (key, value) in [
-        ("bad-1", &b"{\"id\": 1}"[..]),
-        ("bad-2", &[0u8, 0, 0x0f, 0x42, 0x40, 2][..]),
-    ] {
-        raw.send(ProduceRecord::new("orders", Bytes::from_static(value)).key(Bytes::from_static(key.as_bytes())))
-            .await?;
-    }
+    let corrupt: [(&str, &[u8]); 2] = [("bad-1", b"{\"id\": 1}"), ("bad-2", &[0u8, 0, 0x0f, 0x42, 0x40, 2])];
+    common::produce_raw(&transport, "orders", &corrupt).await?;
     println!("wrote 200 Avro orders and 2 corrupt payloads to `orders`");
 
     let handle = App::new("avro-orders")
@@ -115,13 +107,10 @@ async fn main() -> anyhow::Result<()> {
         .listener(audit)
         .start()
         .await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let done = || {
+    common::wait_until(Duration::from_secs(60), || {
         BIG.load(Ordering::SeqCst) >= expected && handle.stats().dropped("big_orders", DropReason::DeadLettered) >= 2
-    };
-    while !done() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let stats = handle.stats().clone();
     handle.shutdown().await?;
 
