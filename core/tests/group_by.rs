@@ -53,7 +53,7 @@ fn regroups_through_the_repartition_topic_so_each_key_counts_once() {
 }
 
 #[test]
-fn input_commits_once_the_repartition_write_is_acknowledged() {
+fn input_commits_once_the_repartition_write_is_acknowledged_and_the_window_once_its_changelog_write_is() {
     let app = App::new(APP).processor(Processor::new("views", views_per_user).input(["in"]).output("out"));
     let mut d = TestDriver::new(app, &[("in", 1)]).unwrap();
     d.pipe_at(
@@ -65,12 +65,21 @@ fn input_commits_once_the_repartition_write_is_acknowledged() {
         },
         1_000,
     );
-    // The window is open, so the repartition record is held, but the input is done.
+    // The window is open, but its state is in the changelog: nothing is held.
     assert_all_committed(&mut d, &group("views"), "in");
+    d.stop(0).unwrap();
     assert_eq!(
         d.committed(&group("views"), "t-views-repartition", 0).map(|o| o.0),
-        Some(0)
+        Some(1)
     );
+    let changelog = d.broker().records("t-views-window-changelog");
+    let slots: Vec<_> = changelog
+        .iter()
+        .filter(|r| r.key.as_deref().is_some_and(|k| k[0] == 0))
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(slots.len(), 1, "one slot written: {slots:?}");
+    assert!(slots[0].starts_with(r#"{"a":1,"#), "the count so far: {}", slots[0]);
 }
 
 #[test]

@@ -99,22 +99,30 @@ fn late_records_can_be_routed_to_a_topic() {
 }
 
 #[test]
-fn an_open_window_holds_its_offsets_until_its_result_is_written() {
+fn an_open_windows_records_commit_once_its_state_is_in_the_changelog() {
     let mut d = driver("counts", counts, 1);
     d.pipe_at("in", Some("k"), &1u64, 1_000);
     d.pipe_at("in", Some("k"), &1u64, 2_000);
-    assert_eq!(
-        d.committed(&group("counts"), "in", 0).map_or(0, |o| o.0),
-        0,
-        "offsets held by the open window"
-    );
-    d.pipe_at("in", Some("k"), &1u64, 15_000); // closes [0, 10 s); opens [10 s, 20 s)
-    assert_eq!(out(&d).len(), 1);
+    assert!(out(&d).is_empty(), "the window is open");
     assert_eq!(
         d.committed(&group("counts"), "in", 0).map(|o| o.0),
         Some(2),
-        "offset 2 is held by the next window"
+        "nothing is held by the open window"
     );
+    let slots: Vec<String> = d
+        .broker()
+        .records("t-counts-window-changelog")
+        .iter()
+        .filter(|r| r.key.as_deref().is_some_and(|k| k[0] == 0))
+        .filter_map(|r| r.value.as_deref().map(|v| String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    assert!(
+        slots.last().is_some_and(|v| v.starts_with(r#"{"a":2,"#)),
+        "the window's count is in its changelog: {slots:?}"
+    );
+    d.pipe_at("in", Some("k"), &1u64, 15_000); // closes [0, 10 s); opens [10 s, 20 s)
+    assert_eq!(out(&d).len(), 1);
+    assert_all_committed(&mut d, &group("counts"), "in");
 }
 
 #[test]
@@ -152,9 +160,9 @@ fn every_update_mode_emits_the_running_value_after_each_record() {
         ]
     );
     assert_eq!(
-        d.committed(&group("running"), "in", 0).map_or(0, |o| o.0),
-        0,
-        "the open window still holds its records"
+        d.committed(&group("running"), "in", 0).map(|o| o.0),
+        Some(3),
+        "updates written and state in the changelog: nothing is held"
     );
     d.advance_stream_time(10_000);
     assert_eq!(out(&d).len(), 3, "no extra result at close");
@@ -209,11 +217,9 @@ fn without_idle_advance_a_quiet_partition_keeps_its_last_window_open() {
     d.pipe_at("in", Some("a"), &1u64, 2_000);
     d.advance_time(Duration::from_secs(3_600));
     assert!(out(&d).is_empty(), "stream time moves only with records");
-    assert_eq!(
-        d.committed_total(&group("counts"), "in"),
-        0,
-        "the open window holds its offsets"
-    );
+    assert_all_committed(&mut d, &group("counts"), "in");
+    d.pipe_at("in", Some("a"), &1u64, 13_000);
+    assert_eq!(out(&d), [("a".into(), 0, 10_000, 2)], "the next record closes it");
 }
 
 #[test]

@@ -81,18 +81,27 @@ impl BuildCtx {
         self.topology_mut().push(NodeKind::Late { topic: topic.into() });
     }
 
-    /// Records a window operator of `kind`; returns its stable name.
-    pub(crate) fn add_window(&self, kind: &'static str) -> String {
+    /// The repartition topics recorded so far (records read from them carry trusted
+    /// origin headers).
+    pub(crate) fn repartition_topics(&self) -> Vec<String> {
+        self.topology_mut().repartition_topics()
+    }
+
+    /// Records a window operator of `kind` (with a changelog-backed store if `durable`);
+    /// returns its stable name and its changelog topic.
+    pub(crate) fn add_window(&self, kind: &'static str, durable: bool) -> (String, Option<String>) {
         let mut topology = self.topology_mut();
         let name = match topology.windows() {
             0 => "window".to_string(),
             n => format!("window-{}", n + 1),
         };
+        let changelog = durable.then(|| changelog_topic(&self.0.app_id, &topology.processor, &name));
         topology.push(NodeKind::Window {
             name: name.clone(),
             kind,
+            changelog: changelog.clone(),
         });
-        name
+        (name, changelog)
     }
 
     /// Records the next repartition node (named `<app>-<processor>-repartition`, then
@@ -110,6 +119,16 @@ impl BuildCtx {
             .remove(&node);
         Repartition { topic, source }
     }
+}
+
+/// The changelog topic of store `store` of a processor.
+///
+/// ```
+/// use kflow_core::flow::changelog_topic;
+/// assert_eq!(changelog_topic("shop", "counts", "window"), "shop-counts-window-changelog");
+/// ```
+pub fn changelog_topic(app_id: &str, processor: &str, store: &str) -> String {
+    format!("{app_id}-{processor}-{store}-changelog")
 }
 
 /// The name of the `n`th (from 0) repartition topic of a processor.

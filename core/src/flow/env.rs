@@ -7,7 +7,15 @@ use crate::policy::recovery::Recovery;
 use crate::policy::rejections::ProduceRejections;
 use crate::record::Partition;
 use crate::telemetry::{metrics, DropCounter, DropReason};
-use crate::transport::{Producer, Rejected};
+use crate::transport::{PartitionReader, Producer, Rejected};
+
+/// How a task's stores reach their changelogs: the reader restores them, and whether
+/// only committed records count (exactly-once).
+#[derive(Clone)]
+pub(crate) struct StateAccess {
+    pub reader: Arc<dyn PartitionReader>,
+    pub committed_only: bool,
+}
 
 /// One task's services, shared by its pipeline's stages. Cheap to clone.
 #[derive(Clone)]
@@ -20,18 +28,37 @@ struct Inner {
     recovery: Arc<Recovery>,
     /// Outputs the producer rejects for good go here (the produce-error policy).
     rejections: Option<Arc<dyn Rejected>>,
+    /// Where stores restore from (`None`: a detached flow, or a transport without a
+    /// partition reader).
+    state: Option<StateAccess>,
 }
 
 impl TaskEnv {
     /// The environment of a task of partition `partition` writing through `producer`.
     pub(crate) fn new(partition: Option<Partition>, producer: Option<Arc<dyn Producer>>, recovery: Recovery) -> Self {
+        Self::with_state(partition, producer, recovery, None)
+    }
+
+    /// [`TaskEnv::new`] with access to changelogs.
+    pub(crate) fn with_state(
+        partition: Option<Partition>,
+        producer: Option<Arc<dyn Producer>>,
+        recovery: Recovery,
+        state: Option<StateAccess>,
+    ) -> Self {
         let recovery = Arc::new(recovery);
         TaskEnv(Arc::new(Inner {
             partition,
             rejections: ProduceRejections::for_task(&recovery),
             producer,
             recovery,
+            state,
         }))
+    }
+
+    /// Where stores restore from.
+    pub(crate) fn state(&self) -> Option<&StateAccess> {
+        self.0.state.as_ref()
     }
 
     /// The environment of a flow that is not part of an app: nothing to write to, and

@@ -10,6 +10,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::build::Repartition;
 use super::env::TaskEnv;
+use super::origin::{OriginCounter, ORIGIN_HEADER};
 use super::sink::{poll_sending, Sink};
 use crate::codec::{Decode, Json};
 use crate::error::{ErrorKind, Result};
@@ -39,6 +40,7 @@ pin_project! {
         upstream_done: bool,
         in_place: bool,
         poll_source_first: bool,
+        origins: OriginCounter,
         _types: PhantomData<fn() -> (K, T)>,
     }
 }
@@ -57,6 +59,7 @@ impl<S, F, K, T> GroupBy<S, F, K, T> {
             recovering: None,
             upstream_done: false,
             poll_source_first: false,
+            origins: OriginCounter::default(),
             _types: PhantomData,
         }
     }
@@ -90,6 +93,11 @@ where
                     m.record.key = Some(key.to_key_bytes());
                     if *this.in_place {
                         return Poll::Ready(Some(Event::Msg(Msg::new(keyed(m.record, key), m.ack))));
+                    }
+                    let header = ORIGIN_HEADER.as_bytes();
+                    m.record.headers.retain(|name, _| name != header);
+                    if let Some(origin) = this.origins.origin(&m.record.meta) {
+                        m.record.headers.insert(header, origin.encode());
                     }
                     *this.sending = this.sink.send(&Json, m);
                 }

@@ -40,6 +40,9 @@ pub enum NodeKind {
         name: String,
         /// The window kind (`tumbling`, `hopping`, `sliding`, `session`).
         kind: &'static str,
+        /// The changelog topic its store is kept in (`None`: state in memory only,
+        /// rebuilt by replaying inputs).
+        changelog: Option<String>,
     },
     /// Writes to a topic (`to`, or the processor's output topic).
     Sink {
@@ -156,6 +159,22 @@ impl Topology {
         })
     }
 
+    /// The changelog topics of the stores, in build order.
+    pub fn changelog_topics(&self) -> Vec<String> {
+        self.topics(|k| match k {
+            NodeKind::Window { changelog, .. } => changelog.as_ref(),
+            _ => None,
+        })
+    }
+
+    /// How many window operators keep their state only in memory (rebuilt by replay).
+    pub fn replayed_windows(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Window { changelog: None, .. }))
+            .count()
+    }
+
     /// How many window operators there are.
     pub fn windows(&self) -> usize {
         self.nodes
@@ -178,7 +197,13 @@ impl fmt::Display for Topology {
             let (what, detail) = match &node.kind {
                 NodeKind::Source { topics } => ("source", topics.join(", ")),
                 NodeKind::Repartition { topic } => ("repartition", topic.clone()),
-                NodeKind::Window { name, kind } => ("window", format!("{kind} ({name})")),
+                NodeKind::Window { name, kind, changelog } => (
+                    "window",
+                    match changelog {
+                        Some(topic) => format!("{kind} ({name}, changelog {topic})"),
+                        None => format!("{kind} ({name})"),
+                    },
+                ),
                 NodeKind::Sink { topic } => ("sink", topic.clone()),
                 NodeKind::Late { topic } => ("late", topic.clone()),
             };

@@ -256,6 +256,7 @@ impl Member {
                 sources,
                 ticks: tokio_stream::wrappers::UnboundedReceiverStream::new(tick_rx).boxed(),
                 producer: self.producer.clone(),
+                reader: self.env.transport.reader(),
                 stats: self.env.stats.clone(),
                 fatal: self.env.fatal.clone(),
                 stop,

@@ -15,7 +15,7 @@ use crate::codec::{Decode, Encode, Json, Sent};
 use crate::error::Fatal;
 use crate::error::{Error, Result};
 use crate::event::{Event, RawMsg};
-use crate::flow::{BuildCtx, Flow, NodeId, TaskEnv, Topology};
+use crate::flow::{BuildCtx, Flow, NodeId, StateAccess, TaskEnv, Topology};
 use crate::policy::recovery::{decoded, UnitKind};
 use crate::transport::Admin;
 
@@ -202,7 +202,7 @@ impl<In: Send + 'static, Out: Send + 'static, O> Processor<In, Out, O> {
         if self.config.exactly_once && topology.windows() > 0 {
             return Err(Error::Config {
                 key: format!("processor `{}` exactly_once", self.config.name),
-                reason: "the pipeline has windows, whose state lives in memory and is rebuilt by replaying inputs after a restart; that cannot be exactly-once. Remove `exactly_once` (windows are at-least-once) or the windows".into(),
+                reason: "the pipeline has windows; their changelog writes do not go into the processor's transactions yet, so windows are at-least-once (exact aggregates, at-least-once results). Remove `exactly_once` or the windows".into(),
             });
         }
         Ok(topology)
@@ -249,6 +249,7 @@ impl<In: Send + 'static, Out: Send + 'static, O: OutputMode<Out>> Unit for Proce
             repartitions: topology.repartition_topics(),
             late: topology.late_topics(),
             dead_letters: topology.dead_letters.clone(),
+            changelogs: topology.changelog_topics(),
             ..UnitTopics::default()
         };
         // The output topic first, then `to(..)` topics in build order.
@@ -284,6 +285,14 @@ impl<In: Send + 'static, Out: Send + 'static, O: OutputMode<Out>> Unit for Proce
             for topic in &plan.repartitions {
                 ensure_topic(admin, topic, inputs, defaults).await?;
             }
+            // So must changelogs (task `p` keeps its store in partition `p`); compacted, so
+            // that only each slot's newest value is kept.
+            let mut compacted = defaults.clone();
+            compacted.configs.retain(|(k, _)| k != "cleanup.policy");
+            compacted.configs.push(("cleanup.policy".into(), "compact".into()));
+            for topic in &plan.changelogs {
+                ensure_topic(admin, topic, inputs, &compacted).await?;
+            }
             Ok(plan)
         }
         .boxed()
@@ -317,7 +326,11 @@ impl<In: Send + 'static, Out: Send + 'static, O: OutputMode<Out>> Unit for Proce
         let recovery = self
             .config
             .recovery(UnitKind::Processor, &setup.app_id, &setup, Vec::new());
-        let env = TaskEnv::new(Some(setup.partition), Some(setup.producer.clone()), recovery);
+        let state = setup.reader.clone().map(|reader| StateAccess {
+            reader,
+            committed_only: self.config.exactly_once,
+        });
+        let env = TaskEnv::with_state(Some(setup.partition), Some(setup.producer.clone()), recovery, state);
         let build = self.build_ctx(&setup.app_id, env.clone(), repartitions);
         let mut inputs: Vec<_> = input_sources
             .into_iter()

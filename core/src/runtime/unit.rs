@@ -32,6 +32,8 @@ pub(crate) struct TaskSetup {
     pub sources: HashMap<String, Vec<(TopicPartition, BoxStream<'static, RawMsg>)>>,
     pub ticks: BoxStream<'static, Timestamp>,
     pub producer: Arc<dyn Producer>,
+    /// Where stores restore their changelogs from (`None`: the transport cannot).
+    pub reader: Option<Arc<dyn crate::transport::PartitionReader>>,
     pub stats: Arc<Stats>,
     pub fatal: FatalReporter,
     pub stop: futures::future::Shared<tokio::sync::oneshot::Receiver<()>>,
@@ -212,6 +214,8 @@ pub(crate) struct UnitTopics {
     pub late: Vec<String>,
     /// Dead-letter topics the error policies write to.
     pub dead_letters: Vec<String>,
+    /// Changelog topics of window stores.
+    pub changelogs: Vec<String>,
     /// Retry topics the error policies write to (a listener also reads them).
     pub retries: Vec<String>,
 }

@@ -71,3 +71,29 @@ pub(crate) fn partitions_assigned(group: &str) -> Gauge {
 pub(crate) fn stalled_partitions(group: &str) -> Gauge {
     gauge!("kflow_stalled_partitions", "group" => group.to_string())
 }
+
+/// Changelog records read while restoring a store.
+pub(crate) fn state_restore_records(unit: &str, store: &str) -> Counter {
+    counter!("kflow_state_restore_records_total", "processor" => unit.to_string(), "store" => store.to_string())
+}
+
+/// How long restoring a store took, per restore.
+pub(crate) fn state_restore_seconds(unit: &str, store: &str) -> Histogram {
+    histogram!("kflow_state_restore_seconds", "processor" => unit.to_string(), "store" => store.to_string())
+}
+
+/// Tasks of a processor restoring a store now.
+pub(crate) fn state_restoring(unit: &str) -> Gauge {
+    gauge!("kflow_state_restoring_tasks", "processor" => unit.to_string())
+}
+
+/// Windows emitted again after a restore (with the value they had: see `kflow::window`).
+pub(crate) fn window_reemitted(unit: &str) -> Counter {
+    counter!("kflow_window_reemitted_total", "processor" => unit.to_string())
+}
+
+/// Records a window store had already applied (a replay after a restart, or a duplicate
+/// written by a crashed upstream task), skipped.
+pub(crate) fn window_duplicates(unit: &str) -> Counter {
+    counter!("kflow_window_duplicate_records_total", "processor" => unit.to_string())
+}

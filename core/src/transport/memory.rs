@@ -616,4 +616,38 @@ impl Transport for MemoryBroker {
     fn admin(&self) -> Arc<dyn Admin> {
         Arc::new(self.clone())
     }
+
+    fn reader(&self) -> Option<Arc<dyn super::PartitionReader>> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+impl super::PartitionReader for MemoryBroker {
+    fn read(
+        &self,
+        partition: TopicPartition,
+        from: Offset,
+        _committed_only: bool,
+    ) -> futures::stream::BoxStream<'static, Result<RawRecord>> {
+        let log = match self.topic(&partition.topic) {
+            Ok(log) if (0..log.partitions.len() as i32).contains(&partition.partition.0) => log,
+            Ok(_) => {
+                let e = Error::topic(
+                    partition.topic.to_string(),
+                    format!("has no partition {}", partition.partition.0),
+                );
+                return futures::stream::once(futures::future::ready(Err(e))).boxed();
+            }
+            Err(e) => return futures::stream::once(futures::future::ready(Err(e))).boxed(),
+        };
+        // Never revoked: the stream follows the partition until dropped.
+        let (never, revoked) = watch::channel(false);
+        let position = Arc::new(AtomicU64::new(from.0.max(0) as u64));
+        partition_stream(log, partition.partition.0 as usize, position, revoked)
+            .map(move |record| {
+                let _keep = &never;
+                Ok(record)
+            })
+            .boxed()
+    }
 }

@@ -8,6 +8,7 @@ mod backlog;
 mod failure;
 pub mod memory;
 mod partitioner;
+mod reader;
 mod rejected;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use futures::stream::BoxStream;
 pub use backlog::Backlog;
 pub use failure::FailureSignal;
 pub use partitioner::{murmur2, partition_for_key};
+pub use reader::PartitionReader;
 pub use rejected::{Rejected, Rejection};
 
 use crate::ack::Ack;
@@ -392,4 +394,9 @@ pub trait Transport: Send + Sync + 'static {
     fn producer(&self) -> Result<Arc<dyn Producer>>;
     /// The admin client.
     fn admin(&self) -> Arc<dyn Admin>;
+    /// A reader of single partitions, for restoring state from changelog topics. `None`:
+    /// this transport cannot, and processors with windows refuse to start on it.
+    fn reader(&self) -> Option<Arc<dyn PartitionReader>> {
+        None
+    }
 }

@@ -1,25 +1,50 @@
 //! State for windows at fixed positions (tumbling and hopping): an aggregate per key per
 //! window, folded as records arrive.
+//!
+//! With a changelog attached, a record's ack is released once the slot values that
+//! reflect it are written (not when its window closes), each slot remembers the highest
+//! origin it reflects per input partition (so a replayed or duplicated record is not
+//! folded twice), and a closed slot is deleted from the changelog once its result was
+//! delivered.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
+use serde::{de::DeserializeOwned, Serialize};
 
-use super::store::{result_event, Aggregator, Entry, WindowStore};
+use super::changelog::{parse_slot_key, slot_key, Changelog, Origins, SlotValue, SlotValueRef};
+use super::restore::Restored;
+use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
 use super::{Window, WindowResult};
 use crate::ack::Ack;
 use crate::event::Event;
+use crate::flow::Origin;
 use crate::key::GroupKey;
 use crate::record::{Meta, Timestamp};
 
 struct Slot<A> {
     acc: A,
-    acks: Vec<Ack>,
+    /// Acks of the records folded in: without a changelog, all of them (held until the
+    /// window closes); with one, those not yet written.
+    pending: Vec<Ack>,
+    /// Changed since last written (changelog only).
+    dirty: bool,
     key_bytes: Option<Bytes>,
     meta: Meta,
     max_ts: Timestamp,
+    /// Changelog only: the slot's changelog key, the origins it reflects, and (emitting
+    /// every update) the emission its updates share.
+    durable: Option<Durable>,
 }
+
+struct Durable {
+    key: Bytes,
+    origins: Origins,
+    emit: Option<(Ack, i64)>,
+}
+
+type WindowKey = (Timestamp, Timestamp);
 
 /// Open fixed windows, ordered by end then start; keys in first-seen order.
 pub struct FixedStore<K, T, A> {
@@ -28,7 +53,11 @@ pub struct FixedStore<K, T, A> {
     grace: i64,
     /// Copies a value that belongs to several windows (hopping); `None` for tumbling.
     dup: Option<fn(&T) -> T>,
-    windows: BTreeMap<(Timestamp, Timestamp), IndexMap<K, Slot<A>>>,
+    windows: BTreeMap<WindowKey, IndexMap<K, Slot<A>>>,
+    log: Option<Changelog>,
+    /// Slots changed since the last flush: window and index in it (stale once the window
+    /// closed, which writes its slots itself).
+    dirty: Vec<(WindowKey, usize)>,
 }
 
 impl<K, T, A> FixedStore<K, T, A> {
@@ -39,6 +68,8 @@ impl<K, T, A> FixedStore<K, T, A> {
             grace,
             dup,
             windows: BTreeMap::new(),
+            log: None,
+            dirty: Vec::new(),
         }
     }
 
@@ -65,19 +96,47 @@ impl<K, T, A> FixedStore<K, T, A> {
     }
 }
 
+/// The changelog value of a slot.
+fn encode_slot<A: Serialize>(slot: &Slot<A>, origins: &Origins) -> Result<Bytes, String> {
+    let value = SlotValueRef {
+        a: &slot.acc,
+        t: slot.max_ts,
+        o: origins,
+    };
+    serde_json::to_vec(&value)
+        .map(Bytes::from)
+        .map_err(|e| format!("a window aggregate could not be written to the changelog: {e}"))
+}
+
+/// Writes `slot`'s value with the acks of the records it took since it was last written.
+fn write_slot<A: Serialize>(log: &mut Changelog, slot: &mut Slot<A>, stream_time: Timestamp) -> Result<(), String> {
+    let Some(durable) = slot.durable.as_ref() else {
+        return Ok(());
+    };
+    if !slot.dirty {
+        return Ok(());
+    }
+    let value = encode_slot(slot, &durable.origins)?;
+    let key = durable.key.clone();
+    slot.dirty = false;
+    log.put(key, value, Ack::merge(std::mem::take(&mut slot.pending)), stream_time);
+    Ok(())
+}
+
 impl<K, T, A> WindowStore<K, T, A> for FixedStore<K, T, A>
 where
     K: GroupKey,
     T: Send + 'static,
-    A: Send + 'static,
+    A: Serialize + DeserializeOwned + Send + 'static,
 {
     fn insert(
         &mut self,
         entry: Entry<K, T>,
+        origin: Option<&Origin>,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
-    ) -> Result<(), Entry<K, T>> {
+    ) -> Result<Inserted, Entry<K, T>> {
         let (first, count) = self.open_windows(entry.meta.timestamp, stream_time);
         if count == 0 {
             return Err(entry);
@@ -92,6 +151,7 @@ where
         let ts = meta.timestamp;
         let mut value = Some(value);
         let mut meta = Some(meta);
+        let mut applied = false;
         for i in 0..count {
             let start = first + i * self.advance;
             let window = Window {
@@ -99,30 +159,48 @@ where
                 end: start + self.size,
             };
             let last = i == count - 1;
+            let keys = self.windows.entry((window.end, window.start)).or_default();
+            // Look the key up before cloning it: most records land in an existing slot.
+            let index = match keys.get_index_of(&key) {
+                Some(index) => index,
+                None => {
+                    let durable = self.log.as_mut().map(|log| Durable {
+                        key: slot_key(window, &key_bytes.clone().unwrap_or_else(|| key.to_key_bytes())),
+                        origins: Origins::default(),
+                        emit: agg.snapshot.is_some().then(|| log.emission()),
+                    });
+                    let slot = Slot {
+                        acc: (agg.init)(),
+                        pending: Vec::new(),
+                        dirty: false,
+                        key_bytes: key_bytes.clone(),
+                        meta: meta.clone().expect("meta"),
+                        max_ts: ts,
+                        durable,
+                    };
+                    keys.insert_full(key.clone(), slot).0
+                }
+            };
+            let slot = &mut keys[index];
+            if let (Some(origin), Some(durable)) = (origin, slot.durable.as_mut()) {
+                if durable.origins.covers(origin) {
+                    continue;
+                }
+                durable.origins.advance(origin);
+            }
+            applied = true;
             let (v, a) = if last {
                 (value.take().expect("value"), std::mem::take(&mut ack))
             } else {
                 let dup = self.dup.expect("a value in several windows needs a copier");
                 (dup(value.as_ref().expect("value")), ack.share())
             };
-            let keys = self.windows.entry((window.end, window.start)).or_default();
-            // Look the key up before cloning it: most records land in an existing slot.
-            let index = match keys.get_index_of(&key) {
-                Some(index) => index,
-                None => {
-                    let slot = Slot {
-                        acc: (agg.init)(),
-                        acks: Vec::new(),
-                        key_bytes: key_bytes.clone(),
-                        meta: meta.clone().expect("meta"),
-                        max_ts: ts,
-                    };
-                    keys.insert_full(key.clone(), slot).0
-                }
-            };
-            let slot = &mut keys[index];
             (agg.fold)(&mut slot.acc, v);
-            slot.acks.push(a);
+            slot.pending.push(a);
+            if slot.durable.is_some() && !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(((window.end, window.start), index));
+            }
             if ts >= slot.max_ts {
                 slot.max_ts = ts;
                 slot.meta = if last {
@@ -132,7 +210,10 @@ where
                 };
             }
             if let Some(snapshot) = agg.snapshot {
-                let share = slot.acks.last_mut().expect("just pushed").share();
+                let mut shares = vec![slot.pending.last_mut().expect("just pushed").share()];
+                if let Some((emit, _)) = slot.durable.as_mut().and_then(|d| d.emit.as_mut()) {
+                    shares.push(emit.share());
+                }
                 out.push_back(result_event(
                     key.clone(),
                     slot.key_bytes.clone(),
@@ -140,11 +221,17 @@ where
                     snapshot(&slot.acc),
                     slot.meta.clone(),
                     slot.max_ts,
-                    share,
+                    Ack::merge(shares),
                 ));
             }
         }
-        Ok(())
+        // A duplicate for every window: nothing holds its ack, so it is released here.
+        drop(ack);
+        Ok(if applied {
+            Inserted::Applied
+        } else {
+            Inserted::Duplicate
+        })
     }
 
     fn close(
@@ -152,14 +239,39 @@ where
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
-    ) {
+    ) -> usize {
+        let mut emitted = 0;
         while let Some(entry) = self.windows.first_entry() {
             let (end, start) = *entry.key();
             if end + self.grace > stream_time {
                 break;
             }
             let window = Window { start, end };
-            for (key, slot) in entry.remove() {
+            for (key, mut slot) in entry.remove() {
+                let mut result_ack = None;
+                if let Some(log) = self.log.as_mut() {
+                    // The final value is written first; a failure to encode it was
+                    // already met by an earlier write of the same type, so it is kept
+                    // for the next flush to report.
+                    if write_slot(log, &mut slot, stream_time).is_err() {
+                        slot.dirty = true;
+                    }
+                    let durable = slot.durable.take().expect("a durable slot");
+                    let (ack, n) = match durable.emit {
+                        Some((own, n)) => {
+                            drop(own);
+                            (None, n)
+                        }
+                        None => {
+                            let (ack, n) = log.emission();
+                            (Some(ack), n)
+                        }
+                    };
+                    log.delete_after(n, durable.key);
+                    result_ack = ack;
+                } else if agg.snapshot.is_none() {
+                    result_ack = Some(Ack::merge(std::mem::take(&mut slot.pending)));
+                }
                 if agg.snapshot.is_none() {
                     out.push_back(result_event(
                         key,
@@ -168,13 +280,96 @@ where
                         slot.acc,
                         slot.meta,
                         slot.max_ts,
-                        Ack::merge(slot.acks),
+                        result_ack.unwrap_or_default(),
                     ));
+                    emitted += 1;
                 }
                 // Every-update mode: the updates carry shares of these acks; the window's
                 // own shares are released now that it is closed.
             }
         }
+        emitted
+    }
+
+    fn attach(&mut self, log: Changelog) -> bool {
+        self.log = Some(log);
+        true
+    }
+
+    fn changelog(&mut self) -> Option<&mut Changelog> {
+        self.log.as_mut()
+    }
+
+    fn dirty(&self) -> usize {
+        self.dirty.len()
+    }
+
+    fn flush(&mut self, stream_time: Timestamp) -> Result<(), String> {
+        let Some(log) = self.log.as_mut() else {
+            return Ok(());
+        };
+        for (window, index) in self.dirty.drain(..) {
+            if let Some((_, slot)) = self.windows.get_mut(&window).and_then(|w| w.get_index_mut(index)) {
+                write_slot(log, slot, stream_time)?;
+            }
+        }
+        log.flush(stream_time);
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        restored: Restored,
+        agg: &mut Aggregator<T, A>,
+        out: &mut VecDeque<Event<WindowResult<K, A>>>,
+    ) -> Result<usize, String> {
+        let Some(log) = self.log.as_mut() else {
+            return Ok(0);
+        };
+        let mut slots: Vec<_> = restored.slots.into_iter().collect();
+        slots.sort();
+        let mut emitted = 0;
+        for (ckey, value) in slots {
+            let (window, key_bytes) =
+                parse_slot_key(&ckey).ok_or_else(|| format!("changelog key {ckey:?} is not a window slot"))?;
+            let key = K::from_key_bytes(key_bytes).map_err(|e| format!("a restored window key: {e}"))?;
+            let value: SlotValue<A> =
+                serde_json::from_slice(&value).map_err(|e| format!("a restored window aggregate: {e}"))?;
+            let mut emit = agg.snapshot.is_some().then(|| log.emission());
+            let meta = Meta::detached(value.t);
+            if let (Some(snapshot), Some((emit, _))) = (agg.snapshot, emit.as_mut()) {
+                // Emitting every update: the last update may have been lost in the crash.
+                out.push_back(result_event(
+                    key.clone(),
+                    None,
+                    window,
+                    snapshot(&value.a),
+                    meta.clone(),
+                    value.t,
+                    emit.share(),
+                ));
+                emitted += 1;
+            }
+            let slot = Slot {
+                acc: value.a,
+                pending: Vec::new(),
+                dirty: false,
+                key_bytes: None,
+                meta,
+                max_ts: value.t,
+                durable: Some(Durable {
+                    key: ckey.clone(),
+                    origins: value.o,
+                    emit,
+                }),
+            };
+            self.windows
+                .entry((window.end, window.start))
+                .or_default()
+                .insert(key, slot);
+        }
+        log.seen.merge(&restored.seen);
+        Ok(emitted)
     }
 }
 

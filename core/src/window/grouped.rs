@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::operator::{IdleAdvance, LateTopic, WindowAggregate};
+use super::operator::{IdleAdvance, LateTopic, WindowAggregate, WindowNames};
 use super::store::Aggregator;
-use super::{EmitMode, EveryUpdate, Final, WindowKind, WindowResult};
+use super::{EmitMode, EveryUpdate, Final, WindowKind, WindowResult, WindowValue};
 use crate::codec::{Encode, Json};
 use crate::flow::{Flow, Grouped};
 use crate::key::GroupKey;
@@ -113,7 +113,7 @@ where
     /// adds a value. Emits [`WindowResult`]s carrying key, window bounds and aggregate.
     pub fn aggregate<A, I, F>(self, init: I, fold: F) -> Flow<WindowResult<K, A>>
     where
-        A: Send + 'static,
+        A: WindowValue,
         M: EmitMode<A>,
         I: Fn() -> A + Send + 'static,
         F: FnMut(&mut A, T) + Send + 'static,
@@ -126,15 +126,22 @@ where
         let store = self.kind.store::<A>();
         let late = self.late;
         let build = self.flow.build.clone();
-        build.add_window(self.kind.name());
+        let trusted = build.repartition_topics();
+        let (name, changelog) = build.add_window(self.kind.name(), self.kind.durable());
+        let names = WindowNames {
+            store: name,
+            changelog,
+            trusted,
+        };
         let idle = self.idle.map(IdleAdvance::new);
-        let stream = WindowAggregate::new(self.flow.stream, store, agg, late, idle, build.env());
+        let stream = WindowAggregate::new(self.flow.stream, store, agg, late, idle, names, build.env());
         Flow::new(stream, build)
     }
 
     /// Combines each window's values pairwise with `f`.
     pub fn reduce<F>(self, mut f: F) -> Flow<WindowResult<K, T>>
     where
+        T: serde::Serialize + serde::de::DeserializeOwned,
         M: EmitMode<Option<T>>,
         F: FnMut(T, T) -> T + Send + 'static,
     {

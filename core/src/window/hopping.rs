@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::fixed::FixedStore;
-use super::{millis, WindowKind};
+use super::{millis, WindowKind, WindowValue};
 use crate::key::GroupKey;
 
 /// Fixed-size windows that start every `advance`, so they overlap when `advance < size`:
@@ -45,10 +45,14 @@ impl Hopping {
 }
 
 impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Hopping {
-    type Store<A: Send + 'static> = FixedStore<K, T, A>;
+    type Store<A: WindowValue> = FixedStore<K, T, A>;
 
-    fn store<A: Send + 'static>(&self) -> Self::Store<A> {
+    fn store<A: WindowValue>(&self) -> Self::Store<A> {
         FixedStore::new(self.size, self.advance, self.grace, Some(T::clone))
+    }
+
+    fn durable(&self) -> bool {
+        true
     }
 
     fn name(&self) -> &'static str {

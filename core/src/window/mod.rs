@@ -10,10 +10,12 @@
 //! until its result is acknowledged, so a restart rebuilds it by replay. With
 //! [`Windowed::emit_every_update`] each record emits the window's updated value.
 
+mod changelog;
 mod fixed;
 mod grouped;
 mod hopping;
 mod operator;
+mod restore;
 mod session;
 mod sliding;
 mod store;
@@ -72,13 +74,24 @@ mod sealed {
 pub trait WindowKind<K, T>: sealed::Sealed + Send + 'static {
     /// The state kept for open windows.
     #[doc(hidden)]
-    type Store<A: Send + 'static>: WindowStore<K, T, A>;
+    type Store<A: WindowValue>: WindowStore<K, T, A>;
     /// An empty store.
     #[doc(hidden)]
-    fn store<A: Send + 'static>(&self) -> Self::Store<A>;
+    fn store<A: WindowValue>(&self) -> Self::Store<A>;
+    /// Whether its store is kept in a changelog (tumbling and hopping windows); the
+    /// others keep state in memory and rebuild it by replaying inputs.
+    fn durable(&self) -> bool {
+        false
+    }
     /// The kind's name (`tumbling`, `hopping`, `sliding`, `session`), for topologies.
     fn name(&self) -> &'static str;
 }
+
+/// What a window aggregate must be: it is written to the window's changelog (as JSON) and
+/// read back on restore. Implemented for every serde type that is `Send + 'static`.
+pub trait WindowValue: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
+
+impl<A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> WindowValue for A {}
 
 /// Emit mode: once per window, when it closes (the default).
 #[derive(Debug, Clone, Copy, Default)]

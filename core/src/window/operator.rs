@@ -9,12 +9,14 @@ use futures::future::BoxFuture;
 use futures::{Future, Stream};
 use pin_project_lite::pin_project;
 
-use super::store::{Aggregator, Entry, WindowStore};
+use super::changelog::Changelog;
+use super::restore::Restored;
+use super::store::{Aggregator, Entry, Inserted, WindowStore};
 use super::WindowResult;
 use crate::codec::EncodeError;
 use crate::error::{ErrorKind, Result};
 use crate::event::{Event, Msg};
-use crate::flow::{poll_sending, TaskEnv};
+use crate::flow::{poll_sending, Origin, OriginCounter, TaskEnv, ORIGIN_HEADER};
 use crate::record::Timestamp;
 use crate::telemetry::{metrics, DropCounter, DropReason};
 use crate::transport::OutRecord;
@@ -73,9 +75,29 @@ impl IdleAdvance {
     }
 }
 
+/// Flush the changelog once this many slots changed, even while records keep coming.
+const FLUSH_DIRTY_SLOTS: usize = 4096;
+
+/// Where a window operator's store is in restoring.
+enum Restoring {
+    /// Not started (the first poll starts it).
+    Pending,
+    Running(BoxFuture<'static, Result<Restored>>),
+    Done,
+}
+
+/// The names a window operator reports under, and the topics whose records' origin
+/// headers it trusts.
+pub(crate) struct WindowNames {
+    pub store: String,
+    pub changelog: Option<String>,
+    pub trusted: Vec<String>,
+}
+
 pin_project! {
     /// Stream for [`super::Windowed::aggregate`]: keeps stream time, assigns records to
-    /// windows, emits closed windows and routes late records.
+    /// windows, emits closed windows and routes late records. With a changelog, restores
+    /// the store before the first record and writes its changes as records pass.
     #[must_use = "streams do nothing unless polled"]
     pub(crate) struct WindowAggregate<S, St, K, T, A> {
         #[pin]
@@ -87,9 +109,15 @@ pin_project! {
         late: Option<LateTopic<T>>,
         late_count: DropCounter,
         late_metric: ::metrics::Counter,
+        duplicates: ::metrics::Counter,
         env: TaskEnv,
         sending: Option<BoxFuture<'static, Result<()>>>,
+        writing: Option<BoxFuture<'static, Result<()>>>,
         idle: Option<IdleAdvance>,
+        names: WindowNames,
+        origins: OriginCounter,
+        restoring: Restoring,
+        upstream_done: bool,
         done: bool,
     }
 }
@@ -101,6 +129,7 @@ impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
         agg: Aggregator<T, A>,
         late: Option<LateTopic<T>>,
         idle: Option<IdleAdvance>,
+        names: WindowNames,
         env: &TaskEnv,
     ) -> Self {
         WindowAggregate {
@@ -112,9 +141,15 @@ impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
             late,
             late_count: env.counter(DropReason::Late),
             late_metric: metrics::window_late(env.name()),
+            duplicates: metrics::window_duplicates(env.name()),
             env: env.clone(),
             sending: None,
+            writing: None,
             idle,
+            names,
+            origins: OriginCounter::default(),
+            restoring: Restoring::Pending,
+            upstream_done: false,
             done: false,
         }
     }
@@ -136,10 +171,63 @@ where
             if *this.done {
                 return Poll::Ready(None);
             }
+            // The store first: restored before any record, then its writes sent in order.
+            match this.restoring {
+                Restoring::Pending => {
+                    *this.restoring = start_restore(this.store, this.env, this.names);
+                    continue;
+                }
+                Restoring::Running(restore) => {
+                    let restored = std::task::ready!(restore.as_mut().poll(cx));
+                    *this.restoring = Restoring::Done;
+                    metrics::state_restoring(this.env.name()).decrement(1.0);
+                    let applied = restored.map_err(|e| e.to_string()).and_then(|r| {
+                        finish_restore(
+                            r,
+                            this.store,
+                            this.agg,
+                            this.out,
+                            this.stream_time,
+                            this.env,
+                            this.names,
+                        )
+                    });
+                    if let Err(reason) = applied {
+                        fail(this.env, this.names, &reason);
+                        *this.done = true;
+                    }
+                    continue;
+                }
+                Restoring::Done => {}
+            }
+            std::task::ready!(poll_sending(this.writing, this.env, cx));
+            if let Some(log) = this.store.changelog() {
+                if let Some((record, ack)) = log.next_write() {
+                    let producer = this
+                        .env
+                        .producer()
+                        .expect("a changelog is only attached with a producer");
+                    *this.writing = Some(producer.send(record, ack));
+                    continue;
+                }
+            }
+            if *this.upstream_done {
+                *this.done = true;
+                continue;
+            }
             std::task::ready!(poll_sending(this.sending, this.env, cx));
             let next = match this.upstream.as_mut().poll_next(cx) {
                 Poll::Ready(next) => next,
                 Poll::Pending => {
+                    // Nothing more right now: write what changed.
+                    if let Err(reason) = this.store.flush(*this.stream_time) {
+                        fail(this.env, this.names, &reason);
+                        *this.done = true;
+                        continue;
+                    }
+                    if this.store.changelog().is_some_and(|log| log.has_writes()) {
+                        continue;
+                    }
                     // A quiet task: with idle advance, the wall clock moves stream time.
                     match this.idle.as_mut().and_then(|idle| idle.poll_due(cx)) {
                         Some(t) if t > *this.stream_time => {
@@ -158,6 +246,16 @@ where
                     if let Some(idle) = this.idle.as_mut() {
                         idle.record_arrived(*this.stream_time);
                     }
+                    let origin = origin_of(&record.meta, &record.headers, &this.names.trusted, this.origins);
+                    // Seen before (by this task or the one before a restart)?
+                    let seen = match (this.store.changelog(), origin.as_ref()) {
+                        (Some(log), Some(origin)) => {
+                            let seen = log.seen.covers(origin);
+                            log.seen.advance(origin);
+                            seen
+                        }
+                        _ => false,
+                    };
                     let (key, value) = record.value;
                     let entry = Entry {
                         key,
@@ -166,26 +264,132 @@ where
                         meta: record.meta,
                         ack,
                     };
-                    if let Err(late) = this.store.insert(entry, *this.stream_time, this.agg, this.out) {
-                        this.late_count.incr();
-                        this.late_metric.increment(1);
-                        if let Some(route) = this.late.as_ref() {
-                            *this.sending = route_late(this.env, route, late);
+                    match this
+                        .store
+                        .insert(entry, origin.as_ref(), *this.stream_time, this.agg, this.out)
+                    {
+                        Ok(Inserted::Applied) => {}
+                        Ok(Inserted::Duplicate) => this.duplicates.increment(1),
+                        // Its windows closed and were deleted after it was applied: a replay.
+                        Err(replayed) if seen => {
+                            this.duplicates.increment(1);
+                            drop(replayed.ack);
+                        }
+                        Err(late) => {
+                            this.late_count.incr();
+                            this.late_metric.increment(1);
+                            if let Some(route) = this.late.as_ref() {
+                                *this.sending = route_late(this.env, route, late);
+                            }
                         }
                     }
                     this.store.close(*this.stream_time, this.agg, this.out);
+                    if this.store.dirty() >= FLUSH_DIRTY_SLOTS {
+                        if let Err(reason) = this.store.flush(*this.stream_time) {
+                            fail(this.env, this.names, &reason);
+                            *this.done = true;
+                        }
+                    }
                 }
                 Some(Event::Tick(t)) => {
                     *this.stream_time = (*this.stream_time).max(t);
                     this.store.close(*this.stream_time, this.agg, this.out);
                     this.out.push_back(Event::Tick(t));
                 }
-                // Open windows are not emitted at the end of input: their acks stay held,
-                // so their records are replayed into them after a restart.
-                None => *this.done = true,
+                // Open windows are not emitted at the end of input. With a changelog,
+                // what changed is written (releasing its records' acks) and restored by
+                // the next owner; without one, their acks stay held, so their records are
+                // replayed into them after a restart.
+                None => {
+                    *this.upstream_done = true;
+                    if let Err(reason) = this.store.flush(*this.stream_time) {
+                        fail(this.env, this.names, &reason);
+                        *this.done = true;
+                    }
+                }
             }
         }
     }
+}
+
+/// The origin of a record: from its header if it was read from one of the processor's
+/// own repartition topics, else its own position.
+fn origin_of(
+    meta: &crate::record::Meta,
+    headers: &crate::record::Headers,
+    trusted: &[String],
+    counter: &mut OriginCounter,
+) -> Option<Origin> {
+    if trusted.iter().any(|t| **t == *meta.topic) {
+        if let Some(origin) = headers.get(ORIGIN_HEADER).and_then(|h| Origin::decode(h)) {
+            return Some(origin);
+        }
+    }
+    counter.origin(meta)
+}
+
+/// Attaches the changelog and starts reading it back, if the store has one.
+fn start_restore<K, T, A, St: WindowStore<K, T, A>>(store: &mut St, env: &TaskEnv, names: &WindowNames) -> Restoring {
+    let Some(topic) = names.changelog.as_deref() else {
+        return Restoring::Done;
+    };
+    let (Some(producer), Some(partition)) = (env.producer(), env.partition()) else {
+        // A detached flow: state in memory only.
+        return Restoring::Done;
+    };
+    let Some(access) = env.state() else {
+        fail(
+            env,
+            names,
+            "this transport cannot read changelog partitions (`Transport::reader`), which window state is restored from",
+        );
+        return Restoring::Done;
+    };
+    if !store.attach(Changelog::new(topic, partition.0)) {
+        return Restoring::Done;
+    }
+    metrics::state_restoring(env.name()).increment(1.0);
+    tracing::info!(processor = %env.name(), store = %names.store, changelog = %topic, partition = partition.0, "restoring window state");
+    let future = super::restore::restore(access.clone(), producer.clone(), Arc::from(topic), partition.0);
+    Restoring::Running(Box::pin(future))
+}
+
+/// Loads what was restored, then emits what it closes.
+fn finish_restore<K, T, A, St: WindowStore<K, T, A>>(
+    restored: Restored,
+    store: &mut St,
+    agg: &mut Aggregator<T, A>,
+    out: &mut VecDeque<Event<WindowResult<K, A>>>,
+    stream_time: &mut Timestamp,
+    env: &TaskEnv,
+    names: &WindowNames,
+) -> std::result::Result<(), String> {
+    let (records, took, slots) = (restored.records, restored.took, restored.slots.len());
+    if let Some(t) = restored.stream_time {
+        *stream_time = (*stream_time).max(t);
+    }
+    let mut again = store.restore(restored, agg, out)?;
+    again += store.close(*stream_time, agg, out);
+    metrics::state_restore_records(env.name(), &names.store).increment(records);
+    metrics::state_restore_seconds(env.name(), &names.store).record(took.as_secs_f64());
+    metrics::window_reemitted(env.name()).increment(again as u64);
+    tracing::info!(
+        processor = %env.name(),
+        store = %names.store,
+        records,
+        slots,
+        reemitted = again,
+        stream_time = *stream_time,
+        seconds = took.as_secs_f64(),
+        "restored window state"
+    );
+    Ok(())
+}
+
+/// Stops the app: the store cannot go on.
+fn fail(env: &TaskEnv, names: &WindowNames, reason: &str) {
+    let message = format!("processor `{}` window store `{}`: {reason}", env.name(), names.store);
+    env.recovery().stop(crate::error::Fatal::new(message));
 }
 
 fn route_late<K, T>(env: &TaskEnv, route: &LateTopic<T>, late: Entry<K, T>) -> Option<BoxFuture<'static, Result<()>>> {

@@ -3,10 +3,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::store::{result_event, Aggregator, Entry, WindowStore};
-use super::{millis, Window, WindowKind, WindowResult};
+use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
+use super::{millis, Window, WindowKind, WindowResult, WindowValue};
 use crate::ack::Ack;
 use crate::event::Event;
+use crate::flow::Origin;
 use crate::key::GroupKey;
 use crate::record::{Meta, Timestamp};
 
@@ -49,9 +50,9 @@ impl Session {
 }
 
 impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Session {
-    type Store<A: Send + 'static> = SessionStore<K, T>;
+    type Store<A: WindowValue> = SessionStore<K, T>;
 
-    fn store<A: Send + 'static>(&self) -> Self::Store<A> {
+    fn store<A: WindowValue>(&self) -> Self::Store<A> {
         SessionStore {
             gap: self.gap,
             grace: self.grace,
@@ -124,10 +125,11 @@ where
     fn insert(
         &mut self,
         entry: Entry<K, T>,
+        _origin: Option<&Origin>,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
-    ) -> Result<(), Entry<K, T>> {
+    ) -> Result<Inserted, Entry<K, T>> {
         let ts = entry.meta.timestamp;
         let gap = self.gap;
         let touches = |s: &Open<T>| s.first - gap <= ts && ts <= s.last + gap;
@@ -185,7 +187,7 @@ where
         }
         state.sessions.push(merged);
         state.sessions.sort_by_key(|s| s.first);
-        Ok(())
+        Ok(Inserted::Applied)
     }
 
     fn close(
@@ -193,7 +195,8 @@ where
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
-    ) {
+    ) -> usize {
+        let before = out.len();
         while let Some(entry) = self.pending.first_entry() {
             let (close_at, id) = *entry.key();
             if close_at > stream_time {
@@ -225,6 +228,7 @@ where
                 self.keys.remove(&key);
             }
         }
+        out.len() - before
     }
 }
 

@@ -3,10 +3,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::store::{result_event, Aggregator, Entry, WindowStore};
-use super::{millis, Window, WindowKind, WindowResult};
+use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
+use super::{millis, Window, WindowKind, WindowResult, WindowValue};
 use crate::ack::Ack;
 use crate::event::Event;
+use crate::flow::Origin;
 use crate::key::GroupKey;
 use crate::record::{Meta, Timestamp};
 
@@ -50,9 +51,9 @@ impl Sliding {
 }
 
 impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Sliding {
-    type Store<A: Send + 'static> = SlidingStore<K, T>;
+    type Store<A: WindowValue> = SlidingStore<K, T>;
 
-    fn store<A: Send + 'static>(&self) -> Self::Store<A> {
+    fn store<A: WindowValue>(&self) -> Self::Store<A> {
         SlidingStore {
             size: self.size,
             grace: self.grace,
@@ -139,10 +140,11 @@ where
     fn insert(
         &mut self,
         entry: Entry<K, T>,
+        _origin: Option<&Origin>,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
-    ) -> Result<(), Entry<K, T>> {
+    ) -> Result<Inserted, Entry<K, T>> {
         let ts = entry.meta.timestamp;
         // Late when no window that could hold it is still open.
         if self.closed(ts + self.size, stream_time) {
@@ -183,7 +185,7 @@ where
                 }
             }
         }
-        Ok(())
+        Ok(Inserted::Applied)
     }
 
     fn close(
@@ -191,8 +193,9 @@ where
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
-    ) {
+    ) -> usize {
         let grace = self.grace;
+        let before = out.len();
         while let Some(entry) = self.pending.first_entry() {
             let (last, _) = *entry.key();
             if last + 1 + grace > stream_time {
@@ -217,6 +220,7 @@ where
             }
             !state.records.is_empty()
         });
+        out.len() - before
     }
 }
 

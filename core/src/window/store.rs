@@ -4,9 +4,12 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::changelog::Changelog;
+use super::restore::Restored;
 use super::{Window, WindowResult};
 use crate::ack::Ack;
 use crate::event::{Event, Msg};
+use crate::flow::Origin;
 use crate::record::{Headers, Meta, Record, Timestamp};
 
 /// A grouped record entering a window operator.
@@ -43,26 +46,73 @@ impl<T, A> Aggregator<T, A> {
     }
 }
 
+/// What became of an inserted record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Folded into at least one window.
+    Applied,
+    /// Every open window it belongs to already reflects it (its origin is covered): a
+    /// replay or a duplicate. Its ack was released.
+    Duplicate,
+}
+
 /// The state of open windows of one kind.
 pub trait WindowStore<K, T, A>: Send + 'static {
-    /// Adds a record at `stream_time` (already including it). Returns the entry back if
-    /// it is late (every window it belongs to has closed). In every-update mode, pushes
-    /// the updated windows to `out`.
+    /// Adds a record at `stream_time` (already including it), whose origin is `origin`
+    /// (`None`: never a duplicate). Returns the entry back if it is late (every window it
+    /// belongs to has closed). In every-update mode, pushes the updated windows to `out`.
     fn insert(
         &mut self,
         entry: Entry<K, T>,
+        origin: Option<&Origin>,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
-    ) -> Result<(), Entry<K, T>>;
+    ) -> Result<Inserted, Entry<K, T>>;
 
-    /// Emits (final mode) and forgets every window closed at `stream_time`.
+    /// Emits (final mode) and forgets every window closed at `stream_time`; returns how
+    /// many results it emitted.
     fn close(
         &mut self,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
-    );
+    ) -> usize;
+
+    /// Keeps the store in `log` from now on; false if this kind of store keeps its state
+    /// in memory only (rebuilt by replay).
+    fn attach(&mut self, log: Changelog) -> bool {
+        drop(log);
+        false
+    }
+
+    /// The changelog, once attached.
+    fn changelog(&mut self) -> Option<&mut Changelog> {
+        None
+    }
+
+    /// How many slots changed since they were last written.
+    fn dirty(&self) -> usize {
+        0
+    }
+
+    /// Queues the changed slots' new values (and due deletions) to the changelog.
+    fn flush(&mut self, stream_time: Timestamp) -> Result<(), String> {
+        let _ = stream_time;
+        Ok(())
+    }
+
+    /// Loads restored slots (before any record). In every-update mode, emits each one's
+    /// value again (a result in flight at a crash may have been lost); returns how many.
+    fn restore(
+        &mut self,
+        restored: Restored,
+        agg: &mut Aggregator<T, A>,
+        out: &mut VecDeque<Event<WindowResult<K, A>>>,
+    ) -> Result<usize, String> {
+        let _ = (restored, agg, out);
+        Ok(0)
+    }
 }
 
 /// Builds the output event of a window.

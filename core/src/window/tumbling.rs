@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::fixed::FixedStore;
-use super::{millis, WindowKind};
+use super::{millis, WindowKind, WindowValue};
 use crate::key::GroupKey;
 
 /// Fixed-size, non-overlapping windows aligned to the epoch: `[0, size)`, `[size, 2·size)`, …
@@ -41,10 +41,14 @@ impl Tumbling {
 }
 
 impl<K: GroupKey, T: Send + 'static> WindowKind<K, T> for Tumbling {
-    type Store<A: Send + 'static> = FixedStore<K, T, A>;
+    type Store<A: WindowValue> = FixedStore<K, T, A>;
 
-    fn store<A: Send + 'static>(&self) -> Self::Store<A> {
+    fn store<A: WindowValue>(&self) -> Self::Store<A> {
         FixedStore::new(self.size, self.size, self.grace, None)
+    }
+
+    fn durable(&self) -> bool {
+        true
     }
 
     fn name(&self) -> &'static str {

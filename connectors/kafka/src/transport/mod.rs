@@ -3,6 +3,7 @@
 
 mod consumer;
 mod producer;
+mod reader;
 
 use std::sync::Arc;
 
@@ -232,5 +233,11 @@ impl Transport for KafkaTransport {
 
     fn admin(&self) -> Arc<dyn Admin> {
         Arc::new(self.admin.clone())
+    }
+
+    fn reader(&self) -> Option<Arc<dyn kflow_core::transport::PartitionReader>> {
+        Some(Arc::new(reader::KafkaReader {
+            config: self.config.clone(),
+        }))
     }
 }
