@@ -89,8 +89,15 @@ impl Instance {
     }
 }
 
-/// Writes `n` records (JSON numbers 0..n, keys `k<i>`) to `topic` over about `over`.
-fn paced_input(t: &KafkaTransport, topic: &str, n: u64, over: Duration) -> tokio::task::JoinHandle<()> {
+/// Writes `n` records (JSON numbers 0..n, keys `k<i>`) to `topic` over about `over`,
+/// timestamped by `stamp` (or now).
+fn paced_input(
+    t: &KafkaTransport,
+    topic: &str,
+    n: u64,
+    over: Duration,
+    stamp: Option<fn(u64) -> i64>,
+) -> tokio::task::JoinHandle<()> {
     let (producer, topic) = (t.producer().expect("producer"), topic.to_string());
     tokio::spawn(async move {
         const BATCH: u64 = 1_000;
@@ -98,7 +105,8 @@ fn paced_input(t: &KafkaTransport, topic: &str, n: u64, over: Duration) -> tokio
         let pause = over / batches as u32;
         for b in 0..batches {
             for i in b * BATCH..((b + 1) * BATCH).min(n) {
-                let record = OutRecord::new(topic.as_str(), i.to_string()).with_key(format!("k{i}"));
+                let mut record = OutRecord::new(topic.as_str(), i.to_string()).with_key(format!("k{i}"));
+                record.timestamp = stamp.map(|f| f(i));
                 producer.send(record, Ack::none()).await.expect("input queued");
             }
             tokio::time::sleep(pause).await;
@@ -163,15 +171,22 @@ impl Report {
 /// Runs `mode` in child processes over `records` records, killing it `kills` times, and
 /// waits for a last instance to commit everything. Returns the group.
 async fn run_with_kills(t: &KafkaTransport, mode: &str, input: &str, output: &str, dir: &Path) -> (String, u64) {
-    let records = setting("KFLOW_CRASH_RECORDS", 200_000);
+    let mut records = setting("KFLOW_CRASH_RECORDS", 200_000);
     let kills = setting("KFLOW_CRASH_KILLS", 5);
     let app = unique("crash-app");
-    let unit = if mode == "processor" { "copy" } else { "journal" };
+    let (unit, stamp) = match mode {
+        "processor" => ("copy", None),
+        "windowed" => {
+            records = windowed_records(records);
+            ("counts", Some(window_stamp as fn(u64) -> i64))
+        }
+        _ => ("journal", None),
+    };
     let group = format!("{app}-{unit}");
     let log = dir.join("children.log");
     // Each instance needs a few seconds to join (tansu holds a join for half the session
     // timeout, and for a killed member's session): spread the input over the kills.
-    let feeding = paced_input(t, input, records, Duration::from_secs(10 * kills));
+    let feeding = paced_input(t, input, records, Duration::from_secs(10 * kills), stamp);
     let mut instance = Instance::start(mode, &app, input, output, &log);
     let mut last = 0;
     for _ in 0..kills {
@@ -213,6 +228,23 @@ async fn run_with_kills(t: &KafkaTransport, mode: &str, input: &str, output: &st
     (group, kills)
 }
 
+/// Keys of the windowed run (a value's key is the value mod 100).
+const WINDOW_KEYS: u64 = 100;
+/// Event time of the windowed run's first record: a window boundary.
+const WINDOW_T0: i64 = 1_700_000_000_000;
+const WINDOW_MS: i64 = 10_000;
+
+/// The windowed run's counted records: whole windows only.
+fn windowed_records(records: u64) -> u64 {
+    let per_window = WINDOW_MS as u64;
+    (records / per_window).max(1) * per_window
+}
+
+/// Record `i` is at `T0 + i` ms: a 10 s window holds 100 of each key.
+fn window_stamp(i: u64) -> i64 {
+    WINDOW_T0 + i as i64
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(name));
     std::fs::create_dir_all(&dir).expect("scratch dir");
@@ -252,6 +284,75 @@ async fn a_listener_killed_again_and_again_loses_nothing() {
     let records = setting("KFLOW_CRASH_RECORDS", 200_000);
     let (_, kills) = run_with_kills(&t, "listener", &input, file.to_str().unwrap(), &dir).await;
     Report::of(records, kills, journal(&file)).check("listener");
+}
+
+/// A `group_by` + tumbling count killed again and again: every closed window's count
+/// equals the count of exactly its input records (100 per key and window), and no window
+/// is ever emitted with two different values. Records written twice to the repartition
+/// topic by killed instances, and inputs replayed after each kill, are not counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_windowed_count_killed_again_and_again_counts_every_record_exactly_once() {
+    let t = real();
+    let (input, output) = (unique("crash-win-in"), unique("crash-win-out"));
+    create(&t, &input, PARTITIONS).await;
+    create(&t, &output, PARTITIONS).await;
+    let dir = scratch("crash-windowed");
+    let counted = windowed_records(setting("KFLOW_CRASH_RECORDS", 200_000));
+    let (group, kills) = run_with_kills(&t, "windowed", &input, &output, &dir).await;
+    // Every counted record is in; one record per key two hours later (past the child's
+    // hour of grace) closes every window, read by one more instance, which restores the
+    // state the killed ones left. They come only now: sent while the input partitions'
+    // event times still drift apart, they would make the records behind them late.
+    let app = group.strip_suffix("-counts").expect("the group of processor `counts`");
+    let last = Instance::start("windowed", app, &input, &output, &dir.join("children.log"));
+    let producer = t.producer().expect("producer");
+    for k in 0..WINDOW_KEYS {
+        let v = counted + k;
+        let record = OutRecord::new(input.as_str(), v.to_string())
+            .with_key(format!("k{v}"))
+            .with_timestamp(WINDOW_T0 + counted as i64 + 7_200_000);
+        producer.send(record, Ack::none()).await.expect("closer queued");
+    }
+    producer.flush(Duration::from_secs(60)).await.expect("closers written");
+    let all = (counted + WINDOW_KEYS) as i64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while committed_sum(&t, &group, &input).await < all {
+        assert!(
+            Instant::now() < deadline,
+            "the closing records were not committed within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    last.stop();
+    let windows = counted / WINDOW_MS as u64 * WINDOW_KEYS;
+    // The last instance stopped gracefully, flushing its results: one settled read.
+    let out = read_settled(&t, &output, Duration::from_secs(5), Duration::from_secs(600));
+    let mut values: BTreeMap<(String, i64), Vec<u64>> = BTreeMap::new();
+    for r in &out {
+        let v: serde_json::Value = serde_json::from_str(&r.3).expect("a window result");
+        let start = v["window"]["start"].as_i64().expect("start");
+        if start >= WINDOW_T0 + counted as i64 {
+            continue; // the closing records' windows stay open
+        }
+        let key = v["key"].as_str().expect("key").to_string();
+        values
+            .entry((key, start))
+            .or_default()
+            .push(v["value"].as_u64().expect("value"));
+    }
+    let wrong: Vec<_> = values.iter().filter(|(_, v)| v.iter().any(|n| *n != 100)).collect();
+    let again: usize = values.values().map(|v| v.len() - 1).sum();
+    eprintln!(
+        "crash run (windowed): {counted} records in, {kills} kills, {} windows out of {windows}, {again} emitted again with the same value, {} wrong",
+        values.len(),
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "windows with a count other than 100: {:?}",
+        &wrong[..wrong.len().min(10)]
+    );
+    assert_eq!(values.len() as u64, windows, "every window emitted");
 }
 
 /// A listener reading from the latest offset fails a record into its retry topic; the

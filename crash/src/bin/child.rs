@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kflow_core::transport::StartFrom;
+use kflow_core::window::{Tumbling, WindowResult};
 use kflow_core::{policy, App, Flow, HandlerError, Listener, Meta, Processor};
 use kflow_crash::Child;
 use kflow_kafka::{KafkaConfig, KafkaTransport};
@@ -24,6 +25,17 @@ fn number(name: &str, default: u64) -> u64 {
 
 fn copy(values: Flow<u64>) -> Flow<u64> {
     values.map(|v| v)
+}
+
+/// Counts per key (the value mod 100) in 10 s tumbling windows of event time, through a
+/// repartition topic. An hour of grace: the input partitions' event times drift apart
+/// after each kill, and no record of the test may be late (lateness is not what the kill
+/// test checks).
+fn windowed(values: Flow<u64>) -> Flow<WindowResult<String, u64>> {
+    values
+        .group_by(|v| (v % 100).to_string())
+        .window(Tumbling::of(Duration::from_secs(10)).grace(Duration::from_secs(3_600)))
+        .count()
 }
 
 fn tag(values: Flow<u64>) -> Flow<u64> {
@@ -107,6 +119,12 @@ async fn main() -> ExitCode {
     let app = match mode.as_str() {
         "processor" => {
             let p = Processor::new("copy", copy).input([input.as_str()]).output(&output);
+            app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
+        }
+        "windowed" => {
+            let p = Processor::new("counts", windowed)
+                .input([input.as_str()])
+                .output(&output);
             app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
         }
         "exactly-once" => {
