@@ -323,8 +323,14 @@ async fn a_windowed_count_killed_again_and_again_counts_every_record_exactly_onc
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    last.stop();
+    // Their inputs commit once they are in the repartition topic; the windows close when
+    // the window stage reads them back from it. Wait for the results before stopping.
     let windows = counted / WINDOW_MS as u64 * WINDOW_KEYS;
+    read_until(&t, &output, Duration::from_secs(180), |out| {
+        let starts: std::collections::BTreeSet<&str> = out.iter().map(|r| r.3.as_str()).collect();
+        starts.len() as u64 >= windows
+    });
+    last.stop();
     // The last instance stopped gracefully, flushing its results: one settled read.
     let out = read_settled(&t, &output, Duration::from_secs(5), Duration::from_secs(600));
     let mut values: BTreeMap<(String, i64), Vec<u64>> = BTreeMap::new();
