@@ -87,15 +87,15 @@ impl BuildCtx {
         self.topology_mut().repartition_topics()
     }
 
-    /// Records a window operator of `kind` (with a changelog-backed store if `durable`);
+    /// Records a window operator of `kind`, whose store is kept in a changelog;
     /// returns its stable name and its changelog topic.
-    pub(crate) fn add_window(&self, kind: &'static str, durable: bool) -> (String, Option<String>) {
+    pub(crate) fn add_window(&self, kind: &'static str) -> (String, Option<String>) {
         let mut topology = self.topology_mut();
         let name = match topology.windows() {
             0 => "window".to_string(),
             n => format!("window-{}", n + 1),
         };
-        let changelog = durable.then(|| changelog_topic(&self.0.app_id, &topology.processor, &name));
+        let changelog = Some(changelog_topic(&self.0.app_id, &topology.processor, &name));
         topology.push(NodeKind::Window {
             name: name.clone(),
             kind,

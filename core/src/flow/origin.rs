@@ -19,7 +19,7 @@ use crate::record::Meta;
 pub(crate) const ORIGIN_HEADER: &str = "kflow.origin";
 
 /// An input position and the index of a record among those it produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
     pub topic: Arc<str>,
     pub partition: i32,

@@ -167,14 +167,6 @@ impl Topology {
         })
     }
 
-    /// How many window operators keep their state only in memory (rebuilt by replay).
-    pub fn replayed_windows(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|n| matches!(n.kind, NodeKind::Window { changelog: None, .. }))
-            .count()
-    }
-
     /// How many window operators there are.
     pub fn windows(&self) -> usize {
         self.nodes

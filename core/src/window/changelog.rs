@@ -8,6 +8,8 @@
 //! - `1`: the task's marks ([`TaskMarks`]): stream time and the highest origin seen per
 //!   input partition, so that compaction removing old slot records loses neither.
 //! - `2`: a restore marker (see [`super::restore`]), skipped by restores.
+//! - `3` and `4`: records kept by session and sliding stores, and what those stores closed
+//!   (see [`super::kept`]).
 //!
 //! Every record also carries the task's stream time in the `kflow.stream.time` header.
 
@@ -54,8 +56,9 @@ pub(crate) fn parse_slot_key(key: &[u8]) -> Option<(Window, &[u8])> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origins(Vec<Mark>);
 
+/// One input position, as marks and kept records write it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Mark {
+pub(crate) struct Mark {
     #[serde(rename = "t")]
     topic: String,
     #[serde(rename = "p")]
@@ -87,24 +90,36 @@ impl Origins {
                     (m.offset, m.index) = origin.position();
                 }
             }
-            None => self.0.push(Mark {
-                topic: origin.topic.to_string(),
-                partition: origin.partition,
-                offset: origin.offset,
-                index: origin.index,
-            }),
+            None => self.0.push(Mark::from(origin)),
         }
     }
 
     /// Raises every mark to the higher of the two.
     pub(crate) fn merge(&mut self, other: &Origins) {
         for m in &other.0 {
-            self.advance(&Origin {
-                topic: Arc::from(m.topic.as_str()),
-                partition: m.partition,
-                offset: m.offset,
-                index: m.index,
-            });
+            self.advance(&Origin::from(m.clone()));
+        }
+    }
+}
+
+impl From<&Origin> for Mark {
+    fn from(o: &Origin) -> Self {
+        Mark {
+            topic: o.topic.to_string(),
+            partition: o.partition,
+            offset: o.offset,
+            index: o.index,
+        }
+    }
+}
+
+impl From<Mark> for Origin {
+    fn from(m: Mark) -> Self {
+        Origin {
+            topic: Arc::from(m.topic),
+            partition: m.partition,
+            offset: m.offset,
+            index: m.index,
         }
     }
 }
@@ -144,8 +159,9 @@ pub struct Changelog {
     emissions: OffsetTracker,
     delivered: TrackerHandle,
     next_emission: i64,
-    /// Slots to delete once the emission before their number was delivered.
-    tombstones: VecDeque<(i64, Bytes)>,
+    /// Writes (a deletion when the value is `None`) to queue once the emission of their
+    /// number, and every one before it, was delivered.
+    deferred: VecDeque<(i64, Bytes, Option<Bytes>)>,
     /// The highest origin seen per input partition (applied or not).
     pub(crate) seen: Origins,
     marks_dirty: bool,
@@ -162,7 +178,7 @@ impl Changelog {
             delivered: emissions.handle(),
             emissions,
             next_emission: 0,
-            tombstones: VecDeque::new(),
+            deferred: VecDeque::new(),
             seen: Origins::default(),
             marks_dirty: false,
         }
@@ -199,16 +215,29 @@ impl Changelog {
 
     /// Deletes slot `key` once emission `n` (and every one before it) was delivered.
     pub(crate) fn delete_after(&mut self, n: i64, key: Bytes) {
-        self.tombstones.push_back((n, key));
+        self.write_after(n, key, None);
+    }
+
+    /// Writes `value` (`None`: a deletion) under `key` once emission `n` (and every one
+    /// before it) was delivered; writes deferred to the same emission keep their order.
+    pub(crate) fn write_after(&mut self, n: i64, key: Bytes, value: Option<Bytes>) {
+        self.deferred.push_back((n, key, value));
+    }
+
+    /// A write deferred past every emission made so far.
+    pub(crate) fn write_after_emitted(&mut self, key: Bytes, value: Option<Bytes>) {
+        let (ack, n) = self.emission();
+        drop(ack);
+        self.write_after(n, key, value);
     }
 
     /// Queues the deletions whose emissions were delivered, and the task's marks if
     /// anything was written since they last were.
     pub(crate) fn flush(&mut self, stream_time: Timestamp) {
         let delivered = self.delivered.frontier().map_or(0, |f| f.0);
-        while self.tombstones.front().is_some_and(|(n, _)| *n < delivered) {
-            let (_, key) = self.tombstones.pop_front().expect("checked");
-            let record = self.record(key, None, stream_time);
+        while self.deferred.front().is_some_and(|(n, _, _)| *n < delivered) {
+            let (_, key, value) = self.deferred.pop_front().expect("checked");
+            let record = self.record(key, value, stream_time);
             self.writes.push_back((record, Ack::none()));
             self.marks_dirty = true;
         }

@@ -133,6 +133,7 @@ where
         &mut self,
         entry: Entry<K, T>,
         origin: Option<&Origin>,
+        _seen: bool,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
@@ -326,7 +327,7 @@ where
         let Some(log) = self.log.as_mut() else {
             return Ok(0);
         };
-        let mut slots: Vec<_> = restored.slots.into_iter().collect();
+        let mut slots: Vec<_> = restored.entries.into_iter().collect();
         slots.sort();
         let mut emitted = 0;
         for (ckey, value) in slots {

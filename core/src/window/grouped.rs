@@ -127,7 +127,7 @@ where
         let late = self.late;
         let build = self.flow.build.clone();
         let trusted = build.repartition_topics();
-        let (name, changelog) = build.add_window(self.kind.name(), self.kind.durable());
+        let (name, changelog) = build.add_window(self.kind.name());
         let names = WindowNames {
             store: name,
             changelog,

@@ -51,10 +51,6 @@ impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Hopping {
         FixedStore::new(self.size, self.advance, self.grace, Some(T::clone))
     }
 
-    fn durable(&self) -> bool {
-        true
-    }
-
     fn name(&self) -> &'static str {
         "hopping"
     }

@@ -14,6 +14,7 @@ mod changelog;
 mod fixed;
 mod grouped;
 mod hopping;
+mod kept;
 mod operator;
 mod restore;
 mod session;
@@ -78,11 +79,6 @@ pub trait WindowKind<K, T>: sealed::Sealed + Send + 'static {
     /// An empty store.
     #[doc(hidden)]
     fn store<A: WindowValue>(&self) -> Self::Store<A>;
-    /// Whether its store is kept in a changelog (tumbling and hopping windows); the
-    /// others keep state in memory and rebuild it by replaying inputs.
-    fn durable(&self) -> bool {
-        false
-    }
     /// The kind's name (`tumbling`, `hopping`, `sliding`, `session`), for topologies.
     fn name(&self) -> &'static str;
 }

@@ -266,7 +266,7 @@ where
                     };
                     match this
                         .store
-                        .insert(entry, origin.as_ref(), *this.stream_time, this.agg, this.out)
+                        .insert(entry, origin.as_ref(), seen, *this.stream_time, this.agg, this.out)
                     {
                         Ok(Inserted::Applied) => {}
                         Ok(Inserted::Duplicate) => this.duplicates.increment(1),
@@ -364,7 +364,7 @@ fn finish_restore<K, T, A, St: WindowStore<K, T, A>>(
     env: &TaskEnv,
     names: &WindowNames,
 ) -> std::result::Result<(), String> {
-    let (records, took, slots) = (restored.records, restored.took, restored.slots.len());
+    let (records, took, slots) = (restored.records, restored.took, restored.entries.len());
     if let Some(t) = restored.stream_time {
         *stream_time = (*stream_time).max(t);
     }

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::changelog::{stream_time_of, Origins, TaskMarks, MARKER, MARKS, SLOT};
+use super::kept::{CLOSED, RECORD};
 use crate::ack::OffsetTracker;
 use crate::error::{Error, Result};
 use crate::flow::StateAccess;
@@ -23,10 +24,11 @@ use crate::transport::{OutRecord, Producer};
 /// How long a restore may take before the task fails.
 pub(crate) const RESTORE_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// What a changelog partition holds, compacted: the newest value of every live slot.
+/// What a changelog partition holds, compacted: the newest value of every live entry
+/// (window slots, kept records, closed marks: every key but the task's marks and markers).
 #[derive(Default)]
 pub struct Restored {
-    pub slots: HashMap<Bytes, Bytes>,
+    pub entries: HashMap<Bytes, Bytes>,
     pub stream_time: Option<Timestamp>,
     pub seen: Origins,
     /// Changelog records read (markers included).
@@ -96,12 +98,12 @@ pub(crate) async fn restore(
         }
         let Some(key) = record.key else { continue };
         match key.first() {
-            Some(&SLOT) => match record.value {
+            Some(&SLOT) | Some(&RECORD) | Some(&CLOSED) => match record.value {
                 Some(value) => {
-                    out.slots.insert(key, value);
+                    out.entries.insert(key, value);
                 }
                 None => {
-                    out.slots.remove(&key);
+                    out.entries.remove(&key);
                 }
             },
             Some(&MARKS) => {

@@ -3,6 +3,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::changelog::Changelog;
+use super::kept::{closed_key, parse_key, KeptEntry, KeptKey, KeptLog, KeptValue, SESSION_CLOSED, SESSION_DELIVERED};
+use super::restore::Restored;
 use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
 use super::{millis, Window, WindowKind, WindowResult, WindowValue};
 use crate::ack::Ack;
@@ -14,7 +17,9 @@ use crate::record::{Meta, Timestamp};
 /// Sessions of activity per key: records at most `gap` apart belong to one session; a
 /// record that bridges two sessions merges them. A session `[first, last + 1)` closes when
 /// stream time passes `last + gap + grace`. Records are kept until the session closes, so
-/// merged sessions fold their records in event-time order.
+/// merged sessions fold their records in event-time order: memory (and the changelog)
+/// hold the records of open sessions, no more. With a changelog, each record is written
+/// as it arrives and deleted once its session's result was delivered.
 ///
 /// ```
 /// use std::time::Duration;
@@ -49,7 +54,7 @@ impl Session {
     }
 }
 
-impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Session {
+impl<K: GroupKey, T: WindowValue + Clone> WindowKind<K, T> for Session {
     type Store<A: WindowValue> = SessionStore<K, T>;
 
     fn store<A: WindowValue>(&self) -> Self::Store<A> {
@@ -59,6 +64,8 @@ impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Session {
             keys: HashMap::new(),
             pending: BTreeMap::new(),
             seq: 0,
+            kept: None,
+            failure: None,
         }
     }
 
@@ -67,18 +74,30 @@ impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Session {
     }
 }
 
+/// A record kept in a session.
+struct Value<T> {
+    ts: Timestamp,
+    /// Arrival order (and, with a changelog, part of its key).
+    seq: u64,
+    value: T,
+    /// Changelog only: where it is written.
+    entry: Option<KeptEntry>,
+}
+
 struct Open<T> {
     id: u64,
     first: Timestamp,
     last: Timestamp,
-    /// (event time, arrival, value)
-    values: Vec<(Timestamp, u64, T)>,
+    values: Vec<Value<T>>,
+    /// Without a changelog: the acks of its records, held until it is emitted.
     acks: Vec<Ack>,
     meta: Meta,
 }
 
 struct KeyState<T> {
     key_bytes: Option<Bytes>,
+    /// The key's bytes in changelog keys.
+    log_key: Bytes,
     sessions: Vec<Open<T>>,
 }
 
@@ -91,9 +110,13 @@ pub struct SessionStore<K, T> {
     /// sessions) are skipped.
     pending: BTreeMap<(Timestamp, u64), K>,
     seq: u64,
+    kept: Option<KeptLog>,
+    /// A record that could not be written: the reason, and its ack, held so that its
+    /// offset never commits.
+    failure: Option<(String, Vec<Ack>)>,
 }
 
-impl<K: GroupKey, T: Clone> SessionStore<K, T> {
+impl<K: GroupKey, T: WindowValue + Clone> SessionStore<K, T> {
     fn close_time(&self, last: Timestamp) -> Timestamp {
         last + self.gap + 1 + self.grace
     }
@@ -105,31 +128,61 @@ impl<K: GroupKey, T: Clone> SessionStore<K, T> {
         agg: &mut Aggregator<T, A>,
         ack: Ack,
     ) -> Event<WindowResult<K, A>> {
-        let mut values: Vec<&(Timestamp, u64, T)> = s.values.iter().collect();
-        values.sort_by_key(|(ts, seq, _)| (*ts, *seq));
-        let value = agg.fold_all(values.into_iter().map(|(_, _, v)| v.clone()));
+        let mut values: Vec<&Value<T>> = s.values.iter().collect();
+        values.sort_by_key(|v| (v.ts, v.seq));
+        let value = agg.fold_all(values.into_iter().map(|v| v.value.clone()));
         let window = Window {
             start: s.first,
             end: s.last + 1,
         };
         result_event(key.clone(), key_bytes, window, value, s.meta.clone(), s.last, ack)
     }
+
+    /// A closed session: with a changelog, marked closed, then (once its result was
+    /// delivered) marked delivered and deleted with its records. Returns its result's ack.
+    fn retire(&mut self, log_key: &[u8], session: &mut Open<T>, stream_time: Timestamp) -> Ack {
+        let Some(kept) = self.kept.as_mut() else {
+            return Ack::merge(std::mem::take(&mut session.acks));
+        };
+        let closed = closed_key(log_key, Some((session.first, session.last)));
+        let (ack, n) = kept.log.emission();
+        kept.log.put(
+            closed.clone(),
+            Bytes::from_static(&[SESSION_CLOSED]),
+            Ack::none(),
+            stream_time,
+        );
+        kept.log
+            .write_after(n, closed.clone(), Some(Bytes::from_static(&[SESSION_DELIVERED])));
+        for v in session.values.iter_mut() {
+            if let Some(entry) = v.entry.take() {
+                kept.forget_after(n, entry);
+            }
+        }
+        kept.log.write_after(n, closed, None);
+        ack
+    }
 }
 
 impl<K, T, A> WindowStore<K, T, A> for SessionStore<K, T>
 where
     K: GroupKey,
-    T: Clone + Send + 'static,
+    T: WindowValue + Clone,
     A: Send + 'static,
 {
     fn insert(
         &mut self,
         entry: Entry<K, T>,
-        _origin: Option<&Origin>,
+        origin: Option<&Origin>,
+        seen: bool,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
     ) -> Result<Inserted, Entry<K, T>> {
+        if self.kept.as_ref().is_some_and(|k| k.is_duplicate(origin)) {
+            drop(entry.ack);
+            return Ok(Inserted::Duplicate);
+        }
         let ts = entry.meta.timestamp;
         let gap = self.gap;
         let touches = |s: &Open<T>| s.first - gap <= ts && ts <= s.last + gap;
@@ -137,8 +190,17 @@ where
             .keys
             .get(&entry.key)
             .is_some_and(|k| k.sessions.iter().any(touches));
-        if !merges && self.close_time(ts) <= stream_time {
-            return Err(entry);
+        if self.close_time(ts) <= stream_time {
+            if !merges {
+                return Err(entry);
+            }
+            if seen && self.kept.is_some() {
+                // Late for a session of its own, and passed before: a replay of a record
+                // whose session was delivered and deleted. It must not join the open
+                // session next to it (which started after that one closed).
+                drop(entry.ack);
+                return Ok(Inserted::Duplicate);
+            }
         }
         let Entry {
             key,
@@ -150,9 +212,32 @@ where
         let arrival = self.seq;
         self.seq += 1;
         let state = self.keys.entry(key.clone()).or_insert_with(|| KeyState {
+            log_key: key_bytes.clone().unwrap_or_else(|| key.to_key_bytes()),
             key_bytes,
             sessions: Vec::new(),
         });
+        let update_ack = agg.snapshot.map(|_| ack.share());
+        let mut written = None;
+        if let Some(kept) = self.kept.as_mut() {
+            match kept.keep(
+                &state.log_key,
+                ts,
+                arrival,
+                &value,
+                origin,
+                false,
+                ack.share(),
+                stream_time,
+            ) {
+                Ok(e) => written = Some(e),
+                Err(reason) => {
+                    // Not applied: its ack is held (never committed) until the app stops.
+                    let (_, held) = self.failure.get_or_insert_with(|| (reason, Vec::new()));
+                    held.push(ack);
+                    return Ok(Inserted::Applied);
+                }
+            }
+        }
         let (mut touched, rest): (Vec<Open<T>>, Vec<Open<T>>) =
             std::mem::take(&mut state.sessions).into_iter().partition(touches);
         state.sessions = rest;
@@ -177,9 +262,15 @@ where
         if ts >= merged.last {
             merged.meta = meta;
         }
-        merged.values.push((ts, arrival, value));
-        let update_ack = agg.snapshot.map(|_| ack.share());
-        merged.acks.push(ack);
+        merged.values.push(Value {
+            ts,
+            seq: arrival,
+            value,
+            entry: written,
+        });
+        if self.kept.is_none() {
+            merged.acks.push(ack);
+        }
         let close_at = merged.last + self.gap + 1 + self.grace;
         self.pending.insert((close_at, merged.id), key.clone());
         if let Some(update_ack) = update_ack {
@@ -207,29 +298,306 @@ where
                 continue;
             };
             // Stale when the session was merged away or extended (its id or close moved).
+            let (gap, grace) = (self.gap, self.grace);
             let Some(pos) = state
                 .sessions
                 .iter()
-                .position(|s| s.id == id && s.last + self.gap + 1 + self.grace == close_at)
+                .position(|s| s.id == id && s.last + gap + 1 + grace == close_at)
             else {
                 continue;
             };
-            let session = state.sessions.remove(pos);
-            if agg.snapshot.is_none() {
-                let key_bytes = state.key_bytes.clone();
-                let acks = Ack::merge(session.acks.into_iter().collect());
-                let s = Open {
-                    acks: Vec::new(),
-                    ..session
-                };
-                out.push_back(Self::result(&key, key_bytes, &s, agg, acks));
-            }
-            if state.sessions.is_empty() {
+            let mut session = state.sessions.remove(pos);
+            let (key_bytes, log_key, now_empty) = (
+                state.key_bytes.clone(),
+                state.log_key.clone(),
+                state.sessions.is_empty(),
+            );
+            if now_empty {
                 self.keys.remove(&key);
+            }
+            let ack = self.retire(&log_key, &mut session, stream_time);
+            if agg.snapshot.is_none() {
+                out.push_back(Self::result(&key, key_bytes, &session, agg, ack));
             }
         }
         out.len() - before
     }
+
+    fn attach(&mut self, log: Changelog) -> bool {
+        self.kept = Some(KeptLog::new(log));
+        true
+    }
+
+    fn changelog(&mut self) -> Option<&mut Changelog> {
+        self.kept.as_mut().map(|k| &mut k.log)
+    }
+
+    fn dirty(&self) -> usize {
+        if self.failure.is_some() {
+            usize::MAX
+        } else {
+            0
+        }
+    }
+
+    fn flush(&mut self, stream_time: Timestamp) -> Result<(), String> {
+        if let Some((reason, _)) = self.failure.as_ref() {
+            return Err(reason.clone());
+        }
+        if let Some(kept) = self.kept.as_mut() {
+            kept.log.flush(stream_time);
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        restored: Restored,
+        agg: &mut Aggregator<T, A>,
+        out: &mut VecDeque<Event<WindowResult<K, A>>>,
+    ) -> Result<usize, String> {
+        let Some(kept) = self.kept.as_mut() else {
+            return Ok(0);
+        };
+        let stream_time = restored.stream_time.unwrap_or(Timestamp::MIN);
+        struct Found<T> {
+            log_key: Bytes,
+            records: Vec<Value<T>>,
+            closed: Vec<(Timestamp, Timestamp, Option<u8>, Bytes)>,
+        }
+        let mut by_key: HashMap<K, Found<T>> = HashMap::new();
+        let mut next_seq = 0;
+        for (ckey, value) in restored.entries {
+            let parsed = parse_key(&ckey).ok_or_else(|| format!("changelog key {ckey:?} is not a session store's"))?;
+            let (key, log_key) = match parsed {
+                KeptKey::Record { key, .. } | KeptKey::Closed { key, .. } => (key, Bytes::copy_from_slice(key)),
+            };
+            let k = K::from_key_bytes(key).map_err(|e| format!("a restored session key: {e}"))?;
+            let found = by_key.entry(k).or_insert_with(|| Found {
+                log_key,
+                records: Vec::new(),
+                closed: Vec::new(),
+            });
+            match parsed {
+                KeptKey::Record { ts, seq, .. } => {
+                    let mut v = KeptValue::<T>::decode(&value)?;
+                    let origin = v.origin();
+                    kept.restored(origin.as_ref());
+                    next_seq = next_seq.max(seq + 1);
+                    found.records.push(Value {
+                        ts,
+                        seq,
+                        value: v.v,
+                        entry: Some(KeptEntry { ckey, origin }),
+                    });
+                }
+                KeptKey::Closed {
+                    bounds: Some((first, last)),
+                    ..
+                } => found.closed.push((first, last, value.first().copied(), ckey)),
+                KeptKey::Closed { bounds: None, .. } => {
+                    return Err(format!("changelog key {ckey:?} is not a session store's"))
+                }
+            }
+        }
+        self.seq = self.seq.max(next_seq);
+        let mut emitted = 0;
+        for (key, mut found) in by_key {
+            found.records.sort_by_key(|v| (v.ts, v.seq));
+            found.closed.sort_by_key(|c| (c.0, c.1));
+            let mut sessions: Vec<Open<T>> = Vec::new();
+            let mut records = found.records.into_iter().peekable();
+            let mut closed = found.closed.into_iter().peekable();
+            loop {
+                let next_closed = closed.peek().map(|c| c.0);
+                let Some(first) = records.peek().map(|v| v.ts) else {
+                    break;
+                };
+                if next_closed.is_some_and(|f| f <= first) {
+                    // A session closed before the restart: its bounds say which records
+                    // are its own, whatever deletions the crash cut short.
+                    let (f, l, state, ckey) = closed.next().expect("peeked");
+                    let mut values = Vec::new();
+                    while let Some(v) = records.next_if(|v| v.ts <= l) {
+                        values.push(v);
+                    }
+                    if state == Some(SESSION_DELIVERED) || values.is_empty() {
+                        for mut v in values {
+                            if let Some(entry) = v.entry.take() {
+                                kept.forget(entry);
+                            }
+                        }
+                        kept.log.write_after_emitted(ckey, None);
+                        continue;
+                    }
+                    sessions.push(Open {
+                        id: 0,
+                        first: f,
+                        last: l,
+                        values,
+                        acks: Vec::new(),
+                        meta: Meta::detached(l),
+                    });
+                    continue;
+                }
+                // Open records: one session per run of records at most `gap` apart, up to
+                // the next closed session.
+                let mut values = vec![records.next().expect("peeked")];
+                let mut last = first;
+                while let Some(v) = records.next_if(|v| v.ts - last <= self.gap && next_closed.is_none_or(|f| v.ts < f))
+                {
+                    last = v.ts;
+                    values.push(v);
+                }
+                sessions.push(Open {
+                    id: 0,
+                    first,
+                    last,
+                    values,
+                    acks: Vec::new(),
+                    meta: Meta::detached(last),
+                });
+            }
+            // Closed marks whose records were all deleted already.
+            for (_, _, _, ckey) in closed {
+                kept.log.write_after_emitted(ckey, None);
+            }
+            if sessions.is_empty() {
+                continue;
+            }
+            for s in sessions.iter_mut() {
+                s.id = self.seq;
+                self.seq += 1;
+                let close_at = s.last + self.gap + 1 + self.grace;
+                self.pending.insert((close_at, s.id), key.clone());
+                if agg.snapshot.is_some() && close_at > stream_time {
+                    // Emitting every update: the last update may have been lost in the crash.
+                    let (ack, _) = kept.log.emission();
+                    out.push_back(Self::result(&key, None, s, agg, ack));
+                    emitted += 1;
+                }
+            }
+            self.keys.insert(
+                key,
+                KeyState {
+                    key_bytes: None,
+                    log_key: found.log_key,
+                    sessions,
+                },
+            );
+        }
+        kept.log.seen.merge(&restored.seen);
+        Ok(emitted)
+    }
 }
 
 impl super::sealed::Sealed for Session {}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::super::changelog::Changelog;
+    use super::super::kept::{closed_key, record_key, SESSION_CLOSED, SESSION_DELIVERED};
+    use super::super::restore::Restored;
+    use super::super::store::{Aggregator, WindowStore};
+    use super::super::{WindowKind, WindowResult};
+    use super::Session;
+    use crate::event::Event;
+
+    type Out = VecDeque<Event<WindowResult<String, u64>>>;
+
+    fn count() -> Aggregator<u64, u64> {
+        Aggregator {
+            init: Box::new(|| 0),
+            fold: Box::new(|n, _| *n += 1),
+            snapshot: None,
+        }
+    }
+
+    fn windows(out: &mut Out) -> Vec<(i64, i64, u64)> {
+        out.drain(..)
+            .filter_map(|e| match e {
+                Event::Msg(m) => Some((
+                    m.record.value.window.start,
+                    m.record.value.window.end,
+                    m.record.value.value,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// k's records at `ts` (sequence numbers in order), the closed session [1 s, 2 s]
+    /// marked `state`, stream time 8 s.
+    fn restored(ts: &[i64], state: u8) -> Restored {
+        let mut r = Restored {
+            stream_time: Some(8_000),
+            ..Restored::default()
+        };
+        for (seq, t) in ts.iter().enumerate() {
+            r.entries
+                .insert(record_key(b"k", *t, seq as u64), Bytes::from_static(br#"{"v":1}"#));
+        }
+        r.entries
+            .insert(closed_key(b"k", Some((1_000, 2_000))), Bytes::from(vec![state]));
+        r
+    }
+
+    fn store() -> <Session as WindowKind<String, u64>>::Store<u64> {
+        let kind = Session::with_gap(Duration::from_secs(5));
+        let mut store = <Session as WindowKind<String, u64>>::store::<u64>(&kind);
+        assert!(WindowStore::<String, u64, u64>::attach(
+            &mut store,
+            Changelog::new("c", 0)
+        ));
+        store
+    }
+
+    #[test]
+    fn an_undelivered_closed_session_is_emitted_again_whole_and_apart_from_its_neighbour() {
+        let (mut store, mut agg, mut out) = (store(), count(), Out::new());
+        store
+            .restore(restored(&[1_000, 2_000, 6_000], SESSION_CLOSED), &mut agg, &mut out)
+            .unwrap();
+        store.close(8_000, &mut agg, &mut out);
+        assert_eq!(
+            windows(&mut out),
+            [(1_000, 2_001, 2)],
+            "the same value as before the crash"
+        );
+        store.close(100_000, &mut agg, &mut out);
+        assert_eq!(
+            windows(&mut out),
+            [(6_000, 6_001, 1)],
+            "not merged with the closed session"
+        );
+    }
+
+    #[test]
+    fn a_delivered_sessions_remains_are_deleted_not_emitted() {
+        let (mut store, mut agg, mut out) = (store(), count(), Out::new());
+        // The crash cut the deletions short: the 1 s record is gone, the 2 s one is left.
+        store
+            .restore(restored(&[2_000, 6_000], SESSION_DELIVERED), &mut agg, &mut out)
+            .unwrap();
+        store.close(8_000, &mut agg, &mut out);
+        assert_eq!(windows(&mut out), [], "a delivered session is not emitted again");
+        WindowStore::<String, u64, u64>::flush(&mut store, 8_000).unwrap();
+        let log = WindowStore::<String, u64, u64>::changelog(&mut store).unwrap();
+        let deleted: Vec<Bytes> = std::iter::from_fn(|| log.next_write())
+            .filter(|(r, _)| r.value.is_none())
+            .filter_map(|(r, _)| r.key)
+            .collect();
+        assert_eq!(
+            deleted,
+            [record_key(b"k", 2_000, 0), closed_key(b"k", Some((1_000, 2_000)))],
+            "its remains are deleted"
+        );
+        store.close(100_000, &mut agg, &mut out);
+        assert_eq!(windows(&mut out), [(6_000, 6_001, 1)]);
+    }
+}

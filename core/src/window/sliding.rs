@@ -3,6 +3,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::changelog::Changelog;
+use super::kept::{closed_key, parse_key, KeptEntry, KeptKey, KeptLog, KeptValue};
+use super::restore::Restored;
 use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
 use super::{millis, Window, WindowKind, WindowResult, WindowValue};
 use crate::ack::Ack;
@@ -15,7 +18,9 @@ use crate::record::{Meta, Timestamp};
 /// `[t - size, t]` (so `end = t + 1`) holding every record of its key in that range.
 /// Records with equal timestamps share a window. Use it for "in the `size` before each
 /// event" questions. Records are kept (values cloned into each window's fold) until no
-/// open window can include them.
+/// open window can include them: memory (and the changelog) hold about `size + grace` of
+/// event time of records per key. With a changelog, each record is written as it arrives
+/// and deleted once the windows that used it were delivered.
 ///
 /// ```
 /// use std::time::Duration;
@@ -50,7 +55,7 @@ impl Sliding {
     }
 }
 
-impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Sliding {
+impl<K: GroupKey, T: WindowValue + Clone> WindowKind<K, T> for Sliding {
     type Store<A: WindowValue> = SlidingStore<K, T>;
 
     fn store<A: WindowValue>(&self) -> Self::Store<A> {
@@ -60,6 +65,8 @@ impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Sliding {
             keys: HashMap::new(),
             pending: BTreeMap::new(),
             seq: 0,
+            kept: None,
+            failure: None,
         }
     }
 
@@ -71,11 +78,16 @@ impl<K: GroupKey, T: Clone + Send + 'static> WindowKind<K, T> for Sliding {
 struct Kept<T> {
     value: T,
     meta: Meta,
+    /// Without a changelog: a share of the record's ack, held while windows may use it.
     ack: Ack,
+    /// Changelog only: where it is written.
+    entry: Option<KeptEntry>,
 }
 
 struct KeyState<T> {
     key_bytes: Option<Bytes>,
+    /// The key's bytes in changelog keys.
+    log_key: Bytes,
     /// Records by (timestamp, arrival).
     records: BTreeMap<(Timestamp, u64), Kept<T>>,
     /// Ends (record timestamps) of this key's open windows.
@@ -90,6 +102,10 @@ pub struct SlidingStore<K, T> {
     /// Windows to close, by (last timestamp, creation order).
     pending: BTreeMap<(Timestamp, u64), K>,
     seq: u64,
+    kept: Option<KeptLog>,
+    /// A record that could not be written: the reason, and its ack, held so that its
+    /// offset never commits.
+    failure: Option<(String, Vec<Ack>)>,
 }
 
 impl<K: GroupKey, T: Clone> SlidingStore<K, T> {
@@ -97,14 +113,14 @@ impl<K: GroupKey, T: Clone> SlidingStore<K, T> {
         last + 1 + self.grace <= stream_time
     }
 
-    /// The window `[last - size, last]` of `key`; its ack is `update_ack` (every-update
-    /// mode) or shares of all its records' acks (final mode).
+    /// The window `[last - size, last]` of `key`; its ack is `ack`, or (without one) shares
+    /// of all its records' acks.
     fn emit<A>(
         &self,
         key: &K,
         last: Timestamp,
         agg: &mut Aggregator<T, A>,
-        update_ack: Option<Ack>,
+        ack: Option<Ack>,
     ) -> Option<Event<WindowResult<K, A>>> {
         let state = self.keys.get(key)?;
         let kept: Vec<&Kept<T>> = state
@@ -113,7 +129,7 @@ impl<K: GroupKey, T: Clone> SlidingStore<K, T> {
             .map(|(_, k)| k)
             .collect();
         let meta = kept.last()?.meta.clone();
-        let ack = update_ack.unwrap_or_else(|| Ack::merge(kept.iter().map(|k| k.ack.shared_clone()).collect()));
+        let ack = ack.unwrap_or_else(|| Ack::merge(kept.iter().map(|k| k.ack.shared_clone()).collect()));
         let value = agg.fold_all(kept.iter().map(|k| k.value.clone()));
         let window = Window {
             start: last - self.size,
@@ -134,17 +150,22 @@ impl<K: GroupKey, T: Clone> SlidingStore<K, T> {
 impl<K, T, A> WindowStore<K, T, A> for SlidingStore<K, T>
 where
     K: GroupKey,
-    T: Clone + Send + 'static,
+    T: WindowValue + Clone,
     A: Send + 'static,
 {
     fn insert(
         &mut self,
         entry: Entry<K, T>,
-        _origin: Option<&Origin>,
+        origin: Option<&Origin>,
+        _seen: bool,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
     ) -> Result<Inserted, Entry<K, T>> {
+        if self.kept.as_ref().is_some_and(|k| k.is_duplicate(origin)) {
+            drop(entry.ack);
+            return Ok(Inserted::Duplicate);
+        }
         let ts = entry.meta.timestamp;
         // Late when no window that could hold it is still open.
         if self.closed(ts + self.size, stream_time) {
@@ -161,17 +182,43 @@ where
         self.seq += 1;
         let own_open = !self.closed(ts, stream_time);
         let state = self.keys.entry(key.clone()).or_insert_with(|| KeyState {
+            log_key: key_bytes.clone().unwrap_or_else(|| key.to_key_bytes()),
             key_bytes,
             records: BTreeMap::new(),
             ends: BTreeSet::new(),
         });
+        let (held, written) = match self.kept.as_mut() {
+            Some(kept) => match kept.keep(
+                &state.log_key,
+                ts,
+                seq,
+                &value,
+                origin,
+                own_open,
+                ack.share(),
+                stream_time,
+            ) {
+                Ok(e) => (Ack::none(), Some(e)),
+                Err(reason) => {
+                    // Not applied: its ack is held (never committed) until the app stops.
+                    let (_, held) = self.failure.get_or_insert_with(|| (reason, Vec::new()));
+                    held.push(ack);
+                    if state.records.is_empty() {
+                        self.keys.remove(&key);
+                    }
+                    return Ok(Inserted::Applied);
+                }
+            },
+            None => (ack.share(), None),
+        };
         let new_window = own_open && state.ends.insert(ts);
         state.records.insert(
             (ts, seq),
             Kept {
                 value,
                 meta,
-                ack: ack.share(),
+                ack: held,
+                entry: written,
             },
         );
         if new_window {
@@ -203,24 +250,180 @@ where
             }
             let key = entry.remove();
             if agg.snapshot.is_none() {
-                out.extend(self.emit(&key, last, agg, None));
+                // With a changelog: the result's delivery is recorded as the key's newest
+                // delivered window, so a restore does not emit it again.
+                let ack = match (self.kept.as_mut(), self.keys.get(&key)) {
+                    (Some(kept), Some(state)) => {
+                        let (ack, n) = kept.log.emission();
+                        let done = Bytes::copy_from_slice(&last.to_be_bytes());
+                        kept.log.write_after(n, closed_key(&state.log_key, None), Some(done));
+                        Some(ack)
+                    }
+                    _ => None,
+                };
+                out.extend(self.emit(&key, last, agg, ack));
             }
             if let Some(state) = self.keys.get_mut(&key) {
                 state.ends.remove(&last);
             }
         }
         // Forget records no open or future window can include.
-        let horizon = stream_time - self.grace - 1 - self.size;
+        let horizon = stream_time.saturating_sub(self.grace + 1 + self.size);
+        let mut kept = self.kept.as_mut();
         self.keys.retain(|_, state| {
             while let Some(first) = state.records.first_entry() {
                 if first.key().0 >= horizon {
                     break;
                 }
-                first.remove();
+                let gone = first.remove();
+                if let (Some(kept), Some(entry)) = (kept.as_deref_mut(), gone.entry) {
+                    kept.forget(entry);
+                }
             }
-            !state.records.is_empty()
+            let empty = state.records.is_empty();
+            if empty {
+                if let Some(kept) = kept.as_deref_mut() {
+                    kept.log.write_after_emitted(closed_key(&state.log_key, None), None);
+                }
+            }
+            !empty
         });
         out.len() - before
+    }
+
+    fn attach(&mut self, log: Changelog) -> bool {
+        self.kept = Some(KeptLog::new(log));
+        true
+    }
+
+    fn changelog(&mut self) -> Option<&mut Changelog> {
+        self.kept.as_mut().map(|k| &mut k.log)
+    }
+
+    fn dirty(&self) -> usize {
+        if self.failure.is_some() {
+            usize::MAX
+        } else {
+            0
+        }
+    }
+
+    fn flush(&mut self, stream_time: Timestamp) -> Result<(), String> {
+        if let Some((reason, _)) = self.failure.as_ref() {
+            return Err(reason.clone());
+        }
+        if let Some(kept) = self.kept.as_mut() {
+            kept.log.flush(stream_time);
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        restored: Restored,
+        agg: &mut Aggregator<T, A>,
+        out: &mut VecDeque<Event<WindowResult<K, A>>>,
+    ) -> Result<usize, String> {
+        let Some(mut kept) = self.kept.take() else {
+            return Ok(0);
+        };
+        let result = self.restore_into(&mut kept, restored, agg, out);
+        self.kept = Some(kept);
+        result
+    }
+}
+
+/// A key's restored state: its records, the records that opened windows, and the end of
+/// its newest delivered window.
+type Found<T> = (KeyState<T>, Vec<(Timestamp, u64)>, Option<Timestamp>);
+
+impl<K: GroupKey, T: WindowValue + Clone> SlidingStore<K, T> {
+    /// [`WindowStore::restore`], with the changelog taken out of the store meanwhile.
+    fn restore_into<A>(
+        &mut self,
+        kept: &mut KeptLog,
+        restored: Restored,
+        agg: &mut Aggregator<T, A>,
+        out: &mut VecDeque<Event<WindowResult<K, A>>>,
+    ) -> Result<usize, String> {
+        let stream_time = restored.stream_time.unwrap_or(Timestamp::MIN);
+        // Per key: its state, the records that opened windows, the newest delivered window.
+        let mut by_key: HashMap<K, Found<T>> = HashMap::new();
+        let mut next_seq = 0;
+        for (ckey, value) in restored.entries {
+            let parsed = parse_key(&ckey).ok_or_else(|| format!("changelog key {ckey:?} is not a sliding store's"))?;
+            let key = match parsed {
+                KeptKey::Record { key, .. } | KeptKey::Closed { key, .. } => key,
+            };
+            let k = K::from_key_bytes(key).map_err(|e| format!("a restored sliding-window key: {e}"))?;
+            let (state, opened, done) = by_key.entry(k).or_insert_with(|| {
+                let state = KeyState {
+                    key_bytes: None,
+                    log_key: Bytes::copy_from_slice(key),
+                    records: BTreeMap::new(),
+                    ends: BTreeSet::new(),
+                };
+                (state, Vec::new(), None)
+            });
+            match parsed {
+                KeptKey::Record { ts, seq, .. } => {
+                    let mut v = KeptValue::<T>::decode(&value)?;
+                    let origin = v.origin();
+                    kept.restored(origin.as_ref());
+                    next_seq = next_seq.max(seq + 1);
+                    if v.w {
+                        opened.push((ts, seq));
+                    }
+                    state.records.insert(
+                        (ts, seq),
+                        Kept {
+                            value: v.v,
+                            meta: Meta::detached(ts),
+                            ack: Ack::none(),
+                            entry: Some(KeptEntry { ckey, origin }),
+                        },
+                    );
+                }
+                KeptKey::Closed { bounds: None, .. } => {
+                    let end: [u8; 8] = value.as_ref().try_into().map_err(|_| {
+                        format!("changelog entry {ckey:?} is not the end of a delivered sliding window")
+                    })?;
+                    *done = Some(i64::from_be_bytes(end));
+                }
+                KeptKey::Closed { .. } => return Err(format!("changelog key {ckey:?} is not a sliding store's")),
+            }
+        }
+        self.seq = self.seq.max(next_seq);
+        let mut emitted = 0;
+        for (key, (mut state, opened, done)) in by_key {
+            // Windows delivered before the restart stay closed; the others are open again
+            // (or closed and not yet delivered: the first close emits them again).
+            for (ts, seq) in opened {
+                if done.is_some_and(|d| ts <= d) || !state.ends.insert(ts) {
+                    continue;
+                }
+                self.pending.insert((ts, seq), key.clone());
+            }
+            if state.records.is_empty() {
+                kept.log.write_after_emitted(closed_key(&state.log_key, None), None);
+                continue;
+            }
+            let ends: Vec<Timestamp> = state.ends.iter().copied().collect();
+            state.key_bytes = None;
+            self.keys.insert(key.clone(), state);
+            if agg.snapshot.is_some() {
+                // Emitting every update: the last update may have been lost in the crash.
+                for end in ends {
+                    if !self.closed(end, stream_time) {
+                        let (ack, _) = kept.log.emission();
+                        out.extend(self.emit(&key, end, agg, Some(ack)));
+                        emitted += 1;
+                    }
+                }
+            }
+        }
+        kept.log.seen.merge(&restored.seen);
+        Ok(emitted)
     }
 }
 

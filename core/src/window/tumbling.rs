@@ -47,10 +47,6 @@ impl<K: GroupKey, T: Send + 'static> WindowKind<K, T> for Tumbling {
         FixedStore::new(self.size, self.size, self.grace, None)
     }
 
-    fn durable(&self) -> bool {
-        true
-    }
-
     fn name(&self) -> &'static str {
         "tumbling"
     }
