@@ -6,15 +6,17 @@ use std::sync::Arc;
 use crate::policy::recovery::Recovery;
 use crate::policy::rejections::ProduceRejections;
 use crate::record::Partition;
-use crate::telemetry::{metrics, DropCounter, DropReason};
+use crate::telemetry::{metrics, DropCounter, DropReason, Health};
 use crate::transport::{PartitionReader, Producer, Rejected};
 
-/// How a task's stores reach their changelogs: the reader restores them, and whether
-/// only committed records count (exactly-once).
+/// How a task's stores reach their changelogs: the reader restores them, whether only
+/// committed records count (exactly-once), and the app's health, not ready while a store
+/// restores.
 #[derive(Clone)]
 pub(crate) struct StateAccess {
     pub reader: Arc<dyn PartitionReader>,
     pub committed_only: bool,
+    pub health: Health,
 }
 
 /// One task's services, shared by its pipeline's stages. Cheap to clone.

@@ -257,6 +257,7 @@ impl Member {
                 ticks: tokio_stream::wrappers::UnboundedReceiverStream::new(tick_rx).boxed(),
                 producer: self.producer.clone(),
                 reader: self.env.transport.reader(),
+                health: self.env.health.clone(),
                 stats: self.env.stats.clone(),
                 fatal: self.env.fatal.clone(),
                 stop,

@@ -329,6 +329,7 @@ impl<In: Send + 'static, Out: Send + 'static, O: OutputMode<Out>> Unit for Proce
         let state = setup.reader.clone().map(|reader| StateAccess {
             reader,
             committed_only: self.config.exactly_once,
+            health: setup.health.clone(),
         });
         let env = TaskEnv::with_state(Some(setup.partition), Some(setup.producer.clone()), recovery, state);
         let build = self.build_ctx(&setup.app_id, env.clone(), repartitions);

@@ -34,6 +34,8 @@ pub(crate) struct TaskSetup {
     pub producer: Arc<dyn Producer>,
     /// Where stores restore their changelogs from (`None`: the transport cannot).
     pub reader: Option<Arc<dyn crate::transport::PartitionReader>>,
+    /// The app's health (a task restoring a store is not ready).
+    pub health: crate::telemetry::Health,
     pub stats: Arc<Stats>,
     pub fatal: FatalReporter,
     pub stop: futures::future::Shared<tokio::sync::oneshot::Receiver<()>>,

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 /// stopping, and [`Health::why_not_live`] says why. Ready once every listener and
 /// processor joined its consumer group and received its assignment, while the last
 /// offset commit (if any) succeeded, while no partition is stalled (records waiting and
-/// no progress for `stall_timeout`), and until shutdown begins.
+/// no progress for `stall_timeout`), while no task is restoring a state store from its
+/// changelog, and until shutdown begins.
 ///
 /// ```
 /// use kflow_core::telemetry::Health;
@@ -32,6 +33,18 @@ struct State {
     failure: Mutex<Option<String>>,
     /// Stalled partitions' reasons, by unit.
     stalls: Mutex<BTreeMap<String, String>>,
+    /// Tasks restoring a store.
+    restoring: AtomicUsize,
+}
+
+/// Held while a task restores a store: the app is not ready until every one is dropped.
+#[derive(Debug)]
+pub(crate) struct Restoring(Health);
+
+impl Drop for Restoring {
+    fn drop(&mut self) {
+        self.0 .0.restoring.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -66,6 +79,12 @@ impl Health {
         if failure.is_none() {
             *failure = Some(reason.to_string());
         }
+    }
+
+    /// A task starts restoring a store; it is restored when the guard is dropped.
+    pub(crate) fn restoring(&self) -> Restoring {
+        self.0.restoring.fetch_add(1, Ordering::Relaxed);
+        Restoring(self.clone())
     }
 
     /// Records (or, with `None`, clears) that a unit has a stalled partition.
@@ -118,6 +137,12 @@ impl Health {
         if joined < units {
             return Some(format!("{joined} of {units} consumer groups have their assignment"));
         }
+        let restoring = s.restoring.load(Ordering::Relaxed);
+        if restoring > 0 {
+            return Some(format!(
+                "{restoring} task(s) restoring state from their changelogs (kflow_state_restore_records_total shows progress)"
+            ));
+        }
         if s.commit_failing.load(Ordering::Relaxed) {
             return Some("the last offset commit failed (broker unreachable?)".into());
         }
@@ -126,5 +151,24 @@ impl Health {
             return Some(stalls.values().cloned().collect::<Vec<_>>().join("; "));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_while_a_store_restores() {
+        let h = Health::default();
+        let first = h.restoring();
+        let second = h.restoring();
+        let why = h.why_not_ready().expect("restoring");
+        assert!(why.contains("2 task(s) restoring"), "{why}");
+        drop(first);
+        assert!(!h.is_ready());
+        drop(second);
+        assert!(h.is_ready(), "{:?}", h.why_not_ready());
+        assert!(h.is_live(), "restoring is no failure");
     }
 }

@@ -9,5 +9,6 @@ mod stats;
 
 pub(crate) use fatal::{FatalReporter, TaskFailure};
 pub use health::Health;
+pub(crate) use health::Restoring;
 pub(crate) use stats::DropCounter;
 pub use stats::{DropReason, Stats};

@@ -16,7 +16,7 @@ use super::WindowResult;
 use crate::codec::EncodeError;
 use crate::error::{ErrorKind, Result};
 use crate::event::{Event, Msg};
-use crate::flow::{poll_sending, Origin, OriginCounter, TaskEnv, ORIGIN_HEADER};
+use crate::flow::{poll_sending, Origin, OriginCounter, StateAccess, TaskEnv, ORIGIN_HEADER};
 use crate::record::Timestamp;
 use crate::telemetry::{metrics, DropCounter, DropReason};
 use crate::transport::OutRecord;
@@ -82,8 +82,35 @@ const FLUSH_DIRTY_SLOTS: usize = 4096;
 enum Restoring {
     /// Not started (the first poll starts it).
     Pending,
-    Running(BoxFuture<'static, Result<Restored>>),
+    Running {
+        restore: BoxFuture<'static, Result<Restored>>,
+        _in_progress: InProgress,
+    },
     Done,
+}
+
+/// Held while a restore runs (dropped with the task if it stops first): counts in the
+/// `kflow_state_restoring_tasks` gauge and keeps the app not ready.
+struct InProgress {
+    gauge: ::metrics::Gauge,
+    _not_ready: crate::telemetry::Restoring,
+}
+
+impl InProgress {
+    fn new(env: &TaskEnv, access: &StateAccess) -> Self {
+        let gauge = metrics::state_restoring(env.name());
+        gauge.increment(1.0);
+        InProgress {
+            gauge,
+            _not_ready: access.health.restoring(),
+        }
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.gauge.decrement(1.0);
+    }
 }
 
 /// The names a window operator reports under, and the topics whose records' origin
@@ -177,10 +204,9 @@ where
                     *this.restoring = start_restore(this.store, this.env, this.names);
                     continue;
                 }
-                Restoring::Running(restore) => {
+                Restoring::Running { restore, .. } => {
                     let restored = std::task::ready!(restore.as_mut().poll(cx));
                     *this.restoring = Restoring::Done;
-                    metrics::state_restoring(this.env.name()).decrement(1.0);
                     let applied = restored.map_err(|e| e.to_string()).and_then(|r| {
                         finish_restore(
                             r,
@@ -348,10 +374,13 @@ fn start_restore<K, T, A, St: WindowStore<K, T, A>>(store: &mut St, env: &TaskEn
     if !store.attach(Changelog::new(topic, partition.0)) {
         return Restoring::Done;
     }
-    metrics::state_restoring(env.name()).increment(1.0);
+    let in_progress = InProgress::new(env, access);
     tracing::info!(processor = %env.name(), store = %names.store, changelog = %topic, partition = partition.0, "restoring window state");
     let future = super::restore::restore(access.clone(), producer.clone(), Arc::from(topic), partition.0);
-    Restoring::Running(Box::pin(future))
+    Restoring::Running {
+        restore: Box::pin(future),
+        _in_progress: in_progress,
+    }
 }
 
 /// Loads what was restored, then emits what it closes.
@@ -418,5 +447,75 @@ fn route_late<K, T>(env: &TaskEnv, route: &LateTopic<T>, late: Entry<K, T>) -> O
             };
             Some(env.recovery().reject(record, late.ack, ErrorKind::Serialization, &e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::stream::BoxStream;
+    use futures::StreamExt;
+
+    use super::super::{Tumbling, WindowKind};
+    use super::*;
+    use crate::flow::StateAccess;
+    use crate::policy::recovery::Recovery;
+    use crate::record::{Offset, Partition, RawRecord, TopicPartition};
+    use crate::telemetry::Health;
+    use crate::transport::memory::MemoryBroker;
+    use crate::transport::{PartitionReader, Transport};
+
+    /// A changelog that never reaches its end.
+    struct Endless;
+
+    impl PartitionReader for Endless {
+        fn read(&self, _: TopicPartition, _: Offset, _: bool) -> BoxStream<'static, Result<RawRecord>> {
+            futures::stream::pending().boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_app_is_not_ready_while_a_window_store_restores() {
+        let broker = MemoryBroker::new();
+        broker.create_topic("c", 1).unwrap();
+        let health = Health::default();
+        let access = StateAccess {
+            reader: Arc::new(Endless),
+            committed_only: false,
+            health: health.clone(),
+        };
+        let env = TaskEnv::with_state(
+            Some(Partition(0)),
+            Some(broker.producer().unwrap()),
+            Recovery::detached(),
+            Some(access),
+        );
+        let kind = Tumbling::of(Duration::from_secs(10));
+        let store = <Tumbling as WindowKind<String, u64>>::store::<u64>(&kind);
+        let agg = Aggregator {
+            init: Box::new(|| 0u64),
+            fold: Box::new(|n: &mut u64, _: u64| *n += 1),
+            snapshot: None,
+        };
+        let names = WindowNames {
+            store: "window".into(),
+            changelog: Some("c".into()),
+            trusted: Vec::new(),
+        };
+        let upstream = futures::stream::pending::<Event<(String, u64)>>();
+        let mut op = Box::pin(WindowAggregate::new(upstream, store, agg, None, None, names, &env));
+        assert!(health.is_ready(), "{:?}", health.why_not_ready());
+        let polled = tokio::time::timeout(Duration::from_millis(200), op.next()).await;
+        assert!(polled.is_err(), "the restore never ends, so nothing comes out");
+        let why = health.why_not_ready().expect("not ready while restoring");
+        assert!(why.contains("restoring state"), "{why}");
+        drop(op);
+        assert!(
+            health.is_ready(),
+            "a task dropped mid-restore leaves readiness: {:?}",
+            health.why_not_ready()
+        );
     }
 }
