@@ -36,6 +36,12 @@ pub mod window {
     };
 }
 
+/// Custom keyed state (`Grouped::stateful`), kept in changelog topics.
+pub mod state {
+    #![doc = include_str!("../docs/state.md")]
+    pub use kflow_core::state::StateValue;
+}
+
 /// Error policies: retries, retry topics, dead letters, skip, fail; replay.
 pub mod policy {
     #![doc = include_str!("../docs/error-policies.md")]

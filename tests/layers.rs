@@ -24,6 +24,7 @@ const CRATES: [Layers; 4] = [
             &["transport"],
             &["policy"],
             &["flow"],
+            &["state"],
             &["window"],
             &["runtime"],
             &["testing"],

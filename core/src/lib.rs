@@ -26,6 +26,7 @@ mod key;
 pub mod policy;
 mod record;
 pub mod runtime;
+pub mod state;
 pub mod telemetry;
 pub mod testing;
 pub mod transport;

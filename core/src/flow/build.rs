@@ -104,6 +104,22 @@ impl BuildCtx {
         (name, changelog)
     }
 
+    /// Records a custom state operator, whose store is kept in a changelog; returns its
+    /// stable name and its changelog topic.
+    pub(crate) fn add_state(&self) -> (String, Option<String>) {
+        let mut topology = self.topology_mut();
+        let name = match topology.states() {
+            0 => "state".to_string(),
+            n => format!("state-{}", n + 1),
+        };
+        let changelog = Some(changelog_topic(&self.0.app_id, &topology.processor, &name));
+        topology.push(NodeKind::State {
+            name: name.clone(),
+            changelog: changelog.clone(),
+        });
+        (name, changelog)
+    }
+
     /// Records the next repartition node (named `<app>-<processor>-repartition`, then
     /// `-2`, ...) and takes this task's source for it.
     pub(crate) fn repartition(&self) -> Repartition {

@@ -45,7 +45,7 @@ use key_by::KeyBy;
 use map::Map;
 use map_record::MapRecord;
 use merge::Merge;
-pub(crate) use origin::{Origin, OriginCounter, ORIGIN_HEADER};
+pub(crate) use origin::{origin_of, Origin, OriginCounter};
 pub(crate) use sink::{poll_sending, Sink};
 use then::Then;
 use to::To;

@@ -94,6 +94,22 @@ impl OriginCounter {
     }
 }
 
+/// The origin of a record: from its header if it was read from one of the processor's
+/// own repartition topics, else its own position.
+pub(crate) fn origin_of(
+    meta: &crate::record::Meta,
+    headers: &crate::record::Headers,
+    trusted: &[String],
+    counter: &mut OriginCounter,
+) -> Option<Origin> {
+    if trusted.iter().any(|t| **t == *meta.topic) {
+        if let Some(origin) = headers.get(ORIGIN_HEADER).and_then(|h| Origin::decode(h)) {
+            return Some(origin);
+        }
+    }
+    counter.origin(meta)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,13 @@ pub enum NodeKind {
         /// rebuilt by replaying inputs).
         changelog: Option<String>,
     },
+    /// Custom keyed state (`stateful`).
+    State {
+        /// Its stable name: `state`, then `state-2`, ... in build order.
+        name: String,
+        /// The changelog topic its store is kept in.
+        changelog: Option<String>,
+    },
     /// Writes to a topic (`to`, or the processor's output topic).
     Sink {
         /// The topic.
@@ -162,9 +169,17 @@ impl Topology {
     /// The changelog topics of the stores, in build order.
     pub fn changelog_topics(&self) -> Vec<String> {
         self.topics(|k| match k {
-            NodeKind::Window { changelog, .. } => changelog.as_ref(),
+            NodeKind::Window { changelog, .. } | NodeKind::State { changelog, .. } => changelog.as_ref(),
             _ => None,
         })
+    }
+
+    /// How many custom state operators there are.
+    pub fn states(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::State { .. }))
+            .count()
     }
 
     /// How many window operators there are.
@@ -194,6 +209,13 @@ impl fmt::Display for Topology {
                     match changelog {
                         Some(topic) => format!("{kind} ({name}, changelog {topic})"),
                         None => format!("{kind} ({name})"),
+                    },
+                ),
+                NodeKind::State { name, changelog } => (
+                    "state",
+                    match changelog {
+                        Some(topic) => format!("{name}, changelog {topic}"),
+                        None => name.clone(),
                     },
                 ),
                 NodeKind::Sink { topic } => ("sink", topic.clone()),

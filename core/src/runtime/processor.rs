@@ -199,10 +199,10 @@ impl<In: Send + 'static, Out: Send + 'static, O> Processor<In, Out, O> {
             .collect();
         policy_topics.add_policy_topics(&self.config.policies, &self.config.group_id(app_id), read.iter());
         topology.dead_letters = policy_topics.dead_letters;
-        if self.config.exactly_once && topology.windows() > 0 {
+        if self.config.exactly_once && (topology.windows() > 0 || topology.states() > 0) {
             return Err(Error::Config {
                 key: format!("processor `{}` exactly_once", self.config.name),
-                reason: "the pipeline has windows; their changelog writes do not go into the processor's transactions yet, so windows are at-least-once (exact aggregates, at-least-once results). Remove `exactly_once` or the windows".into(),
+                reason: "the pipeline keeps state (windows or `stateful`); changelog writes do not go into the processor's transactions yet, so state is at-least-once (exact state, at-least-once results). Remove `exactly_once` or the state".into(),
             });
         }
         Ok(topology)

@@ -94,6 +94,11 @@ pub(crate) fn window_reemitted(unit: &str) -> Counter {
 
 /// Records a window store had already applied (a replay after a restart, or a duplicate
 /// written by a crashed upstream task), skipped.
+pub(crate) fn state_duplicates(unit: &str, store: &str) -> Counter {
+    counter!("kflow_state_duplicate_records_total", "processor" => unit.to_string(), "store" => store.to_string())
+}
+
+/// Records a window store already reflected (replays, repartition duplicates), skipped.
 pub(crate) fn window_duplicates(unit: &str) -> Counter {
     counter!("kflow_window_duplicate_records_total", "processor" => unit.to_string())
 }

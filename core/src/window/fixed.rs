@@ -13,8 +13,6 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::changelog::{parse_slot_key, slot_key, Changelog, Origins, SlotValue, SlotValueRef};
-use super::restore::Restored;
 use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
 use super::{Window, WindowResult};
 use crate::ack::Ack;
@@ -22,6 +20,9 @@ use crate::event::Event;
 use crate::flow::Origin;
 use crate::key::GroupKey;
 use crate::record::{Meta, Timestamp};
+use crate::state::changelog::{Changelog, Origins, SlotValue, SlotValueRef, SLOT};
+use crate::state::restore::Restored;
+use bytes::{BufMut, BytesMut};
 
 struct Slot<A> {
     acc: A,
@@ -94,6 +95,26 @@ impl<K, T, A> FixedStore<K, T, A> {
         };
         (first, count)
     }
+}
+
+/// The changelog key of the slot of `key` in `window`.
+pub(crate) fn slot_key(window: Window, key: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(17 + key.len());
+    b.put_u8(SLOT);
+    b.put_i64(window.start);
+    b.put_i64(window.end);
+    b.put_slice(key);
+    b.freeze()
+}
+
+/// The window and grouping-key bytes of a slot key; `None` if it is not one.
+pub(crate) fn parse_slot_key(key: &[u8]) -> Option<(Window, &[u8])> {
+    if key.len() < 17 || key[0] != SLOT {
+        return None;
+    }
+    let start = i64::from_be_bytes(key[1..9].try_into().ok()?);
+    let end = i64::from_be_bytes(key[9..17].try_into().ok()?);
+    Some((Window { start, end }, &key[17..]))
 }
 
 /// The changelog value of a slot.
@@ -378,7 +399,7 @@ where
 mod tests {
     use proptest::prelude::*;
 
-    use super::FixedStore;
+    use super::*;
 
     /// The windows by the definition: every `advance`-aligned start whose window holds
     /// `ts` and is open at `stream_time`.
@@ -392,6 +413,14 @@ mod tests {
             s += advance;
         }
         starts
+    }
+
+    #[test]
+    fn slot_keys_round_trip() {
+        let w = Window { start: -5, end: 10 };
+        let key = slot_key(w, b"user-1");
+        assert_eq!(parse_slot_key(&key), Some((w, &b"user-1"[..])));
+        assert_eq!(parse_slot_key(&[MARKS]), None);
     }
 
     proptest! {

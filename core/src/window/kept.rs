@@ -23,10 +23,10 @@ use std::collections::HashSet;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use super::changelog::{Changelog, Mark};
 use crate::ack::Ack;
 use crate::flow::Origin;
 use crate::record::Timestamp;
+use crate::state::changelog::{Changelog, Mark};
 
 /// Kind byte of a kept record.
 pub(crate) const RECORD: u8 = 3;

@@ -10,13 +10,11 @@
 //! until its result is acknowledged, so a restart rebuilds it by replay. With
 //! [`Windowed::emit_every_update`] each record emits the window's updated value.
 
-mod changelog;
 mod fixed;
 mod grouped;
 mod hopping;
 mod kept;
 mod operator;
-mod restore;
 mod session;
 mod sliding;
 mod store;

@@ -9,15 +9,15 @@ use futures::future::BoxFuture;
 use futures::{Future, Stream};
 use pin_project_lite::pin_project;
 
-use super::changelog::Changelog;
-use super::restore::Restored;
 use super::store::{Aggregator, Entry, Inserted, WindowStore};
 use super::WindowResult;
 use crate::codec::EncodeError;
 use crate::error::{ErrorKind, Result};
 use crate::event::{Event, Msg};
-use crate::flow::{poll_sending, Origin, OriginCounter, StateAccess, TaskEnv, ORIGIN_HEADER};
+use crate::flow::{origin_of, poll_sending, OriginCounter, TaskEnv};
 use crate::record::Timestamp;
+use crate::state::changelog::Changelog;
+use crate::state::restore::{InProgress, Restored};
 use crate::telemetry::{metrics, DropCounter, DropReason};
 use crate::transport::OutRecord;
 
@@ -87,30 +87,6 @@ enum Restoring {
         _in_progress: InProgress,
     },
     Done,
-}
-
-/// Held while a restore runs (dropped with the task if it stops first): counts in the
-/// `kflow_state_restoring_tasks` gauge and keeps the app not ready.
-struct InProgress {
-    gauge: ::metrics::Gauge,
-    _not_ready: crate::telemetry::Restoring,
-}
-
-impl InProgress {
-    fn new(env: &TaskEnv, access: &StateAccess) -> Self {
-        let gauge = metrics::state_restoring(env.name());
-        gauge.increment(1.0);
-        InProgress {
-            gauge,
-            _not_ready: access.health.restoring(),
-        }
-    }
-}
-
-impl Drop for InProgress {
-    fn drop(&mut self) {
-        self.gauge.decrement(1.0);
-    }
 }
 
 /// The names a window operator reports under, and the topics whose records' origin
@@ -338,22 +314,6 @@ where
     }
 }
 
-/// The origin of a record: from its header if it was read from one of the processor's
-/// own repartition topics, else its own position.
-fn origin_of(
-    meta: &crate::record::Meta,
-    headers: &crate::record::Headers,
-    trusted: &[String],
-    counter: &mut OriginCounter,
-) -> Option<Origin> {
-    if trusted.iter().any(|t| **t == *meta.topic) {
-        if let Some(origin) = headers.get(ORIGIN_HEADER).and_then(|h| Origin::decode(h)) {
-            return Some(origin);
-        }
-    }
-    counter.origin(meta)
-}
-
 /// Attaches the changelog and starts reading it back, if the store has one.
 fn start_restore<K, T, A, St: WindowStore<K, T, A>>(store: &mut St, env: &TaskEnv, names: &WindowNames) -> Restoring {
     let Some(topic) = names.changelog.as_deref() else {
@@ -376,7 +336,7 @@ fn start_restore<K, T, A, St: WindowStore<K, T, A>>(store: &mut St, env: &TaskEn
     }
     let in_progress = InProgress::new(env, access);
     tracing::info!(processor = %env.name(), store = %names.store, changelog = %topic, partition = partition.0, "restoring window state");
-    let future = super::restore::restore(access.clone(), producer.clone(), Arc::from(topic), partition.0);
+    let future = crate::state::restore::restore(access.clone(), producer.clone(), Arc::from(topic), partition.0);
     Restoring::Running {
         restore: Box::pin(future),
         _in_progress: in_progress,

@@ -3,9 +3,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::changelog::Changelog;
 use super::kept::{closed_key, parse_key, KeptEntry, KeptKey, KeptLog, KeptValue, SESSION_CLOSED, SESSION_DELIVERED};
-use super::restore::Restored;
 use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
 use super::{millis, Window, WindowKind, WindowResult, WindowValue};
 use crate::ack::Ack;
@@ -13,6 +11,8 @@ use crate::event::Event;
 use crate::flow::Origin;
 use crate::key::GroupKey;
 use crate::record::{Meta, Timestamp};
+use crate::state::changelog::Changelog;
+use crate::state::restore::Restored;
 
 /// Sessions of activity per key: records at most `gap` apart belong to one session; a
 /// record that bridges two sessions merges them. A session `[first, last + 1)` closes when
@@ -500,13 +500,13 @@ mod tests {
 
     use bytes::Bytes;
 
-    use super::super::changelog::Changelog;
     use super::super::kept::{closed_key, record_key, SESSION_CLOSED, SESSION_DELIVERED};
-    use super::super::restore::Restored;
     use super::super::store::{Aggregator, WindowStore};
     use super::super::{WindowKind, WindowResult};
     use super::Session;
     use crate::event::Event;
+    use crate::state::changelog::Changelog;
+    use crate::state::restore::Restored;
 
     type Out = VecDeque<Event<WindowResult<String, u64>>>;
 

@@ -3,9 +3,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::changelog::Changelog;
 use super::kept::{closed_key, parse_key, KeptEntry, KeptKey, KeptLog, KeptValue};
-use super::restore::Restored;
 use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
 use super::{millis, Window, WindowKind, WindowResult, WindowValue};
 use crate::ack::Ack;
@@ -13,6 +11,8 @@ use crate::event::Event;
 use crate::flow::Origin;
 use crate::key::GroupKey;
 use crate::record::{Meta, Timestamp};
+use crate::state::changelog::Changelog;
+use crate::state::restore::Restored;
 
 /// Windows defined by the records themselves: for each record at `t` there is a window
 /// `[t - size, t]` (so `end = t + 1`) holding every record of its key in that range.

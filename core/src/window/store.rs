@@ -4,13 +4,13 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::changelog::Changelog;
-use super::restore::Restored;
 use super::{Window, WindowResult};
 use crate::ack::Ack;
 use crate::event::{Event, Msg};
 use crate::flow::Origin;
 use crate::record::{Headers, Meta, Record, Timestamp};
+use crate::state::changelog::Changelog;
+use crate::state::restore::Restored;
 
 /// A grouped record entering a window operator.
 pub struct Entry<K, T> {

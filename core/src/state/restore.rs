@@ -1,4 +1,4 @@
-//! Restoring a task's window store from its changelog partition.
+//! Restoring a task's store from its changelog partition.
 //!
 //! The end of the partition is found with a marker: a record with a fresh nonce under the
 //! marker key is written to the partition and delivered, then the partition is read from
@@ -13,19 +13,19 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::changelog::{stream_time_of, Origins, TaskMarks, MARKER, MARKS, SLOT};
-use super::kept::{CLOSED, RECORD};
+use super::changelog::{stream_time_of, Origins, TaskMarks, MARKER, MARKS};
 use crate::ack::OffsetTracker;
 use crate::error::{Error, Result};
-use crate::flow::StateAccess;
+use crate::flow::{StateAccess, TaskEnv};
 use crate::record::{Offset, Timestamp, TopicPartition};
+use crate::telemetry::metrics;
 use crate::transport::{OutRecord, Producer};
 
 /// How long a restore may take before the task fails.
 pub(crate) const RESTORE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What a changelog partition holds, compacted: the newest value of every live entry
-/// (window slots, kept records, closed marks: every key but the task's marks and markers).
+/// (every key but the task's marks and restore markers; each store reads its own kinds).
 #[derive(Default)]
 pub struct Restored {
     pub entries: HashMap<Bytes, Bytes>,
@@ -98,14 +98,6 @@ pub(crate) async fn restore(
         }
         let Some(key) = record.key else { continue };
         match key.first() {
-            Some(&SLOT) | Some(&RECORD) | Some(&CLOSED) => match record.value {
-                Some(value) => {
-                    out.entries.insert(key, value);
-                }
-                None => {
-                    out.entries.remove(&key);
-                }
-            },
             Some(&MARKS) => {
                 if let Some(Ok(marks)) = record.value.as_deref().map(serde_json::from_slice::<TaskMarks>) {
                     out.seen.merge(&marks.seen);
@@ -113,11 +105,43 @@ pub(crate) async fn restore(
                 }
             }
             Some(&MARKER) if record.value.as_ref() == Some(&nonce) => break,
-            _ => {}
+            Some(&MARKER) | None => {}
+            Some(_) => match record.value {
+                Some(value) => {
+                    out.entries.insert(key, value);
+                }
+                None => {
+                    out.entries.remove(&key);
+                }
+            },
         }
     }
     out.took = started.elapsed();
     Ok(out)
+}
+
+/// Held while a restore runs (dropped with the task if it stops first): counts in the
+/// `kflow_state_restoring_tasks` gauge and keeps the app not ready.
+pub(crate) struct InProgress {
+    gauge: ::metrics::Gauge,
+    _not_ready: crate::telemetry::Restoring,
+}
+
+impl InProgress {
+    pub(crate) fn new(env: &TaskEnv, access: &StateAccess) -> Self {
+        let gauge = metrics::state_restoring(env.name());
+        gauge.increment(1.0);
+        InProgress {
+            gauge,
+            _not_ready: access.health.restoring(),
+        }
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.gauge.decrement(1.0);
+    }
 }
 
 /// A value no other restore writes: the process id, the time and a counter.

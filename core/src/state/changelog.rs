@@ -1,25 +1,23 @@
-//! A window store's changelog: what each changelog record holds, and the writes a task
-//! still has to send.
+//! A store's changelog: what each changelog record holds, and the writes a task still
+//! has to send.
 //!
 //! Record keys start with a kind byte:
-//! - `0`, then the window's start and end (big-endian `i64`) and the grouping key's
-//!   bytes: one (key, window) slot. Its value is the aggregate with what it reflects
-//!   ([`SlotValue`]); a tombstone deletes the slot once its result was delivered.
+//! - `0`: a fixed window's (key, window) slot (see `window::fixed`).
 //! - `1`: the task's marks ([`TaskMarks`]): stream time and the highest origin seen per
-//!   input partition, so that compaction removing old slot records loses neither.
+//!   input partition, so that compaction removing old records loses neither.
 //! - `2`: a restore marker (see [`super::restore`]), skipped by restores.
 //! - `3` and `4`: records kept by session and sliding stores, and what those stores closed
-//!   (see [`super::kept`]).
+//!   (see `window::kept`).
+//! - `5`: a key's custom state (see [`super::keyed`]).
 //!
 //! Every record also carries the task's stream time in the `kflow.stream.time` header.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::Window;
 use crate::ack::{Ack, OffsetTracker, TrackerHandle};
 use crate::flow::Origin;
 use crate::record::{Headers, Offset, Timestamp, TopicPartition};
@@ -28,29 +26,14 @@ use crate::transport::OutRecord;
 /// The header holding the writer's stream time (big-endian `i64`).
 pub(crate) const STREAM_TIME_HEADER: &str = "kflow.stream.time";
 
+/// Kind byte of a fixed window's slot.
 pub(crate) const SLOT: u8 = 0;
+/// Kind byte of the task's marks.
 pub(crate) const MARKS: u8 = 1;
+/// Kind byte of a restore marker.
 pub(crate) const MARKER: u8 = 2;
-
-/// The changelog key of the slot of `key` in `window`.
-pub(crate) fn slot_key(window: Window, key: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(17 + key.len());
-    b.put_u8(SLOT);
-    b.put_i64(window.start);
-    b.put_i64(window.end);
-    b.put_slice(key);
-    b.freeze()
-}
-
-/// The window and grouping-key bytes of a slot key; `None` if it is not one.
-pub(crate) fn parse_slot_key(key: &[u8]) -> Option<(Window, &[u8])> {
-    if key.len() < 17 || key[0] != SLOT {
-        return None;
-    }
-    let start = i64::from_be_bytes(key[1..9].try_into().ok()?);
-    let end = i64::from_be_bytes(key[9..17].try_into().ok()?);
-    Some((Window { start, end }, &key[17..]))
-}
+/// Kind byte of a key's custom state.
+pub(crate) const KEYED: u8 = 5;
 
 /// The highest origin applied (or seen), per input partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,10 +144,13 @@ pub struct Changelog {
     next_emission: i64,
     /// Writes (a deletion when the value is `None`) to queue once the emission of their
     /// number, and every one before it, was delivered.
-    deferred: VecDeque<(i64, Bytes, Option<Bytes>)>,
+    deferred: VecDeque<(i64, Bytes, Option<Bytes>, Ack)>,
     /// The highest origin seen per input partition (applied or not).
     pub(crate) seen: Origins,
     marks_dirty: bool,
+    /// Whether the task's marks are written (stores whose entries carry their own marks
+    /// need none).
+    marks: bool,
 }
 
 impl Changelog {
@@ -181,7 +167,14 @@ impl Changelog {
             deferred: VecDeque::new(),
             seen: Origins::default(),
             marks_dirty: false,
+            marks: true,
         }
+    }
+
+    /// The same, without the task's marks record.
+    pub(crate) fn without_marks(mut self) -> Self {
+        self.marks = false;
+        self
     }
 
     /// A new emission: its ack, to go with the result (or be shared by the updates), and
@@ -221,7 +214,30 @@ impl Changelog {
     /// Writes `value` (`None`: a deletion) under `key` once emission `n` (and every one
     /// before it) was delivered; writes deferred to the same emission keep their order.
     pub(crate) fn write_after(&mut self, n: i64, key: Bytes, value: Option<Bytes>) {
-        self.deferred.push_back((n, key, value));
+        self.write_after_acked(n, key, value, Ack::none());
+    }
+
+    /// [`Changelog::write_after`], releasing `ack` once the write is acknowledged.
+    pub(crate) fn write_after_acked(&mut self, n: i64, key: Bytes, value: Option<Bytes>, ack: Ack) {
+        self.deferred.push_back((n, key, value, ack));
+    }
+
+    /// While writes wait for deliveries: a future that resolves when every emission so
+    /// far was delivered, or after `at_most` (a flush then queues what became due).
+    pub(crate) fn deliveries(&self, at_most: std::time::Duration) -> Option<futures::future::BoxFuture<'static, ()>> {
+        if self.deferred.is_empty() {
+            return None;
+        }
+        let delivered = self.delivered.clone();
+        Some(Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + at_most;
+            if delivered.is_frozen() {
+                // An emission failed: nothing more becomes due (the app is stopping).
+                tokio::time::sleep_until(deadline).await;
+            } else {
+                delivered.settled(deadline).await;
+            }
+        }))
     }
 
     /// A write deferred past every emission made so far.
@@ -235,13 +251,13 @@ impl Changelog {
     /// anything was written since they last were.
     pub(crate) fn flush(&mut self, stream_time: Timestamp) {
         let delivered = self.delivered.frontier().map_or(0, |f| f.0);
-        while self.deferred.front().is_some_and(|(n, _, _)| *n < delivered) {
-            let (_, key, value) = self.deferred.pop_front().expect("checked");
+        while self.deferred.front().is_some_and(|(n, _, _, _)| *n < delivered) {
+            let (_, key, value, ack) = self.deferred.pop_front().expect("checked");
             let record = self.record(key, value, stream_time);
-            self.writes.push_back((record, Ack::none()));
+            self.writes.push_back((record, ack));
             self.marks_dirty = true;
         }
-        if self.marks_dirty {
+        if self.marks_dirty && self.marks {
             self.marks_dirty = false;
             let marks = TaskMarks {
                 stream_time,
@@ -281,14 +297,6 @@ mod tests {
             offset,
             index,
         }
-    }
-
-    #[test]
-    fn slot_keys_round_trip() {
-        let w = Window { start: -5, end: 10 };
-        let key = slot_key(w, b"user-1");
-        assert_eq!(parse_slot_key(&key), Some((w, &b"user-1"[..])));
-        assert_eq!(parse_slot_key(&[MARKS]), None);
     }
 
     #[test]
