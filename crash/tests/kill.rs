@@ -176,6 +176,10 @@ async fn run_with_kills(t: &KafkaTransport, mode: &str, input: &str, output: &st
     let app = unique("crash-app");
     let (unit, stamp) = match mode {
         "processor" => ("copy", None),
+        "stateful" => {
+            records = stateful_records(records);
+            ("tally", None)
+        }
         "windowed" => {
             records = windowed_records(records);
             ("counts", Some(window_stamp as fn(u64) -> i64))
@@ -238,6 +242,11 @@ const WINDOW_MS: i64 = 10_000;
 fn windowed_records(records: u64) -> u64 {
     let per_window = WINDOW_MS as u64;
     (records / per_window).max(1) * per_window
+}
+
+/// The stateful run's records: as many for each of the 100 keys.
+fn stateful_records(records: u64) -> u64 {
+    (records / WINDOW_KEYS).max(1) * WINDOW_KEYS
 }
 
 /// Record `i` is at `T0 + i` ms: a 10 s window holds 100 of each key.
@@ -359,6 +368,62 @@ async fn a_windowed_count_killed_again_and_again_counts_every_record_exactly_onc
         &wrong[..wrong.len().min(10)]
     );
     assert_eq!(values.len() as u64, windows, "every window emitted");
+}
+
+/// A `group_by` + `stateful` running count per key killed again and again: each key's
+/// counts come out as 1, 2, ... up to exactly its number of records (100 keys), none
+/// missing and none higher. A record applied twice (a replay, or a repartition copy
+/// written by a killed instance) would push a count past it; a lost one would leave a
+/// gap. Outputs are at least once: a count may come out twice, with the same value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_count_killed_again_and_again_applies_every_record_exactly_once() {
+    let t = real();
+    let (input, output) = (unique("crash-state-in"), unique("crash-state-out"));
+    create(&t, &input, PARTITIONS).await;
+    create(&t, &output, PARTITIONS).await;
+    let dir = scratch("crash-stateful");
+    let records = stateful_records(setting("KFLOW_CRASH_RECORDS", 200_000));
+    let (group, kills) = run_with_kills(&t, "stateful", &input, &output, &dir).await;
+    // The inputs commit once they are in the repartition topic; the state stage reads them
+    // back from it. One more instance finishes that: wait until every key's count is
+    // there (or 180 s), then stop it gracefully, flushing its results.
+    let per_key = records / WINDOW_KEYS;
+    let app = group.strip_suffix("-tally").expect("the group of processor `tally`");
+    let last = Instance::start("stateful", app, &input, &output, &dir.join("children.log"));
+    read_until(&t, &output, Duration::from_secs(180), |out| {
+        let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in out {
+            if let Ok((key, n)) = serde_json::from_str::<(&str, u64)>(&r.3) {
+                let h = highest.entry(key).or_default();
+                *h = (*h).max(n);
+            }
+        }
+        highest.len() as u64 == WINDOW_KEYS && highest.values().all(|n| *n >= per_key)
+    });
+    last.stop();
+    let out = read_settled(&t, &output, Duration::from_secs(5), Duration::from_secs(600));
+    let mut counts: BTreeMap<String, BTreeMap<u64, usize>> = BTreeMap::new();
+    for r in &out {
+        let (key, n): (String, u64) = serde_json::from_str(&r.3).expect("a (key, count) pair");
+        *counts.entry(key).or_default().entry(n).or_default() += 1;
+    }
+    let again: usize = counts.values().flat_map(|c| c.values()).map(|n| n - 1).sum();
+    let wrong: Vec<(&String, u64, usize)> = counts
+        .iter()
+        .filter(|(_, c)| c.len() as u64 != per_key || c.keys().next_back() != Some(&per_key))
+        .map(|(k, c)| (k, c.keys().next_back().copied().unwrap_or(0), c.len()))
+        .collect();
+    eprintln!(
+        "crash run (stateful): {records} records in, {kills} kills, {} keys out, {again} counts emitted again, {} keys wrong",
+        counts.len(),
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "keys whose counts are not exactly 1..={per_key} (key, highest, distinct): {:?}",
+        &wrong[..wrong.len().min(10)]
+    );
+    assert_eq!(counts.len() as u64, WINDOW_KEYS, "every key counted");
 }
 
 /// A listener reading from the latest offset fails a record into its retry topic; the

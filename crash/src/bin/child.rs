@@ -38,6 +38,18 @@ fn windowed(values: Flow<u64>) -> Flow<WindowResult<String, u64>> {
         .count()
 }
 
+/// A running count per key (the value mod 100) in custom state, through a repartition
+/// topic: emits (key, count so far) for each record.
+fn tally(values: Flow<u64>) -> Flow<(String, u64)> {
+    values
+        .group_by(|v| (v % 100).to_string())
+        .stateful(|key, n: &mut Option<u64>, _| {
+            let n = n.get_or_insert(0);
+            *n += 1;
+            [(key.clone(), *n)]
+        })
+}
+
 fn tag(values: Flow<u64>) -> Flow<u64> {
     values.map(|v| v + 1_000_000)
 }
@@ -125,6 +137,10 @@ async fn main() -> ExitCode {
             let p = Processor::new("counts", windowed)
                 .input([input.as_str()])
                 .output(&output);
+            app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
+        }
+        "stateful" => {
+            let p = Processor::new("tally", tally).input([input.as_str()]).output(&output);
             app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
         }
         "exactly-once" => {
