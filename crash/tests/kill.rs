@@ -387,23 +387,20 @@ async fn a_stateful_count_killed_again_and_again_applies_every_record_exactly_on
     // The inputs commit once they are in the repartition topic; the state stage reads them
     // back from it. One more instance finishes that: wait until every key's count is
     // there (or 180 s), then stop it gracefully, flushing its results.
-    let per_key = records / WINDOW_KEYS;
     let app = group.strip_suffix("-tally").expect("the group of processor `tally`");
     let last = Instance::start("stateful", app, &input, &output, &dir.join("children.log"));
-    read_until(&t, &output, Duration::from_secs(180), |out| {
-        let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
-        for r in out {
-            if let Ok((key, n)) = serde_json::from_str::<(&str, u64)>(&r.3) {
-                let h = highest.entry(key).or_default();
-                *h = (*h).max(n);
-            }
-        }
-        highest.len() as u64 == WINDOW_KEYS && highest.values().all(|n| *n >= per_key)
-    });
+    wait_for_counts(&t, &output, records, Duration::from_secs(180));
     last.stop();
     let out = read_settled(&t, &output, Duration::from_secs(5), Duration::from_secs(600));
+    check_counts(&out, records, &format!("stateful, {kills} kills"));
+}
+
+/// Checks a stateful count's output: each key's counts are exactly 1..=N (N = its
+/// number of records), each at least once.
+fn check_counts(out: &[(i32, i64, Option<String>, String)], records: u64, what: &str) {
+    let per_key = records / WINDOW_KEYS;
     let mut counts: BTreeMap<String, BTreeMap<u64, usize>> = BTreeMap::new();
-    for r in &out {
+    for r in out {
         let (key, n): (String, u64) = serde_json::from_str(&r.3).expect("a (key, count) pair");
         *counts.entry(key).or_default().entry(n).or_default() += 1;
     }
@@ -414,16 +411,89 @@ async fn a_stateful_count_killed_again_and_again_applies_every_record_exactly_on
         .map(|(k, c)| (k, c.keys().next_back().copied().unwrap_or(0), c.len()))
         .collect();
     eprintln!(
-        "crash run (stateful): {records} records in, {kills} kills, {} keys out, {again} counts emitted again, {} keys wrong",
+        "crash run ({what}): {records} records in, {} keys out, {again} counts emitted again, {} keys wrong",
         counts.len(),
         wrong.len()
     );
     assert!(
         wrong.is_empty(),
-        "keys whose counts are not exactly 1..={per_key} (key, highest, distinct): {:?}",
+        "{what}: keys whose counts are not exactly 1..={per_key} (key, highest, distinct): {:?}",
         &wrong[..wrong.len().min(10)]
     );
-    assert_eq!(counts.len() as u64, WINDOW_KEYS, "every key counted");
+    assert_eq!(counts.len() as u64, WINDOW_KEYS, "{what}: every key counted");
+}
+
+/// Waits until every key's count reached its number of records (or `within`).
+fn wait_for_counts(t: &KafkaTransport, output: &str, records: u64, within: Duration) {
+    let per_key = records / WINDOW_KEYS;
+    read_until(t, output, within, |out| {
+        let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in out {
+            if let Ok((key, n)) = serde_json::from_str::<(&str, u64)>(&r.3) {
+                let h = highest.entry(key).or_default();
+                *h = (*h).max(n);
+            }
+        }
+        highest.len() as u64 == WINDOW_KEYS && highest.values().all(|n| *n >= per_key)
+    });
+}
+
+/// A `group_by` + `stateful` count while its group grows from one instance to three and
+/// shrinks back to one, input arriving all the while: partitions move to the new
+/// instances and back, each new owner restores the state from the changelog, and every
+/// key's counts are still exactly 1..=N.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_count_through_a_rebalance_from_one_instance_to_three_and_back_is_exact() {
+    let t = real();
+    let (input, output) = (unique("rebalance-in"), unique("rebalance-out"));
+    create(&t, &input, PARTITIONS).await;
+    create(&t, &output, PARTITIONS).await;
+    let dir = scratch("rebalance-stateful");
+    let log = dir.join("children.log");
+    let records = stateful_records(setting("KFLOW_REBALANCE_RECORDS", 100_000));
+    let app = unique("rebalance-app");
+    let group = format!("{app}-tally");
+    let feeding = paced_input(&t, &input, records, Duration::from_secs(40), None);
+    let first = Instance::start("stateful", &app, &input, &output, &log);
+    let progress = |at_least: i64, within: u64| {
+        let (t, group, input) = (&t, &group, &input);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(within);
+            while committed_sum(t, group, input).await < at_least {
+                assert!(
+                    Instant::now() < deadline,
+                    "fewer than {at_least} inputs committed within {within} s"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    progress(1, 60).await;
+    let (second, third) = (
+        Instance::start("stateful", &app, &input, &output, &log),
+        Instance::start("stateful", &app, &input, &output, &log),
+    );
+    // Three members: processing goes on across them for a while.
+    let grown = committed_sum(&t, &group, &input).await;
+    progress(grown + (records / 4) as i64, 120).await;
+    second.stop();
+    third.stop();
+    feeding.await.expect("input written");
+    progress(records as i64, 300).await;
+    wait_for_counts(&t, &output, records, Duration::from_secs(180));
+    first.stop();
+    let restores = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("restored state")
+        .count();
+    eprintln!("rebalance run: {restores} store restores logged");
+    assert!(
+        restores >= 3 * PARTITIONS as usize,
+        "each assignment (one, three, one member) restores its tasks' stores: {restores} restores logged in {}",
+        log.display()
+    );
+    let out = read_settled(&t, &output, Duration::from_secs(5), Duration::from_secs(600));
+    check_counts(&out, records, "stateful, rebalanced 1 -> 3 -> 1");
 }
 
 /// A listener reading from the latest offset fails a record into its retry topic; the

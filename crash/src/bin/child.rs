@@ -106,6 +106,13 @@ fn retrying_listener(input: &str, journal: Journal) -> Listener<u64> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Restores are logged (the rebalance test counts them); the rest only from warnings.
+    let filter = tracing_subscriber::EnvFilter::new("warn,kflow_core::window::operator=info,kflow_core::state=info");
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     // A SIGTERM while connecting stops the child gracefully too.
     let stop = match kflow_core::runtime::shutdown_signal() {
         Ok(stop) => stop,
