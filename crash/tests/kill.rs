@@ -308,16 +308,39 @@ async fn a_windowed_count_killed_again_and_again_counts_every_record_exactly_onc
     let dir = scratch("crash-windowed");
     let counted = windowed_records(setting("KFLOW_CRASH_RECORDS", 200_000));
     let (group, kills) = run_with_kills(&t, "windowed", &input, &output, &dir).await;
-    // Every counted record is in; one record per key two hours later (past the child's
-    // hour of grace) closes every window, read by one more instance, which restores the
-    // state the killed ones left. They come only now: sent while the input partitions'
-    // event times still drift apart, they would make the records behind them late.
+    check_windows(
+        &t,
+        &group,
+        &input,
+        &output,
+        &dir,
+        counted,
+        &format!("windowed, {kills} kills"),
+    )
+    .await;
+}
+
+/// Finishes a windowed run and checks it: one record per key two hours later (past the
+/// child's hour of grace) closes every window, read by one more instance, which restores
+/// the state the others left. Every closed window's count must be 100, and every window
+/// must come out.
+async fn check_windows(
+    t: &KafkaTransport,
+    group: &str,
+    input: &str,
+    output: &str,
+    dir: &Path,
+    counted: u64,
+    what: &str,
+) {
+    // The closers come only now: sent while the input partitions' event times still drift
+    // apart, they would make the records behind them late.
     let app = group.strip_suffix("-counts").expect("the group of processor `counts`");
-    let last = Instance::start("windowed", app, &input, &output, &dir.join("children.log"));
+    let last = Instance::start("windowed", app, input, output, &dir.join("children.log"));
     let producer = t.producer().expect("producer");
     for k in 0..WINDOW_KEYS {
         let v = counted + k;
-        let record = OutRecord::new(input.as_str(), v.to_string())
+        let record = OutRecord::new(input, v.to_string())
             .with_key(format!("k{v}"))
             .with_timestamp(WINDOW_T0 + counted as i64 + 7_200_000);
         producer.send(record, Ack::none()).await.expect("closer queued");
@@ -325,7 +348,7 @@ async fn a_windowed_count_killed_again_and_again_counts_every_record_exactly_onc
     producer.flush(Duration::from_secs(60)).await.expect("closers written");
     let all = (counted + WINDOW_KEYS) as i64;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while committed_sum(&t, &group, &input).await < all {
+    while committed_sum(t, group, input).await < all {
         assert!(
             Instant::now() < deadline,
             "the closing records were not committed within 120 s"
@@ -335,13 +358,13 @@ async fn a_windowed_count_killed_again_and_again_counts_every_record_exactly_onc
     // Their inputs commit once they are in the repartition topic; the windows close when
     // the window stage reads them back from it. Wait for the results before stopping.
     let windows = counted / WINDOW_MS as u64 * WINDOW_KEYS;
-    read_until(&t, &output, Duration::from_secs(180), |out| {
+    read_until(t, output, Duration::from_secs(180), |out| {
         let starts: std::collections::BTreeSet<&str> = out.iter().map(|r| r.3.as_str()).collect();
         starts.len() as u64 >= windows
     });
     last.stop();
     // The last instance stopped gracefully, flushing its results: one settled read.
-    let out = read_settled(&t, &output, Duration::from_secs(5), Duration::from_secs(600));
+    let out = read_settled(t, output, Duration::from_secs(5), Duration::from_secs(600));
     let mut values: BTreeMap<(String, i64), Vec<u64>> = BTreeMap::new();
     for r in &out {
         let v: serde_json::Value = serde_json::from_str(&r.3).expect("a window result");
@@ -358,16 +381,16 @@ async fn a_windowed_count_killed_again_and_again_counts_every_record_exactly_onc
     let wrong: Vec<_> = values.iter().filter(|(_, v)| v.iter().any(|n| *n != 100)).collect();
     let again: usize = values.values().map(|v| v.len() - 1).sum();
     eprintln!(
-        "crash run (windowed): {counted} records in, {kills} kills, {} windows out of {windows}, {again} emitted again with the same value, {} wrong",
+        "crash run ({what}): {counted} records in, {} windows out of {windows}, {again} emitted again with the same value, {} wrong",
         values.len(),
         wrong.len()
     );
     assert!(
         wrong.is_empty(),
-        "windows with a count other than 100: {:?}",
+        "{what}: windows with a count other than 100: {:?}",
         &wrong[..wrong.len().min(10)]
     );
-    assert_eq!(values.len() as u64, windows, "every window emitted");
+    assert_eq!(values.len() as u64, windows, "{what}: every window emitted");
 }
 
 /// A `group_by` + `stateful` running count per key killed again and again: each key's
@@ -438,25 +461,30 @@ fn wait_for_counts(t: &KafkaTransport, output: &str, records: u64, within: Durat
     });
 }
 
-/// A `group_by` + `stateful` count while its group grows from one instance to three and
-/// shrinks back to one, input arriving all the while: partitions move to the new
-/// instances and back, each new owner restores the state from the changelog, and every
-/// key's counts are still exactly 1..=N.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stateful_count_through_a_rebalance_from_one_instance_to_three_and_back_is_exact() {
-    let t = real();
-    let (input, output) = (unique("rebalance-in"), unique("rebalance-out"));
-    create(&t, &input, PARTITIONS).await;
-    create(&t, &output, PARTITIONS).await;
-    let dir = scratch("rebalance-stateful");
+/// Runs `mode` (`stateful` or `windowed`) over `records` records while its group grows
+/// from one instance to three and shrinks back to one, input arriving all the while:
+/// partitions move to the new instances and back, and each new owner restores its
+/// stores. Returns the group once every input is committed, with the last instance
+/// stopped; asserts that the children logged a restore for each assignment.
+async fn run_with_rebalance(
+    t: &KafkaTransport,
+    mode: &str,
+    input: &str,
+    output: &str,
+    dir: &Path,
+    records: u64,
+) -> String {
     let log = dir.join("children.log");
-    let records = stateful_records(setting("KFLOW_REBALANCE_RECORDS", 100_000));
     let app = unique("rebalance-app");
-    let group = format!("{app}-tally");
-    let feeding = paced_input(&t, &input, records, Duration::from_secs(40), None);
-    let first = Instance::start("stateful", &app, &input, &output, &log);
+    let (unit, stamp) = match mode {
+        "windowed" => ("counts", Some(window_stamp as fn(u64) -> i64)),
+        _ => ("tally", None),
+    };
+    let group = format!("{app}-{unit}");
+    let feeding = paced_input(t, input, records, Duration::from_secs(40), stamp);
+    let first = Instance::start(mode, &app, input, output, &log);
     let progress = |at_least: i64, within: u64| {
-        let (t, group, input) = (&t, &group, &input);
+        let group = &group;
         async move {
             let deadline = Instant::now() + Duration::from_secs(within);
             while committed_sum(t, group, input).await < at_least {
@@ -470,30 +498,69 @@ async fn a_stateful_count_through_a_rebalance_from_one_instance_to_three_and_bac
     };
     progress(1, 60).await;
     let (second, third) = (
-        Instance::start("stateful", &app, &input, &output, &log),
-        Instance::start("stateful", &app, &input, &output, &log),
+        Instance::start(mode, &app, input, output, &log),
+        Instance::start(mode, &app, input, output, &log),
     );
     // Three members: processing goes on across them for a while.
-    let grown = committed_sum(&t, &group, &input).await;
+    let grown = committed_sum(t, &group, input).await;
     progress(grown + (records / 4) as i64, 120).await;
     second.stop();
     third.stop();
     feeding.await.expect("input written");
     progress(records as i64, 300).await;
-    wait_for_counts(&t, &output, records, Duration::from_secs(180));
+    if mode == "stateful" {
+        wait_for_counts(t, output, records, Duration::from_secs(180));
+    }
     first.stop();
     let restores = std::fs::read_to_string(&log)
         .unwrap_or_default()
-        .matches("restored state")
+        .matches("restored ")
         .count();
-    eprintln!("rebalance run: {restores} store restores logged");
+    eprintln!("rebalance run ({mode}): {restores} store restores logged");
     assert!(
         restores >= 3 * PARTITIONS as usize,
         "each assignment (one, three, one member) restores its tasks' stores: {restores} restores logged in {}",
         log.display()
     );
+    group
+}
+
+/// A `group_by` + `stateful` count through a rebalance from one instance to three and
+/// back: every key's counts are still exactly 1..=N.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_count_through_a_rebalance_from_one_instance_to_three_and_back_is_exact() {
+    let t = real();
+    let (input, output) = (unique("rebalance-in"), unique("rebalance-out"));
+    create(&t, &input, PARTITIONS).await;
+    create(&t, &output, PARTITIONS).await;
+    let dir = scratch("rebalance-stateful");
+    let records = stateful_records(setting("KFLOW_REBALANCE_RECORDS", 100_000));
+    run_with_rebalance(&t, "stateful", &input, &output, &dir, records).await;
     let out = read_settled(&t, &output, Duration::from_secs(5), Duration::from_secs(600));
     check_counts(&out, records, "stateful, rebalanced 1 -> 3 -> 1");
+}
+
+/// A `group_by` + tumbling count through a rebalance from one instance to three and
+/// back: every window's count is still exactly 100, none emitted with two values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_windowed_count_through_a_rebalance_from_one_instance_to_three_and_back_is_exact() {
+    let t = real();
+    let (input, output) = (unique("rebalance-win-in"), unique("rebalance-win-out"));
+    create(&t, &input, PARTITIONS).await;
+    create(&t, &output, PARTITIONS).await;
+    let dir = scratch("rebalance-windowed");
+    let counted = windowed_records(setting("KFLOW_REBALANCE_RECORDS", 100_000));
+    let group = run_with_rebalance(&t, "windowed", &input, &output, &dir, counted).await;
+    check_windows(
+        &t,
+        &group,
+        &input,
+        &output,
+        &dir,
+        counted,
+        "windowed, rebalanced 1 -> 3 -> 1",
+    )
+    .await;
 }
 
 /// A listener reading from the latest offset fails a record into its retry topic; the
