@@ -78,6 +78,11 @@ impl IdleAdvance {
 /// Flush the changelog once this many slots changed, even while records keep coming.
 const FLUSH_DIRTY_SLOTS: usize = 4096;
 
+/// Flush the changelog at most this often when the task runs out of records, so that a
+/// slot changed by many small fetches is written once, not once per fetch. A record's
+/// offset commits up to this much later.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+
 /// Where a window operator's store is in restoring.
 enum Restoring {
     /// Not started (the first poll starts it).
@@ -122,6 +127,8 @@ pin_project! {
         restoring: Restoring,
         upstream_done: bool,
         done: bool,
+        last_flush: tokio::time::Instant,
+        flush_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     }
 }
 
@@ -154,6 +161,8 @@ impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
             restoring: Restoring::Pending,
             upstream_done: false,
             done: false,
+            last_flush: tokio::time::Instant::now(),
+            flush_timer: None,
         }
     }
 }
@@ -221,14 +230,29 @@ where
             let next = match this.upstream.as_mut().poll_next(cx) {
                 Poll::Ready(next) => next,
                 Poll::Pending => {
-                    // Nothing more right now: write what changed.
-                    if let Err(reason) = this.store.flush(*this.stream_time) {
-                        fail(this.env, this.names, &reason);
-                        *this.done = true;
-                        continue;
-                    }
-                    if this.store.changelog().is_some_and(|log| log.has_writes()) {
-                        continue;
+                    // Nothing more right now: write what changed, at most every
+                    // FLUSH_INTERVAL (slots changed again meanwhile are written once).
+                    let now = tokio::time::Instant::now();
+                    let due = *this.last_flush + FLUSH_INTERVAL;
+                    if now >= due {
+                        *this.last_flush = now;
+                        *this.flush_timer = None;
+                        if let Err(reason) = this.store.flush(*this.stream_time) {
+                            fail(this.env, this.names, &reason);
+                            *this.done = true;
+                            continue;
+                        }
+                        if this.store.changelog().is_some_and(|log| log.has_writes()) {
+                            continue;
+                        }
+                    } else if this.store.dirty() > 0 {
+                        let timer = this
+                            .flush_timer
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                        if timer.as_mut().poll(cx).is_ready() {
+                            *this.flush_timer = None;
+                            continue;
+                        }
                     }
                     // A quiet task: with idle advance, the wall clock moves stream time.
                     match this.idle.as_mut().and_then(|idle| idle.poll_due(cx)) {
