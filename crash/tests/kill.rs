@@ -184,6 +184,10 @@ async fn run_with_kills(t: &KafkaTransport, mode: &str, input: &str, output: &st
             records = windowed_records(records);
             ("counts", Some(window_stamp as fn(u64) -> i64))
         }
+        "sessions" => {
+            records = windowed_records(records);
+            ("counts", Some(session_stamp as fn(u64) -> i64))
+        }
         _ => ("journal", None),
     };
     let group = format!("{app}-{unit}");
@@ -249,6 +253,12 @@ fn stateful_records(records: u64) -> u64 {
     (records / WINDOW_KEYS).max(1) * WINDOW_KEYS
 }
 
+/// Record `i` is at `T0 + i` ms, plus a minute after every 10 000 records: with a 5 s
+/// gap, each key's sessions hold 100 records each, like the 10 s windows.
+fn session_stamp(i: u64) -> i64 {
+    WINDOW_T0 + i as i64 + (i / WINDOW_MS as u64) as i64 * 60_000
+}
+
 /// Record `i` is at `T0 + i` ms: a 10 s window holds 100 of each key.
 fn window_stamp(i: u64) -> i64 {
     WINDOW_T0 + i as i64
@@ -310,6 +320,7 @@ async fn a_windowed_count_killed_again_and_again_counts_every_record_exactly_onc
     let (group, kills) = run_with_kills(&t, "windowed", &input, &output, &dir).await;
     check_windows(
         &t,
+        "windowed",
         &group,
         &input,
         &output,
@@ -320,12 +331,14 @@ async fn a_windowed_count_killed_again_and_again_counts_every_record_exactly_onc
     .await;
 }
 
-/// Finishes a windowed run and checks it: one record per key two hours later (past the
-/// child's hour of grace) closes every window, read by one more instance, which restores
-/// the state the others left. Every closed window's count must be 100, and every window
-/// must come out.
+/// Finishes a windowed (`mode` `windowed` or `sessions`) run and checks it: one record
+/// per key two hours later (past the child's hour of grace) closes every window, read by
+/// one more instance, which restores the state the others left. Every closed window's
+/// count must be 100, and every window must come out.
+#[allow(clippy::too_many_arguments)]
 async fn check_windows(
     t: &KafkaTransport,
+    mode: &str,
     group: &str,
     input: &str,
     output: &str,
@@ -333,16 +346,22 @@ async fn check_windows(
     counted: u64,
     what: &str,
 ) {
+    let stamp = if mode == "sessions" {
+        session_stamp
+    } else {
+        window_stamp
+    };
+    let last_data = stamp(counted - 1);
     // The closers come only now: sent while the input partitions' event times still drift
     // apart, they would make the records behind them late.
     let app = group.strip_suffix("-counts").expect("the group of processor `counts`");
-    let last = Instance::start("windowed", app, input, output, &dir.join("children.log"));
+    let last = Instance::start(mode, app, input, output, &dir.join("children.log"));
     let producer = t.producer().expect("producer");
     for k in 0..WINDOW_KEYS {
         let v = counted + k;
         let record = OutRecord::new(input, v.to_string())
             .with_key(format!("k{v}"))
-            .with_timestamp(WINDOW_T0 + counted as i64 + 7_200_000);
+            .with_timestamp(last_data + 7_200_000);
         producer.send(record, Ack::none()).await.expect("closer queued");
     }
     producer.flush(Duration::from_secs(60)).await.expect("closers written");
@@ -369,7 +388,7 @@ async fn check_windows(
     for r in &out {
         let v: serde_json::Value = serde_json::from_str(&r.3).expect("a window result");
         let start = v["window"]["start"].as_i64().expect("start");
-        if start >= WINDOW_T0 + counted as i64 {
+        if start > last_data {
             continue; // the closing records' windows stay open
         }
         let key = v["key"].as_str().expect("key").to_string();
@@ -391,6 +410,23 @@ async fn check_windows(
         &wrong[..wrong.len().min(10)]
     );
     assert_eq!(values.len() as u64, windows, "{what}: every window emitted");
+}
+
+/// A `group_by` + session count killed again and again: every session's count is 100
+/// (the input has a minute's pause after every 10 000 records, 5 s gap), none emitted
+/// with two values. Session stores keep their records in the changelog and mark closed
+/// and delivered sessions, which this run exercises across kills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_count_killed_again_and_again_counts_every_record_exactly_once() {
+    let t = real();
+    let (input, output) = (unique("crash-ses-in"), unique("crash-ses-out"));
+    create(&t, &input, PARTITIONS).await;
+    create(&t, &output, PARTITIONS).await;
+    let dir = scratch("crash-sessions");
+    let counted = windowed_records(setting("KFLOW_CRASH_RECORDS", 200_000));
+    let (group, kills) = run_with_kills(&t, "sessions", &input, &output, &dir).await;
+    let what = format!("sessions, {kills} kills");
+    check_windows(&t, "sessions", &group, &input, &output, &dir, counted, &what).await;
 }
 
 /// A `group_by` + `stateful` running count per key killed again and again: each key's
@@ -553,6 +589,7 @@ async fn a_windowed_count_through_a_rebalance_from_one_instance_to_three_and_bac
     let group = run_with_rebalance(&t, "windowed", &input, &output, &dir, counted).await;
     check_windows(
         &t,
+        "windowed",
         &group,
         &input,
         &output,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kflow_core::transport::StartFrom;
-use kflow_core::window::{Tumbling, WindowResult};
+use kflow_core::window::{Session, Tumbling, WindowResult};
 use kflow_core::{policy, App, Flow, HandlerError, Listener, Meta, Processor};
 use kflow_crash::Child;
 use kflow_kafka::{KafkaConfig, KafkaTransport};
@@ -35,6 +35,15 @@ fn windowed(values: Flow<u64>) -> Flow<WindowResult<String, u64>> {
     values
         .group_by(|v| (v % 100).to_string())
         .window(Tumbling::of(Duration::from_secs(10)).grace(Duration::from_secs(3_600)))
+        .count()
+}
+
+/// Counts per key (the value mod 100) in sessions with a 5 s gap, through a repartition
+/// topic; an hour of grace, as for `windowed`.
+fn sessions(values: Flow<u64>) -> Flow<WindowResult<String, u64>> {
+    values
+        .group_by(|v| (v % 100).to_string())
+        .window(Session::with_gap(Duration::from_secs(5)).grace(Duration::from_secs(3_600)))
         .count()
 }
 
@@ -142,6 +151,12 @@ async fn main() -> ExitCode {
         }
         "windowed" => {
             let p = Processor::new("counts", windowed)
+                .input([input.as_str()])
+                .output(&output);
+            app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
+        }
+        "sessions" => {
+            let p = Processor::new("counts", sessions)
                 .input([input.as_str()])
                 .output(&output);
             app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
