@@ -220,6 +220,54 @@ impl KeptLog {
     }
 }
 
+/// What a store that keeps records needs beside its windows: the changelog side, once
+/// attached, and a record that could not be written (the reason, and its ack, held so
+/// that its offset never commits; the next flush stops the app with the reason).
+#[derive(Default)]
+pub(crate) struct KeptSide {
+    pub kept: Option<KeptLog>,
+    failure: Option<(String, Vec<Ack>)>,
+}
+
+impl KeptSide {
+    /// See `WindowStore::attach`.
+    pub(crate) fn attach(&mut self, log: Changelog) -> bool {
+        self.kept = Some(KeptLog::new(log));
+        true
+    }
+
+    /// See `WindowStore::changelog`.
+    pub(crate) fn changelog(&mut self) -> Option<&mut Changelog> {
+        self.kept.as_mut().map(|k| &mut k.log)
+    }
+
+    /// See `WindowStore::dirty`: kept records are queued as they arrive, so nothing is
+    /// dirty, unless a write failed (then a flush is due at once).
+    pub(crate) fn dirty(&self) -> usize {
+        if self.failure.is_some() {
+            usize::MAX
+        } else {
+            0
+        }
+    }
+
+    /// See `WindowStore::flush`.
+    pub(crate) fn flush(&mut self, stream_time: Timestamp) -> Result<(), String> {
+        if let Some((reason, _)) = self.failure.as_ref() {
+            return Err(reason.clone());
+        }
+        if let Some(kept) = self.kept.as_mut() {
+            kept.log.flush(stream_time);
+        }
+        Ok(())
+    }
+
+    /// A record could not be written: it is not applied, and `ack` is held.
+    pub(crate) fn failed(&mut self, reason: String, ack: Ack) {
+        self.failure.get_or_insert_with(|| (reason, Vec::new())).1.push(ack);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

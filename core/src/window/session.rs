@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::kept::{closed_key, parse_key, KeptEntry, KeptKey, KeptLog, KeptValue, SESSION_CLOSED, SESSION_DELIVERED};
+use super::kept::{closed_key, parse_key, KeptEntry, KeptKey, KeptSide, KeptValue, SESSION_CLOSED, SESSION_DELIVERED};
 use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
 use super::{millis, Window, WindowKind, WindowResult, WindowValue};
 use crate::ack::Ack;
@@ -64,8 +64,7 @@ impl<K: GroupKey, T: WindowValue + Clone> WindowKind<K, T> for Session {
             keys: HashMap::new(),
             pending: BTreeMap::new(),
             seq: 0,
-            kept: None,
-            failure: None,
+            side: KeptSide::default(),
         }
     }
 
@@ -110,10 +109,7 @@ pub struct SessionStore<K, T> {
     /// sessions) are skipped.
     pending: BTreeMap<(Timestamp, u64), K>,
     seq: u64,
-    kept: Option<KeptLog>,
-    /// A record that could not be written: the reason, and its ack, held so that its
-    /// offset never commits.
-    failure: Option<(String, Vec<Ack>)>,
+    side: KeptSide,
 }
 
 impl<K: GroupKey, T: WindowValue + Clone> SessionStore<K, T> {
@@ -141,7 +137,7 @@ impl<K: GroupKey, T: WindowValue + Clone> SessionStore<K, T> {
     /// A closed session: with a changelog, marked closed, then (once its result was
     /// delivered) marked delivered and deleted with its records. Returns its result's ack.
     fn retire(&mut self, log_key: &[u8], session: &mut Open<T>, stream_time: Timestamp) -> Ack {
-        let Some(kept) = self.kept.as_mut() else {
+        let Some(kept) = self.side.kept.as_mut() else {
             return Ack::merge(std::mem::take(&mut session.acks));
         };
         let closed = closed_key(log_key, Some((session.first, session.last)));
@@ -179,7 +175,7 @@ where
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
     ) -> Result<Inserted, Entry<K, T>> {
-        if self.kept.as_ref().is_some_and(|k| k.is_duplicate(origin)) {
+        if self.side.kept.as_ref().is_some_and(|k| k.is_duplicate(origin)) {
             drop(entry.ack);
             return Ok(Inserted::Duplicate);
         }
@@ -194,7 +190,7 @@ where
             if !merges {
                 return Err(entry);
             }
-            if seen && self.kept.is_some() {
+            if seen && self.side.kept.is_some() {
                 // Late for a session of its own, and passed before: a replay of a record
                 // whose session was delivered and deleted. It must not join the open
                 // session next to it (which started after that one closed).
@@ -218,7 +214,7 @@ where
         });
         let update_ack = agg.snapshot.map(|_| ack.share());
         let mut written = None;
-        if let Some(kept) = self.kept.as_mut() {
+        if let Some(kept) = self.side.kept.as_mut() {
             match kept.keep(
                 &state.log_key,
                 ts,
@@ -232,8 +228,7 @@ where
                 Ok(e) => written = Some(e),
                 Err(reason) => {
                     // Not applied: its ack is held (never committed) until the app stops.
-                    let (_, held) = self.failure.get_or_insert_with(|| (reason, Vec::new()));
-                    held.push(ack);
+                    self.side.failed(reason, ack);
                     return Ok(Inserted::Applied);
                 }
             }
@@ -268,7 +263,7 @@ where
             value,
             entry: written,
         });
-        if self.kept.is_none() {
+        if self.side.kept.is_none() {
             merged.acks.push(ack);
         }
         let close_at = merged.last + self.gap + 1 + self.grace;
@@ -324,30 +319,19 @@ where
     }
 
     fn attach(&mut self, log: Changelog) -> bool {
-        self.kept = Some(KeptLog::new(log));
-        true
+        self.side.attach(log)
     }
 
     fn changelog(&mut self) -> Option<&mut Changelog> {
-        self.kept.as_mut().map(|k| &mut k.log)
+        self.side.changelog()
     }
 
     fn dirty(&self) -> usize {
-        if self.failure.is_some() {
-            usize::MAX
-        } else {
-            0
-        }
+        self.side.dirty()
     }
 
     fn flush(&mut self, stream_time: Timestamp) -> Result<(), String> {
-        if let Some((reason, _)) = self.failure.as_ref() {
-            return Err(reason.clone());
-        }
-        if let Some(kept) = self.kept.as_mut() {
-            kept.log.flush(stream_time);
-        }
-        Ok(())
+        self.side.flush(stream_time)
     }
 
     fn restore(
@@ -356,7 +340,7 @@ where
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
     ) -> Result<usize, String> {
-        let Some(kept) = self.kept.as_mut() else {
+        let Some(kept) = self.side.kept.as_mut() else {
             return Ok(0);
         };
         let stream_time = restored.stream_time.unwrap_or(Timestamp::MIN);

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::kept::{closed_key, parse_key, KeptEntry, KeptKey, KeptLog, KeptValue};
+use super::kept::{closed_key, parse_key, KeptEntry, KeptKey, KeptLog, KeptSide, KeptValue};
 use super::store::{result_event, Aggregator, Entry, Inserted, WindowStore};
 use super::{millis, Window, WindowKind, WindowResult, WindowValue};
 use crate::ack::Ack;
@@ -65,8 +65,7 @@ impl<K: GroupKey, T: WindowValue + Clone> WindowKind<K, T> for Sliding {
             keys: HashMap::new(),
             pending: BTreeMap::new(),
             seq: 0,
-            kept: None,
-            failure: None,
+            side: KeptSide::default(),
         }
     }
 
@@ -102,10 +101,7 @@ pub struct SlidingStore<K, T> {
     /// Windows to close, by (last timestamp, creation order).
     pending: BTreeMap<(Timestamp, u64), K>,
     seq: u64,
-    kept: Option<KeptLog>,
-    /// A record that could not be written: the reason, and its ack, held so that its
-    /// offset never commits.
-    failure: Option<(String, Vec<Ack>)>,
+    side: KeptSide,
 }
 
 impl<K: GroupKey, T: Clone> SlidingStore<K, T> {
@@ -162,7 +158,7 @@ where
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
     ) -> Result<Inserted, Entry<K, T>> {
-        if self.kept.as_ref().is_some_and(|k| k.is_duplicate(origin)) {
+        if self.side.kept.as_ref().is_some_and(|k| k.is_duplicate(origin)) {
             drop(entry.ack);
             return Ok(Inserted::Duplicate);
         }
@@ -187,7 +183,7 @@ where
             records: BTreeMap::new(),
             ends: BTreeSet::new(),
         });
-        let (held, written) = match self.kept.as_mut() {
+        let (held, written) = match self.side.kept.as_mut() {
             Some(kept) => match kept.keep(
                 &state.log_key,
                 ts,
@@ -201,8 +197,7 @@ where
                 Ok(e) => (Ack::none(), Some(e)),
                 Err(reason) => {
                     // Not applied: its ack is held (never committed) until the app stops.
-                    let (_, held) = self.failure.get_or_insert_with(|| (reason, Vec::new()));
-                    held.push(ack);
+                    self.side.failed(reason, ack);
                     if state.records.is_empty() {
                         self.keys.remove(&key);
                     }
@@ -252,7 +247,7 @@ where
             if agg.snapshot.is_none() {
                 // With a changelog: the result's delivery is recorded as the key's newest
                 // delivered window, so a restore does not emit it again.
-                let ack = match (self.kept.as_mut(), self.keys.get(&key)) {
+                let ack = match (self.side.kept.as_mut(), self.keys.get(&key)) {
                     (Some(kept), Some(state)) => {
                         let (ack, n) = kept.log.emission();
                         let done = Bytes::copy_from_slice(&last.to_be_bytes());
@@ -269,7 +264,7 @@ where
         }
         // Forget records no open or future window can include.
         let horizon = stream_time.saturating_sub(self.grace + 1 + self.size);
-        let mut kept = self.kept.as_mut();
+        let mut kept = self.side.kept.as_mut();
         self.keys.retain(|_, state| {
             while let Some(first) = state.records.first_entry() {
                 if first.key().0 >= horizon {
@@ -292,30 +287,19 @@ where
     }
 
     fn attach(&mut self, log: Changelog) -> bool {
-        self.kept = Some(KeptLog::new(log));
-        true
+        self.side.attach(log)
     }
 
     fn changelog(&mut self) -> Option<&mut Changelog> {
-        self.kept.as_mut().map(|k| &mut k.log)
+        self.side.changelog()
     }
 
     fn dirty(&self) -> usize {
-        if self.failure.is_some() {
-            usize::MAX
-        } else {
-            0
-        }
+        self.side.dirty()
     }
 
     fn flush(&mut self, stream_time: Timestamp) -> Result<(), String> {
-        if let Some((reason, _)) = self.failure.as_ref() {
-            return Err(reason.clone());
-        }
-        if let Some(kept) = self.kept.as_mut() {
-            kept.log.flush(stream_time);
-        }
-        Ok(())
+        self.side.flush(stream_time)
     }
 
     fn restore(
@@ -324,11 +308,11 @@ where
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
     ) -> Result<usize, String> {
-        let Some(mut kept) = self.kept.take() else {
+        let Some(mut kept) = self.side.kept.take() else {
             return Ok(0);
         };
         let result = self.restore_into(&mut kept, restored, agg, out);
-        self.kept = Some(kept);
+        self.side.kept = Some(kept);
         result
     }
 }
