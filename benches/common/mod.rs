@@ -1,4 +1,4 @@
-//! Helpers shared by the Kafka benchmarks (`kafka_e2e`, `suite`).
+//! Helpers shared by the Kafka benchmarks (`kafka_e2e`, `suite`, `state`).
 
 use std::sync::Arc;
 use std::time::Duration;

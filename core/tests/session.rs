@@ -63,19 +63,20 @@ fn a_record_that_bridges_two_sessions_merges_them_in_event_time_order() {
 }
 
 #[test]
-fn without_grace_a_session_closes_before_a_late_bridge_arrives() {
+fn without_grace_a_bridge_to_a_closed_session_is_late() {
     let mut d = driver("sessions", sessions, 1);
     d.pipe_at("in", Some("u"), &"/a", 0);
     d.pipe_at("in", Some("u"), &"/c", 50_000); // stream time passes 0 + 30 s: /a's session closes
-    d.pipe_at("in", Some("u"), &"/b", 25_000); // merges with /c's session only
+    d.pipe_at("in", Some("u"), &"/b", 25_000); // within the gap of the closed one: late
     d.advance_stream_time(200_000);
     assert_eq!(
         out(&d),
         [
             ("u".into(), 0, 1, pages(&["/a"])),
-            ("u".into(), 25_000, 50_001, pages(&["/b", "/c"]))
+            ("u".into(), 50_000, 50_001, pages(&["/c"]))
         ]
     );
+    assert_eq!(d.dropped("sessions", kflow_core::DropReason::Late), 1);
 }
 
 #[test]

@@ -104,6 +104,8 @@ fn an_open_windows_records_commit_once_its_state_is_in_the_changelog() {
     d.pipe_at("in", Some("k"), &1u64, 1_000);
     d.pipe_at("in", Some("k"), &1u64, 2_000);
     assert!(out(&d).is_empty(), "the window is open");
+    // Changed slots are written at most every 20 ms while records trickle in.
+    d.advance_time(Duration::from_millis(20));
     assert_eq!(
         d.committed(&group("counts"), "in", 0).map(|o| o.0),
         Some(2),
@@ -159,6 +161,7 @@ fn every_update_mode_emits_the_running_value_after_each_record() {
             ("j".into(), 0, 10_000, 1)
         ]
     );
+    d.advance_time(Duration::from_millis(20));
     assert_eq!(
         d.committed(&group("running"), "in", 0).map(|o| o.0),
         Some(3),

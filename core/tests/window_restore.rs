@@ -60,7 +60,10 @@ fn final_values(d: &TestDriver) -> BTreeMap<(String, i64), u64> {
     seen
 }
 
+/// Restarts the app, crashing it `crash`; either way 20 ms after the last record, so
+/// that its state changes were written (window stores write at most every 20 ms).
 fn restart(d: &mut TestDriver, crash: bool, name: &str, f: fn(Flow<u64>) -> Flow<Counts>) {
+    d.advance_time(std::time::Duration::from_millis(20));
     if crash {
         d.crash(0);
     } else {
@@ -189,6 +192,7 @@ fn every_update_mode_emits_the_restored_value_again_after_a_crash() {
     let mut d = driver("running", every_update, 1);
     d.pipe_at("in", Some("k"), &1u64, 1_000);
     d.pipe_at("in", Some("k"), &1u64, 2_000);
+    d.advance_time(std::time::Duration::from_millis(20));
     d.crash(0);
     d.start(app("running", every_update)).unwrap();
     d.pipe_at("in", Some("k"), &1u64, 3_000);
@@ -207,6 +211,7 @@ fn restore_progress_is_in_the_metrics() {
     for ts in [1_000, 2_000, 3_000] {
         d.pipe_at("in", Some("k"), &1u64, ts);
     }
+    d.advance_time(std::time::Duration::from_millis(20));
     d.crash(0);
     d.start(app("counts", tumbling)).unwrap();
     let snapshot = snapshotter.snapshot().into_vec();

@@ -420,7 +420,7 @@ mod tests {
         let w = Window { start: -5, end: 10 };
         let key = slot_key(w, b"user-1");
         assert_eq!(parse_slot_key(&key), Some((w, &b"user-1"[..])));
-        assert_eq!(parse_slot_key(&[MARKS]), None);
+        assert_eq!(parse_slot_key(&[crate::state::changelog::MARKS]), None);
     }
 
     proptest! {

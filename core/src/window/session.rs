@@ -16,7 +16,9 @@ use crate::state::restore::Restored;
 
 /// Sessions of activity per key: records at most `gap` apart belong to one session; a
 /// record that bridges two sessions merges them. A session `[first, last + 1)` closes when
-/// stream time passes `last + gap + grace`. Records are kept until the session closes, so
+/// stream time passes `last + gap + grace`; a record that arrives later within `gap` of
+/// it would belong to it, so it is late (it neither changes the emitted session nor
+/// starts a new one next to it). Records are kept until the session closes, so
 /// merged sessions fold their records in event-time order: memory (and the changelog)
 /// hold the records of open sessions, no more. With a changelog, each record is written
 /// as it arrives and deleted once its session's result was delivered.
@@ -63,6 +65,7 @@ impl<K: GroupKey, T: WindowValue + Clone> WindowKind<K, T> for Session {
             grace: self.grace,
             keys: HashMap::new(),
             pending: BTreeMap::new(),
+            remembered: BTreeMap::new(),
             seq: 0,
             side: KeptSide::default(),
         }
@@ -98,6 +101,15 @@ struct KeyState<T> {
     /// The key's bytes in changelog keys.
     log_key: Bytes,
     sessions: Vec<Open<T>>,
+    /// Bounds of sessions closed recently (see [`SessionStore::remembered`]): a record
+    /// within the gap of one is late.
+    closed: Vec<(Timestamp, Timestamp)>,
+}
+
+impl<T> KeyState<T> {
+    fn is_empty(&self) -> bool {
+        self.sessions.is_empty() && self.closed.is_empty()
+    }
 }
 
 /// State of [`Session`] windows.
@@ -108,6 +120,8 @@ pub struct SessionStore<K, T> {
     /// Close candidates by (close time, session id); stale entries (merged or extended
     /// sessions) are skipped.
     pending: BTreeMap<(Timestamp, u64), K>,
+    /// Closed sessions to forget, by (when, id): key and bounds.
+    remembered: BTreeMap<(Timestamp, u64), (K, Timestamp, Timestamp)>,
     seq: u64,
     side: KeptSide,
 }
@@ -134,6 +148,46 @@ impl<K: GroupKey, T: WindowValue + Clone> SessionStore<K, T> {
         result_event(key.clone(), key_bytes, window, value, s.meta.clone(), s.last, ack)
     }
 
+    /// A closed session's bounds are remembered until stream time passes
+    /// `last + 2 × gap + 1 + grace`: until then a record could touch it without being
+    /// late for a session of its own, and such a record is late (it belongs to the closed
+    /// session) rather than the start of a new session next to it. With a changelog, the
+    /// closed session's entry is deleted only then, so a restore remembers it too.
+    fn forget_at(&self, last: Timestamp) -> Timestamp {
+        last + 2 * self.gap + 1 + self.grace
+    }
+
+    fn remember(&mut self, key: &K, first: Timestamp, last: Timestamp) {
+        let id = self.seq;
+        self.seq += 1;
+        self.remembered
+            .insert((self.forget_at(last), id), (key.clone(), first, last));
+        if let Some(state) = self.keys.get_mut(key) {
+            state.closed.push((first, last));
+        }
+    }
+
+    /// Forgets the closed sessions whose time passed, deleting their changelog entries.
+    fn forget_closed(&mut self, stream_time: Timestamp) {
+        while let Some(entry) = self.remembered.first_entry() {
+            if entry.key().0 > stream_time {
+                break;
+            }
+            let (key, first, last) = entry.remove();
+            let Some(state) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            state.closed.retain(|c| *c != (first, last));
+            if let Some(kept) = self.side.kept.as_mut() {
+                kept.log
+                    .write_after_emitted(closed_key(&state.log_key, Some((first, last))), None);
+            }
+            if state.is_empty() {
+                self.keys.remove(&key);
+            }
+        }
+    }
+
     /// A closed session: with a changelog, marked closed, then (once its result was
     /// delivered) marked delivered and deleted with its records. Returns its result's ack.
     fn retire(&mut self, log_key: &[u8], session: &mut Open<T>, stream_time: Timestamp) -> Ack {
@@ -155,7 +209,6 @@ impl<K: GroupKey, T: WindowValue + Clone> SessionStore<K, T> {
                 kept.forget_after(n, entry);
             }
         }
-        kept.log.write_after(n, closed, None);
         ack
     }
 }
@@ -170,7 +223,7 @@ where
         &mut self,
         entry: Entry<K, T>,
         origin: Option<&Origin>,
-        seen: bool,
+        _seen: bool,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
@@ -182,21 +235,18 @@ where
         let ts = entry.meta.timestamp;
         let gap = self.gap;
         let touches = |s: &Open<T>| s.first - gap <= ts && ts <= s.last + gap;
-        let merges = self
-            .keys
-            .get(&entry.key)
-            .is_some_and(|k| k.sessions.iter().any(touches));
-        if self.close_time(ts) <= stream_time {
-            if !merges {
-                return Err(entry);
-            }
-            if seen && self.side.kept.is_some() {
-                // Late for a session of its own, and passed before: a replay of a record
-                // whose session was delivered and deleted. It must not join the open
-                // session next to it (which started after that one closed).
-                drop(entry.ack);
-                return Ok(Inserted::Duplicate);
-            }
+        let (merges, closed) = self.keys.get(&entry.key).map_or((false, false), |k| {
+            (
+                k.sessions.iter().any(touches),
+                k.closed
+                    .iter()
+                    .any(|&(first, last)| first - gap <= ts && ts <= last + gap),
+            )
+        });
+        // Late: it would join a closed session, or it is past its own close with no open
+        // session to join.
+        if closed || (!merges && self.close_time(ts) <= stream_time) {
+            return Err(entry);
         }
         let Entry {
             key,
@@ -211,6 +261,7 @@ where
             log_key: key_bytes.clone().unwrap_or_else(|| key.to_key_bytes()),
             key_bytes,
             sessions: Vec::new(),
+            closed: Vec::new(),
         });
         let update_ack = agg.snapshot.map(|_| ack.share());
         let mut written = None;
@@ -302,19 +353,14 @@ where
                 continue;
             };
             let mut session = state.sessions.remove(pos);
-            let (key_bytes, log_key, now_empty) = (
-                state.key_bytes.clone(),
-                state.log_key.clone(),
-                state.sessions.is_empty(),
-            );
-            if now_empty {
-                self.keys.remove(&key);
-            }
+            let (key_bytes, log_key) = (state.key_bytes.clone(), state.log_key.clone());
             let ack = self.retire(&log_key, &mut session, stream_time);
+            self.remember(&key, session.first, session.last);
             if agg.snapshot.is_none() {
                 out.push_back(Self::result(&key, key_bytes, &session, agg, ack));
             }
         }
+        self.forget_closed(stream_time);
         out.len() - before
     }
 
@@ -386,6 +432,8 @@ where
         }
         self.seq = self.seq.max(next_seq);
         let mut emitted = 0;
+        // Closed sessions to remember (delivered, or with nothing left): key and bounds.
+        let mut delivered = Vec::new();
         for (key, mut found) in by_key {
             found.records.sort_by_key(|v| (v.ts, v.seq));
             found.closed.sort_by_key(|c| (c.0, c.1));
@@ -400,7 +448,7 @@ where
                 if next_closed.is_some_and(|f| f <= first) {
                     // A session closed before the restart: its bounds say which records
                     // are its own, whatever deletions the crash cut short.
-                    let (f, l, state, ckey) = closed.next().expect("peeked");
+                    let (f, l, state, _) = closed.next().expect("peeked");
                     let mut values = Vec::new();
                     while let Some(v) = records.next_if(|v| v.ts <= l) {
                         values.push(v);
@@ -411,7 +459,7 @@ where
                                 kept.forget(entry);
                             }
                         }
-                        kept.log.write_after_emitted(ckey, None);
+                        delivered.push((key.clone(), f, l));
                         continue;
                     }
                     sessions.push(Open {
@@ -442,12 +490,9 @@ where
                     meta: Meta::detached(last),
                 });
             }
-            // Closed marks whose records were all deleted already.
-            for (_, _, _, ckey) in closed {
-                kept.log.write_after_emitted(ckey, None);
-            }
-            if sessions.is_empty() {
-                continue;
+            // Closed sessions whose records were all deleted already.
+            for (f, l, _, _) in closed {
+                delivered.push((key.clone(), f, l));
             }
             for s in sessions.iter_mut() {
                 s.id = self.seq;
@@ -467,10 +512,16 @@ where
                     key_bytes: None,
                     log_key: found.log_key,
                     sessions,
+                    closed: Vec::new(),
                 },
             );
         }
         kept.log.seen.merge(&restored.seen);
+        // Remembered until their time passes (the close after the restore forgets those
+        // whose time already has, and deletes their entries).
+        for (key, first, last) in delivered {
+            self.remember(&key, first, last);
+        }
         Ok(emitted)
     }
 }
@@ -576,12 +627,18 @@ mod tests {
             .filter(|(r, _)| r.value.is_none())
             .filter_map(|(r, _)| r.key)
             .collect();
-        assert_eq!(
-            deleted,
-            [record_key(b"k", 2_000, 0), closed_key(b"k", Some((1_000, 2_000)))],
-            "its remains are deleted"
-        );
+        assert_eq!(deleted, [record_key(b"k", 2_000, 0)], "its remains are deleted");
         store.close(100_000, &mut agg, &mut out);
         assert_eq!(windows(&mut out), [(6_000, 6_001, 1)]);
+        WindowStore::<String, u64, u64>::flush(&mut store, 100_000).unwrap();
+        let log = WindowStore::<String, u64, u64>::changelog(&mut store).unwrap();
+        let deleted: Vec<Bytes> = std::iter::from_fn(|| log.next_write())
+            .filter(|(r, _)| r.value.is_none())
+            .filter_map(|(r, _)| r.key)
+            .collect();
+        assert!(
+            deleted.contains(&closed_key(b"k", Some((1_000, 2_000)))),
+            "its closed mark, once no record can be late for it: {deleted:?}"
+        );
     }
 }

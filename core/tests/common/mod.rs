@@ -30,8 +30,10 @@ where
     TestDriver::new(app(name, f), &[("in", partitions)]).expect("driver starts")
 }
 
-/// Asserts that `group` committed every record of `topic` (offsets from 0).
+/// Asserts that `group` committed every record of `topic` (offsets from 0), once 20 ms
+/// of processing time passed (window stores write their changes at most that often).
 pub fn assert_all_committed(d: &mut TestDriver, group: &str, topic: &str) {
+    d.advance_time(std::time::Duration::from_millis(20));
     let ends: i64 = d.broker().end_offsets(topic).iter().map(|o| o.0).sum();
     assert_eq!(
         d.committed_total(group, topic),
