@@ -1,8 +1,9 @@
 //! State benchmark: the memory a long window takes, and how fast a store restores.
 //!
-//! `cargo bench --bench state` uses the embedded broker (librdkafka's mock cluster); set
-//! `KFLOW_BENCH_BROKERS=127.0.0.1:PORT` for another one. Each kflow app runs in a child
-//! process (this binary again, with `KFLOW_STATE_CHILD` set), so each peak RSS is its own:
+//! `KFLOW_BENCH_BROKERS=127.0.0.1:PORT cargo bench --bench state`, against tansu (the
+//! embedded broker cannot serve it: the apps run in child processes, whose topic
+//! creations the mock cluster does not answer). Each kflow app runs in a child process
+//! (this binary again, with `KFLOW_STATE_CHILD` set), so each peak RSS is its own:
 //!
 //! - **memory**: `KFLOW_STATE_RECORDS` records (default 1 000 000) over `KFLOW_STATE_KEYS`
 //!   keys (default 10 000), spread over one hour of event time and counted per key in
@@ -172,11 +173,14 @@ async fn main() {
         setting("KFLOW_STATE_RECORDS", 1_000_000),
         setting("KFLOW_STATE_KEYS", 10_000),
     );
-    let transport = match std::env::var("KFLOW_BENCH_BROKERS") {
-        Ok(b) => KafkaTransport::connect(KafkaConfig::new(&b)).unwrap(),
-        Err(_) => KafkaTransport::embedded().unwrap(),
+    let Ok(brokers) = std::env::var("KFLOW_BENCH_BROKERS") else {
+        eprintln!(
+            "the state bench needs a broker its child processes can reach: start tansu \
+             (`source scripts/services.sh; start_broker`) and set KFLOW_BENCH_BROKERS=$KFLOW_TEST_BROKERS"
+        );
+        std::process::exit(2);
     };
-    let brokers = transport.config().brokers().to_string();
+    let transport = KafkaTransport::connect(KafkaConfig::new(&brokers)).unwrap();
     println!(
         "broker: {}; {n} records, {keys} keys, {PARTITIONS} partitions",
         transport.describe()
