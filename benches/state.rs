@@ -78,10 +78,11 @@ async fn child(pipeline: &str, brokers: &str, app: &str, input: &str, records: u
     let handle = app_builder.start().await.expect("the app starts");
     let deadline = Instant::now() + Duration::from_secs(600);
     if pipeline == "restore" {
-        // Every task restored: one restore-seconds sample per task.
+        // Every task restored: one restore-seconds sample per task (a snapshot hands out
+        // the histogram samples recorded since the one before).
+        let mut samples = Vec::new();
+        let mut records = 0;
         let (restored, seconds) = loop {
-            let mut records = 0;
-            let mut samples = Vec::new();
             for (key, _, _, value) in snapshotter.snapshot().into_vec() {
                 match (key.key().name(), value) {
                     ("kflow_state_restore_records_total", metrics_util::debugging::DebugValue::Counter(n)) => {
@@ -94,7 +95,7 @@ async fn child(pipeline: &str, brokers: &str, app: &str, input: &str, records: u
                 }
             }
             if samples.len() >= PARTITIONS as usize {
-                break (records, samples.into_iter().fold(0.0, f64::max));
+                break (records, samples.iter().copied().fold(0.0, f64::max));
             }
             assert!(Instant::now() < deadline, "the tasks did not restore within 600 s");
             tokio::time::sleep(Duration::from_millis(20)).await;
