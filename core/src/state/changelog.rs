@@ -240,10 +240,17 @@ impl Changelog {
         }))
     }
 
-    /// A write deferred past every emission made so far.
-    pub(crate) fn write_after_emitted(&mut self, key: Bytes, value: Option<Bytes>) {
+    /// The number of a new emission, released at once: a write deferred to it waits for
+    /// every emission made so far.
+    pub(crate) fn past_every_emission(&mut self) -> i64 {
         let (ack, n) = self.emission();
         drop(ack);
+        n
+    }
+
+    /// A write deferred past every emission made so far.
+    pub(crate) fn write_after_emitted(&mut self, key: Bytes, value: Option<Bytes>) {
+        let n = self.past_every_emission();
         self.write_after(n, key, value);
     }
 

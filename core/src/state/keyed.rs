@@ -19,7 +19,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ use pin_project_lite::pin_project;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use super::changelog::{Changelog, Origins, KEYED};
-use super::restore::{InProgress, Restored};
+use super::restore::{Restored, Restoring};
 use crate::ack::Ack;
 use crate::error::{Fatal, Result};
 use crate::event::{Event, Msg};
@@ -142,15 +141,6 @@ fn changelog_key(key: &[u8]) -> Bytes {
     b.put_u8(KEYED);
     b.put_slice(key);
     b.freeze()
-}
-
-enum Restoring {
-    Pending,
-    Running {
-        restore: BoxFuture<'static, Result<Restored>>,
-        _in_progress: InProgress,
-    },
-    Done,
 }
 
 pin_project! {
@@ -396,28 +386,14 @@ where
 
 /// Attaches the changelog and starts reading it back, in a running app.
 fn start_restore(log: &mut Option<Changelog>, env: &TaskEnv, names: &Names) -> Restoring {
-    let Some(topic) = names.changelog.as_deref() else {
-        return Restoring::Done;
+    let attach = |changelog: Changelog| {
+        *log = Some(changelog.without_marks());
+        true
     };
-    let (Some(producer), Some(partition)) = (env.producer(), env.partition()) else {
-        return Restoring::Done;
-    };
-    let Some(access) = env.state() else {
-        fail(
-            env,
-            names,
-            "this transport cannot read changelog partitions (`Transport::reader`), which state is restored from",
-        );
-        return Restoring::Done;
-    };
-    *log = Some(Changelog::new(topic, partition.0).without_marks());
-    let in_progress = InProgress::new(env, access);
-    tracing::info!(processor = %env.name(), store = %names.store, changelog = %topic, partition = partition.0, "restoring state");
-    let restore = super::restore::restore(access.clone(), producer.clone(), Arc::from(topic), partition.0);
-    Restoring::Running {
-        restore: Box::pin(restore),
-        _in_progress: in_progress,
-    }
+    Restoring::start(env, &names.store, names.changelog.as_deref(), attach).unwrap_or_else(|reason| {
+        fail(env, names, reason);
+        Restoring::Done
+    })
 }
 
 /// Loads the restored states.

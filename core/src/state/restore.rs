@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::changelog::{stream_time_of, Origins, TaskMarks, MARKER, MARKS};
+use super::changelog::{stream_time_of, Changelog, Origins, TaskMarks, MARKER, MARKS};
 use crate::ack::OffsetTracker;
 use crate::error::{Error, Result};
 use crate::flow::{StateAccess, TaskEnv};
 use crate::record::{Offset, Timestamp, TopicPartition};
 use crate::telemetry::metrics;
 use crate::transport::{OutRecord, Producer};
+use futures::future::BoxFuture;
 
 /// How long a restore may take before the task fails.
 pub(crate) const RESTORE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -141,6 +142,52 @@ impl InProgress {
 impl Drop for InProgress {
     fn drop(&mut self) {
         self.gauge.decrement(1.0);
+    }
+}
+
+/// Where a store is in restoring.
+pub(crate) enum Restoring {
+    /// Not started (the operator's first poll starts it).
+    Pending,
+    Running {
+        restore: BoxFuture<'static, Result<Restored>>,
+        _in_progress: InProgress,
+    },
+    Done,
+}
+
+impl Restoring {
+    /// Starts restoring this task's partition of changelog `topic` (`None`: the store
+    /// keeps none) into store `store`, once `attach` took the task's changelog writer
+    /// (false: the store keeps no changelog). Done at once for a detached flow (state in
+    /// memory only); an error if the transport cannot read changelog partitions.
+    pub(crate) fn start(
+        env: &TaskEnv,
+        store: &str,
+        topic: Option<&str>,
+        attach: impl FnOnce(Changelog) -> bool,
+    ) -> std::result::Result<Self, &'static str> {
+        let Some(topic) = topic else {
+            return Ok(Restoring::Done);
+        };
+        let (Some(producer), Some(partition)) = (env.producer(), env.partition()) else {
+            return Ok(Restoring::Done);
+        };
+        let Some(access) = env.state() else {
+            return Err(
+                "this transport cannot read changelog partitions (`Transport::reader`), which state is restored from",
+            );
+        };
+        if !attach(Changelog::new(topic, partition.0)) {
+            return Ok(Restoring::Done);
+        }
+        let in_progress = InProgress::new(env, access);
+        tracing::info!(processor = %env.name(), store, changelog = %topic, partition = partition.0, "restoring state");
+        let future = restore(access.clone(), producer.clone(), Arc::from(topic), partition.0);
+        Ok(Restoring::Running {
+            restore: Box::pin(future),
+            _in_progress: in_progress,
+        })
     }
 }
 

@@ -214,8 +214,7 @@ impl KeptLog {
 
     /// A record no longer kept: deleted once every emission so far was delivered.
     pub(crate) fn forget(&mut self, entry: KeptEntry) {
-        let (ack, n) = self.log.emission();
-        drop(ack);
+        let n = self.log.past_every_emission();
         self.forget_after(n, entry);
     }
 }

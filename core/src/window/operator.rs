@@ -16,8 +16,7 @@ use crate::error::{ErrorKind, Result};
 use crate::event::{Event, Msg};
 use crate::flow::{origin_of, poll_sending, OriginCounter, TaskEnv};
 use crate::record::Timestamp;
-use crate::state::changelog::Changelog;
-use crate::state::restore::{InProgress, Restored};
+use crate::state::restore::{Restored, Restoring};
 use crate::telemetry::{metrics, DropCounter, DropReason};
 use crate::transport::OutRecord;
 
@@ -82,17 +81,6 @@ const FLUSH_DIRTY_SLOTS: usize = 4096;
 /// slot changed by many small fetches is written once, not once per fetch. A record's
 /// offset commits up to this much later.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
-
-/// Where a window operator's store is in restoring.
-enum Restoring {
-    /// Not started (the first poll starts it).
-    Pending,
-    Running {
-        restore: BoxFuture<'static, Result<Restored>>,
-        _in_progress: InProgress,
-    },
-    Done,
-}
 
 /// The names a window operator reports under, and the topics whose records' origin
 /// headers it trusts.
@@ -292,7 +280,7 @@ where
                     };
                     match this
                         .store
-                        .insert(entry, origin.as_ref(), seen, *this.stream_time, this.agg, this.out)
+                        .insert(entry, origin.as_ref(), *this.stream_time, this.agg, this.out)
                     {
                         Ok(Inserted::Applied) => {}
                         Ok(Inserted::Duplicate) => this.duplicates.increment(1),
@@ -340,31 +328,10 @@ where
 
 /// Attaches the changelog and starts reading it back, if the store has one.
 fn start_restore<K, T, A, St: WindowStore<K, T, A>>(store: &mut St, env: &TaskEnv, names: &WindowNames) -> Restoring {
-    let Some(topic) = names.changelog.as_deref() else {
-        return Restoring::Done;
-    };
-    let (Some(producer), Some(partition)) = (env.producer(), env.partition()) else {
-        // A detached flow: state in memory only.
-        return Restoring::Done;
-    };
-    let Some(access) = env.state() else {
-        fail(
-            env,
-            names,
-            "this transport cannot read changelog partitions (`Transport::reader`), which window state is restored from",
-        );
-        return Restoring::Done;
-    };
-    if !store.attach(Changelog::new(topic, partition.0)) {
-        return Restoring::Done;
-    }
-    let in_progress = InProgress::new(env, access);
-    tracing::info!(processor = %env.name(), store = %names.store, changelog = %topic, partition = partition.0, "restoring window state");
-    let future = crate::state::restore::restore(access.clone(), producer.clone(), Arc::from(topic), partition.0);
-    Restoring::Running {
-        restore: Box::pin(future),
-        _in_progress: in_progress,
-    }
+    Restoring::start(env, &names.store, names.changelog.as_deref(), |log| store.attach(log)).unwrap_or_else(|reason| {
+        fail(env, names, reason);
+        Restoring::Done
+    })
 }
 
 /// Loads what was restored, then emits what it closes.

@@ -223,7 +223,6 @@ where
         &mut self,
         entry: Entry<K, T>,
         origin: Option<&Origin>,
-        _seen: bool,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,

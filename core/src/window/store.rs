@@ -59,15 +59,12 @@ pub enum Inserted {
 /// The state of open windows of one kind.
 pub trait WindowStore<K, T, A>: Send + 'static {
     /// Adds a record at `stream_time` (already including it), whose origin is `origin`
-    /// (`None`: never a duplicate); `seen` says whether a record from that origin passed
-    /// before (this task's or, restored, its predecessor's). Returns the entry back if it
-    /// is late (every window it belongs to has closed). In every-update mode, pushes the
-    /// updated windows to `out`.
+    /// (`None`: never a duplicate). Returns the entry back if it is late (every window it
+    /// belongs to has closed). In every-update mode, pushes the updated windows to `out`.
     fn insert(
         &mut self,
         entry: Entry<K, T>,
         origin: Option<&Origin>,
-        seen: bool,
         stream_time: Timestamp,
         agg: &mut Aggregator<T, A>,
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
