@@ -158,21 +158,6 @@ fn a_cleared_state_is_not_rebuilt_by_a_replay() {
 }
 
 #[test]
-fn exactly_once_with_state_is_refused_at_start_up() {
-    let app = App::new(APP).processor(
-        Processor::new("totals", totals)
-            .input(["in"])
-            .output("out")
-            .exactly_once(),
-    );
-    let err = match TestDriver::new(app, &[("in", 1)]) {
-        Ok(_) => panic!("exactly_once with state started"),
-        Err(e) => e.to_string(),
-    };
-    assert!(err.contains("exactly_once") && err.contains("stateful"), "{err}");
-}
-
-#[test]
 fn a_state_change_is_kept_only_once_its_outputs_were_written() {
     let mut d = driver("totals", totals, 1);
     d.pipe_at("in", Some("k"), &1u64, 0);

@@ -8,10 +8,12 @@
 //! the write. An ack dropped while its thread is panicking is not released: it freezes its
 //! partition's frontier instead, so a crash never commits past unfinished work.
 
+mod holds;
 mod tracker;
 
 use std::sync::Arc;
 
+pub use holds::{Hold, Holds};
 use tracker::Chunk;
 pub use tracker::{OffsetTracker, TrackerHandle};
 

@@ -10,13 +10,17 @@ use crate::telemetry::{metrics, DropCounter, DropReason, Health};
 use crate::transport::{PartitionReader, Producer, Rejected};
 
 /// How a task's stores reach their changelogs: the reader restores them, whether only
-/// committed records count (exactly-once), and the app's health, not ready while a store
-/// restores.
+/// committed records count (exactly-once), the app's health, not ready while a store
+/// restores, the producer restore markers go through, and (exactly-once) the holds the
+/// member's transactions wait for.
 #[derive(Clone)]
 pub(crate) struct StateAccess {
     pub reader: Arc<dyn PartitionReader>,
     pub committed_only: bool,
     pub health: Health,
+    /// Not part of any transaction, so that a restore can wait for its marker.
+    pub markers: Arc<dyn Producer>,
+    pub holds: Option<crate::ack::Holds>,
 }
 
 /// One task's services, shared by its pipeline's stages. Cheap to clone.

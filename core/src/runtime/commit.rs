@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::pauses::Gate;
-use crate::ack::TrackerHandle;
+use crate::ack::{Holds, TrackerHandle};
 use crate::error::Result;
 use crate::record::{Offset, TopicPartition};
 use crate::transport::{OffsetCommitter, TransactionCommitter};
@@ -39,29 +39,42 @@ pub(crate) struct Transactional {
     gate: Arc<Gate>,
     /// How long a commit waits for them.
     drain_timeout: Duration,
+    /// Pending store work (results and the changelog writes that follow them) the
+    /// transaction must hold too.
+    holds: Holds,
 }
 
 impl Transactional {
-    pub(crate) fn new(committer: Arc<dyn TransactionCommitter>, gate: Arc<Gate>, drain_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        committer: Arc<dyn TransactionCommitter>,
+        gate: Arc<Gate>,
+        drain_timeout: Duration,
+        holds: Holds,
+    ) -> Self {
         Transactional {
             committer,
             gate,
             drain_timeout,
+            holds,
         }
     }
 
     /// Shuts the gate and waits (at most the drain timeout) until every record taken is
-    /// done, so that the transaction holds whole records only. `false` if records are
-    /// still in flight.
+    /// done and no store holds pending work, so that the transaction holds whole records
+    /// and their consequences only. `false` if something is still in flight.
+    ///
+    /// Stores take their holds while the record that causes the work is still tracked,
+    /// so once the trackers settled, no new hold appears before the gate opens.
     pub(crate) async fn quiesce<'a>(&self, trackers: impl Iterator<Item = &'a TrackerHandle>) -> bool {
         self.gate.set(true);
+        self.holds.committing(true);
         let deadline = tokio::time::Instant::now() + self.drain_timeout;
         for tracker in trackers {
             if !tracker.settled(deadline).await {
                 return false;
             }
         }
-        true
+        self.holds.settled(deadline).await
     }
 
     /// Commits the open transaction with `offsets`; the gate stays shut (see
@@ -77,6 +90,7 @@ impl Transactional {
 
     /// Lets the tasks take records again.
     pub(crate) fn resume(&self) {
+        self.holds.committing(false);
         self.gate.set(false);
     }
 }

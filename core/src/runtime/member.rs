@@ -98,6 +98,8 @@ struct Member {
     producer: Arc<dyn Producer>,
     /// Shut while an exactly-once commit waits for in-flight records (never otherwise).
     gate: Arc<Gate>,
+    /// Exactly-once: store work the transaction waits for (see [`crate::ack::Holds`]).
+    holds: Option<crate::ack::Holds>,
     /// A task was abandoned (exactly-once: its partial work is in the transaction).
     abandoned: bool,
     /// The watchdog last found a stalled partition.
@@ -111,6 +113,7 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
     let config_group = config.group_id.clone();
     let mut consumer = env.transport.consumer(config)?;
     let gate = Arc::<Gate>::default();
+    let holds = exactly_once.then(crate::ack::Holds::default);
     let (producer, protocol) = match (exactly_once, consumer.transactions()) {
         (false, _) => (
             env.producer.clone(),
@@ -118,7 +121,12 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         ),
         (true, Some(t)) => (
             t.producer,
-            CommitProtocol::Transactional(Transactional::new(t.committer, gate.clone(), env.config.drain_timeout)),
+            CommitProtocol::Transactional(Transactional::new(
+                t.committer,
+                gate.clone(),
+                env.config.drain_timeout,
+                holds.clone().unwrap_or_default(),
+            )),
         ),
         (true, None) => {
             return Err(crate::error::Error::Config {
@@ -140,6 +148,7 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         joined: false,
         producer,
         gate,
+        holds,
         abandoned: false,
         stalled: false,
     };
@@ -256,6 +265,8 @@ impl Member {
                 sources,
                 ticks: tokio_stream::wrappers::UnboundedReceiverStream::new(tick_rx).boxed(),
                 producer: self.producer.clone(),
+                markers: self.env.producer.clone(),
+                holds: self.holds.clone(),
                 reader: self.env.transport.reader(),
                 health: self.env.health.clone(),
                 stats: self.env.stats.clone(),
@@ -476,8 +487,12 @@ impl Member {
                 unit = unit.as_str(),
                 "records still in flight after the drain timeout: the transaction stays open until the next commit"
             );
-        } else if !offsets.is_empty() {
+        } else {
+            // Also without offsets to move: work no record caused (a window closed by
+            // stream time) may have written to the transaction. An empty transaction
+            // costs no broker round trip.
             match protocol.commit(offsets.clone()).await {
+                Ok(()) if offsets.is_empty() => {}
                 Ok(()) => self.committed_ok(offsets),
                 Err(e) => {
                     let _ = protocol.abort().await;

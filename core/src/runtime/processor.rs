@@ -141,9 +141,14 @@ impl<In: Send + 'static, Out: Send + 'static, O> Processor<In, Out, O> {
     /// task that does not drain) aborts the transaction and stops the app; a restart
     /// resumes after the last committed transaction.
     ///
-    /// Needs a transport with transactions (Kafka); pipelines with windows are refused at
-    /// start-up (window state lives in memory and is rebuilt by replaying inputs, which
-    /// cannot be exactly-once). Set a stable [`crate::App::instance_id`] so that a
+    /// State (windows, `stateful`) joins the transactions: its changelog writes commit
+    /// with the outputs and offsets they belong to, a window's result with the changelog
+    /// writes that follow its delivery, and restores read committed records only. So a
+    /// restart restores the state of the last committed transaction and replays from its
+    /// offsets (see `docs/state.md`).
+    ///
+    /// Needs a transport with transactions (Kafka, or the in-memory broker of
+    /// [`crate::TestDriver`]). Set a stable [`crate::App::instance_id`] so that a
     /// restarted instance fences its predecessor's open transaction at once.
     ///
     /// ```
@@ -199,12 +204,6 @@ impl<In: Send + 'static, Out: Send + 'static, O> Processor<In, Out, O> {
             .collect();
         policy_topics.add_policy_topics(&self.config.policies, &self.config.group_id(app_id), read.iter());
         topology.dead_letters = policy_topics.dead_letters;
-        if self.config.exactly_once && (topology.windows() > 0 || topology.states() > 0) {
-            return Err(Error::Config {
-                key: format!("processor `{}` exactly_once", self.config.name),
-                reason: "the pipeline keeps state (windows or `stateful`); changelog writes do not go into the processor's transactions yet, so state is at-least-once (exact state, at-least-once results). Remove `exactly_once` or the state".into(),
-            });
-        }
         Ok(topology)
     }
 
@@ -330,6 +329,8 @@ impl<In: Send + 'static, Out: Send + 'static, O: OutputMode<Out>> Unit for Proce
             reader,
             committed_only: self.config.exactly_once,
             health: setup.health.clone(),
+            markers: setup.markers.clone(),
+            holds: setup.holds.clone(),
         });
         let env = TaskEnv::with_state(Some(setup.partition), Some(setup.producer.clone()), recovery, state);
         let build = self.build_ctx(&setup.app_id, env.clone(), repartitions);

@@ -32,6 +32,12 @@ pub(crate) struct TaskSetup {
     pub sources: HashMap<String, Vec<(TopicPartition, BoxStream<'static, RawMsg>)>>,
     pub ticks: BoxStream<'static, Timestamp>,
     pub producer: Arc<dyn Producer>,
+    /// The app's plain producer: restore markers go through it (under exactly-once,
+    /// `producer` is the member's transactional one, whose writes a `read_committed`
+    /// restore sees only after a commit).
+    pub markers: Arc<dyn Producer>,
+    /// Exactly-once: store work the member's transactions wait for.
+    pub holds: Option<crate::ack::Holds>,
     /// Where stores restore their changelogs from (`None`: the transport cannot).
     pub reader: Option<Arc<dyn crate::transport::PartitionReader>>,
     /// The app's health (a task restoring a store is not ready).

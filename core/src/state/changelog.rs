@@ -285,6 +285,11 @@ impl Changelog {
     pub(crate) fn has_writes(&self) -> bool {
         !self.writes.is_empty()
     }
+
+    /// True while writes wait for deliveries.
+    pub(crate) fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
 }
 
 /// Reads the stream-time header of a changelog record.

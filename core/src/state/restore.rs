@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::flow::{StateAccess, TaskEnv};
 use crate::record::{Offset, Timestamp, TopicPartition};
 use crate::telemetry::metrics;
-use crate::transport::{OutRecord, Producer};
+use crate::transport::OutRecord;
 use futures::future::BoxFuture;
 
 /// How long a restore may take before the task fails.
@@ -37,13 +37,9 @@ pub struct Restored {
     pub took: Duration,
 }
 
-/// Reads changelog partition `partition` of `topic` to its end.
-pub(crate) async fn restore(
-    access: StateAccess,
-    producer: Arc<dyn Producer>,
-    topic: Arc<str>,
-    partition: i32,
-) -> Result<Restored> {
+/// Reads changelog partition `partition` of `topic` to its end (the marker goes through
+/// `access.markers`, outside any transaction).
+pub(crate) async fn restore(access: StateAccess, topic: Arc<str>, partition: i32) -> Result<Restored> {
     let started = Instant::now();
     let tp = TopicPartition::new(topic.clone(), partition);
     let nonce = marker_nonce();
@@ -57,7 +53,7 @@ pub(crate) async fn restore(
         headers: Default::default(),
         timestamp: None,
     };
-    producer.send(marker, tracker.track(Offset(0))).await?;
+    access.markers.send(marker, tracker.track(Offset(0))).await?;
     let deadline = tokio::time::Instant::now() + RESTORE_TIMEOUT;
     if !delivered.settled(deadline).await {
         return Err(Error::transport(
@@ -170,7 +166,7 @@ impl Restoring {
         let Some(topic) = topic else {
             return Ok(Restoring::Done);
         };
-        let (Some(producer), Some(partition)) = (env.producer(), env.partition()) else {
+        let (Some(_), Some(partition)) = (env.producer(), env.partition()) else {
             return Ok(Restoring::Done);
         };
         let Some(access) = env.state() else {
@@ -183,7 +179,7 @@ impl Restoring {
         }
         let in_progress = InProgress::new(env, access);
         tracing::info!(processor = %env.name(), store, changelog = %topic, partition = partition.0, "restoring state");
-        let future = restore(access.clone(), producer.clone(), Arc::from(topic), partition.0);
+        let future = restore(access.clone(), Arc::from(topic), partition.0);
         Ok(Restoring::Running {
             restore: Box::pin(future),
             _in_progress: in_progress,

@@ -8,8 +8,11 @@
 //! A partition assigned without a committed offset has its start position committed at
 //! once (kflow's internal topics always start at the earliest offset). Delivery is
 //! immediate; an optional size limit rejects larger records as a broker would
-//! ([`MemoryBroker::set_max_record_bytes`]). It needs a tokio runtime (rebalances run as
-//! tasks).
+//! ([`MemoryBroker::set_max_record_bytes`]). Consumers with a transactional id get
+//! transactions whose records appear only when they commit, together with the offsets
+//! (see `transactions`). It needs a tokio runtime (rebalances run as tasks).
+
+mod transactions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -76,6 +79,8 @@ struct Inner {
     max_record_bytes: AtomicUsize,
     round_robin: AtomicUsize,
     member_seq: AtomicU64,
+    /// The current epoch of each transactional id (see `transactions`).
+    txn_epochs: Mutex<HashMap<String, u64>>,
 }
 
 /// An in-process broker. Cheap to clone; all clones are the same broker.
@@ -161,7 +166,14 @@ impl MemoryBroker {
 
     /// Appends a record and returns where it went.
     pub fn produce(&self, record: OutRecord) -> Result<(Partition, Offset)> {
-        if let Some(rejection) = self.rejection(&record) {
+        let (topic, partition) = self.route(&record)?;
+        Ok((Partition(partition), self.append(&topic, partition, record)))
+    }
+
+    /// Where `record` goes: an error if it would be rejected (or an injected error is
+    /// due).
+    fn route(&self, record: &OutRecord) -> Result<(Arc<TopicLog>, i32)> {
+        if let Some(rejection) = self.rejection(record) {
             return Err(Error::produce(record.topic.to_string(), rejection.reason));
         }
         {
@@ -184,6 +196,11 @@ impl MemoryBroker {
             (None, Some(key)) => partition_for_key(key, count),
             (None, None) => (self.inner.round_robin.fetch_add(1, Ordering::Relaxed) % count as usize) as i32,
         };
+        Ok((topic, partition))
+    }
+
+    /// Appends `record` to partition `partition` of `topic`.
+    fn append(&self, topic: &TopicLog, partition: i32, record: OutRecord) -> Offset {
         let log = &topic.partitions[partition as usize];
         let offset = {
             let mut records = lock(&log.records);
@@ -207,7 +224,7 @@ impl MemoryBroker {
             offset
         };
         log.appended.notify_waiters();
-        Ok((Partition(partition), offset))
+        offset
     }
 
     /// Every record of a topic, partition by partition, in offset order.
@@ -416,6 +433,7 @@ pub struct MemoryConsumer {
     events: GroupEvents,
     sender: Option<mpsc::UnboundedSender<GroupEvent>>,
     joined: bool,
+    transactional_id: Option<String>,
 }
 
 impl MemoryConsumer {
@@ -476,6 +494,11 @@ impl Consumer for MemoryConsumer {
             group_id: self.group_id.clone(),
             member_id: self.member_id.clone(),
         })
+    }
+
+    fn transactions(&self) -> Option<super::Transactions> {
+        let id = self.transactional_id.as_deref()?;
+        Some(transactions::begin(&self.broker, id, &self.group_id, &self.member_id))
     }
 
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
@@ -592,6 +615,10 @@ impl Transport for MemoryBroker {
         "in-memory broker".into()
     }
 
+    fn transactions(&self) -> bool {
+        true
+    }
+
     fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
         let (tx, rx) = GroupEvents::new();
         let seq = self.inner.member_seq.fetch_add(1, Ordering::Relaxed);
@@ -606,6 +633,7 @@ impl Transport for MemoryBroker {
             events: rx,
             sender: Some(tx),
             joined: false,
+            transactional_id: config.transactional_id,
         }))
     }
 

@@ -117,6 +117,57 @@ pin_project! {
         done: bool,
         last_flush: tokio::time::Instant,
         flush_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        // Exactly-once: see `TxnHold`.
+        txn: TxnHold,
+        // A restore read but not yet applied: it would emit while a commit is under way.
+        unfinished: Option<Restored>,
+        // A tick that came while a commit was under way, applied after it.
+        pending_tick: Option<Timestamp>,
+    }
+}
+
+/// Exactly-once: a result and the changelog writes that follow its delivery (the
+/// window's deletion, closed and delivered marks) must commit in one transaction, so the
+/// operator holds the member's commit (see [`crate::ack::Holds`]) from the first record
+/// it takes until nothing it emitted or wrote is pending. Without exactly-once it holds
+/// nothing.
+#[derive(Default)]
+pub(crate) struct TxnHold {
+    holds: Option<crate::ack::Holds>,
+    hold: Option<crate::ack::Hold>,
+}
+
+impl TxnHold {
+    pub(crate) fn new(env: &TaskEnv) -> Self {
+        TxnHold {
+            holds: env.state().and_then(|s| s.holds.clone()),
+            hold: None,
+        }
+    }
+
+    /// A tracked record arrived: hold (the commit cannot have passed it yet).
+    pub(crate) fn record(&mut self) {
+        if let (Some(holds), None) = (&self.holds, &self.hold) {
+            self.hold = Some(holds.hold());
+        }
+    }
+
+    /// Whether work no record causes (a close by ticks, the wall clock or a restore) may
+    /// run now: not while a commit is under way.
+    pub(crate) fn may_work(&mut self) -> bool {
+        match &self.holds {
+            None => true,
+            Some(_) if self.hold.is_some() => true,
+            Some(holds) => {
+                self.hold = holds.try_hold();
+                self.hold.is_some()
+            }
+        }
+    }
+
+    /// Nothing is pending any more.
+    pub(crate) fn release(&mut self) {
+        self.hold = None;
     }
 }
 
@@ -151,6 +202,9 @@ impl<S, St, K, T, A> WindowAggregate<S, St, K, T, A> {
             done: false,
             last_flush: tokio::time::Instant::now(),
             flush_timer: None,
+            txn: TxnHold::new(env),
+            unfinished: None,
+            pending_tick: None,
         }
     }
 }
@@ -180,24 +234,37 @@ where
                 Restoring::Running { restore, .. } => {
                     let restored = std::task::ready!(restore.as_mut().poll(cx));
                     *this.restoring = Restoring::Done;
-                    let applied = restored.map_err(|e| e.to_string()).and_then(|r| {
-                        finish_restore(
-                            r,
-                            this.store,
-                            this.agg,
-                            this.out,
-                            this.stream_time,
-                            this.env,
-                            this.names,
-                        )
-                    });
-                    if let Err(reason) = applied {
-                        fail(this.env, this.names, &reason);
-                        *this.done = true;
+                    match restored {
+                        Ok(r) => *this.unfinished = Some(r),
+                        Err(e) => {
+                            fail(this.env, this.names, &e.to_string());
+                            *this.done = true;
+                        }
                     }
                     continue;
                 }
                 Restoring::Done => {}
+            }
+            if let Some(restored) = this.unfinished.take() {
+                if !this.txn.may_work() {
+                    *this.unfinished = Some(restored);
+                    std::task::ready!(retry_later(this.flush_timer, cx));
+                    continue;
+                }
+                let applied = finish_restore(
+                    restored,
+                    this.store,
+                    this.agg,
+                    this.out,
+                    this.stream_time,
+                    this.env,
+                    this.names,
+                );
+                if let Err(reason) = applied {
+                    fail(this.env, this.names, &reason);
+                    *this.done = true;
+                }
+                continue;
             }
             std::task::ready!(poll_sending(this.writing, this.env, cx));
             if let Some(log) = this.store.changelog() {
@@ -221,8 +288,7 @@ where
                     // Nothing more right now: write what changed, at most every
                     // FLUSH_INTERVAL (slots changed again meanwhile are written once).
                     let now = tokio::time::Instant::now();
-                    let due = *this.last_flush + FLUSH_INTERVAL;
-                    if now >= due {
+                    if now >= *this.last_flush + FLUSH_INTERVAL {
                         *this.last_flush = now;
                         *this.flush_timer = None;
                         if let Err(reason) = this.store.flush(*this.stream_time) {
@@ -233,7 +299,12 @@ where
                         if this.store.changelog().is_some_and(|log| log.has_writes()) {
                             continue;
                         }
-                    } else if this.store.dirty() > 0 {
+                    }
+                    // Slots to write, or writes waiting for deliveries: flush again later.
+                    let waiting =
+                        this.store.dirty() > 0 || this.store.changelog().is_some_and(|log| log.has_deferred());
+                    if waiting {
+                        let due = *this.last_flush + FLUSH_INTERVAL;
                         let timer = this
                             .flush_timer
                             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
@@ -241,10 +312,26 @@ where
                             *this.flush_timer = None;
                             continue;
                         }
+                    } else {
+                        // Every result delivered and every write acknowledged.
+                        this.txn.release();
                     }
-                    // A quiet task: with idle advance, the wall clock moves stream time.
+                    if let Some(t) = *this.pending_tick {
+                        if this.txn.may_work() {
+                            *this.pending_tick = None;
+                            *this.stream_time = (*this.stream_time).max(t);
+                            this.store.close(*this.stream_time, this.agg, this.out);
+                            this.out.push_back(Event::Tick(t));
+                            continue;
+                        }
+                        std::task::ready!(retry_later(this.flush_timer, cx));
+                        continue;
+                    }
+                    // A quiet task: with idle advance, the wall clock moves stream time
+                    // (under exactly-once, not while a commit is under way: the next
+                    // due time then).
                     match this.idle.as_mut().and_then(|idle| idle.poll_due(cx)) {
-                        Some(t) if t > *this.stream_time => {
+                        Some(t) if t > *this.stream_time && this.txn.may_work() => {
                             *this.stream_time = t;
                             this.store.close(t, this.agg, this.out);
                             continue;
@@ -255,6 +342,7 @@ where
             };
             match next {
                 Some(Event::Msg(Msg { record, ack })) => {
+                    this.txn.record();
                     let ts = record.meta.timestamp;
                     *this.stream_time = (*this.stream_time).max(ts);
                     if let Some(idle) = this.idle.as_mut() {
@@ -305,11 +393,12 @@ where
                         }
                     }
                 }
-                Some(Event::Tick(t)) => {
+                Some(Event::Tick(t)) if this.txn.may_work() => {
                     *this.stream_time = (*this.stream_time).max(t);
                     this.store.close(*this.stream_time, this.agg, this.out);
                     this.out.push_back(Event::Tick(t));
                 }
+                Some(Event::Tick(t)) => *this.pending_tick = Some(this.pending_tick.map_or(t, |p| p.max(t))),
                 // Open windows are not emitted at the end of input. With a changelog,
                 // what changed is written (releasing its records' acks) and restored by
                 // the next owner; without one, their acks stay held, so their records are
@@ -324,6 +413,15 @@ where
             }
         }
     }
+}
+
+/// Ready once `FLUSH_INTERVAL` passed (the timer is armed on the first call).
+fn retry_later(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>, cx: &mut Context<'_>) -> Poll<()> {
+    let due = tokio::time::Instant::now() + FLUSH_INTERVAL;
+    let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+    std::task::ready!(t.as_mut().poll(cx));
+    *timer = None;
+    Poll::Ready(())
 }
 
 /// Attaches the changelog and starts reading it back, if the store has one.
@@ -436,6 +534,8 @@ mod tests {
             reader: Arc::new(Endless),
             committed_only: false,
             health: health.clone(),
+            markers: broker.producer().unwrap(),
+            holds: None,
         };
         let env = TaskEnv::with_state(
             Some(Partition(0)),
