@@ -155,6 +155,14 @@ async fn main() -> ExitCode {
                 .output(&output);
             app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
         }
+        "windowed-eos" => {
+            let p = Processor::new("counts", windowed)
+                .input([input.as_str()])
+                .output(&output)
+                .exactly_once();
+            app.instance_id("node-1")
+                .processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
+        }
         "sessions" => {
             let p = Processor::new("counts", sessions)
                 .input([input.as_str()])
