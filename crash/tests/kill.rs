@@ -180,7 +180,7 @@ async fn run_with_kills(t: &KafkaTransport, mode: &str, input: &str, output: &st
             records = stateful_records(records);
             ("tally", None)
         }
-        "windowed" | "windowed-eos" => {
+        "windowed" | "windowed-eos" | "sliding" => {
             records = windowed_records(records);
             ("counts", Some(window_stamp as fn(u64) -> i64))
         }
@@ -359,10 +359,42 @@ async fn an_exactly_once_windowed_count_killed_again_and_again_counts_every_reco
     .await;
 }
 
-/// Finishes a windowed (`mode` `windowed`, `windowed-eos` or `sessions`) run and checks it: one record
-/// per key two hours later (past the child's hour of grace) closes every window, read by
-/// one more instance, which restores the state the others left. Every closed window's
-/// count must be 100, and every window must come out.
+/// A `group_by` + sliding count (10 s back from each record) killed again and again:
+/// each record's window counts exactly the records of its key in the 10 s before it
+/// (101 once the run is 10 s in: one every 100 ms), every record's window comes out, and
+/// none with two values. Sliding stores keep their records in the changelog and the end
+/// of each key's newest delivered window, which this run exercises across kills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sliding_count_killed_again_and_again_counts_every_record_exactly_once() {
+    let t = real();
+    let (input, output) = (unique("crash-sli-in"), unique("crash-sli-out"));
+    create(&t, &input, PARTITIONS).await;
+    create(&t, &output, PARTITIONS).await;
+    let dir = scratch("crash-sliding");
+    let counted = windowed_records(setting("KFLOW_CRASH_RECORDS", 200_000));
+    let (group, kills) = run_with_kills(&t, "sliding", &input, &output, &dir).await;
+    let what = format!("sliding, {kills} kills");
+    check_windows(&t, "sliding", &group, &input, &output, &dir, counted, &what).await;
+}
+
+/// What a windowed run's windows must hold: how many come out, and each one's count
+/// (by key and window start).
+fn expected_windows(mode: &str, counted: u64) -> (u64, fn(u64, i64) -> u64) {
+    match mode {
+        // One window per record, [t - 10 s, t]: the key's records in it, one per 100 ms.
+        "sliding" => (counted, |key, start| {
+            let i = (start + WINDOW_MS - WINDOW_T0) as u64;
+            (i - key).min(WINDOW_MS as u64) / WINDOW_KEYS + 1
+        }),
+        _ => (counted / WINDOW_MS as u64 * WINDOW_KEYS, |_, _| 100),
+    }
+}
+
+/// Finishes a windowed (`mode` `windowed`, `windowed-eos`, `sliding` or `sessions`) run
+/// and checks it: one record per key two hours later (past the child's hour of grace)
+/// closes every window, read by one more instance, which restores the state the others
+/// left. Every closed window's count must be what its input gives (see
+/// [`expected_windows`]), and every window must come out.
 #[allow(clippy::too_many_arguments)]
 async fn check_windows(
     t: &KafkaTransport,
@@ -404,7 +436,7 @@ async fn check_windows(
     }
     // Their inputs commit once they are in the repartition topic; the windows close when
     // the window stage reads them back from it. Wait for the results before stopping.
-    let windows = counted / WINDOW_MS as u64 * WINDOW_KEYS;
+    let (windows, expected) = expected_windows(mode, counted);
     read_until(t, output, Duration::from_secs(180), |out| {
         let starts: std::collections::BTreeSet<&str> = out.iter().map(|r| r.3.as_str()).collect();
         starts.len() as u64 >= windows
@@ -425,7 +457,13 @@ async fn check_windows(
             .or_default()
             .push(v["value"].as_u64().expect("value"));
     }
-    let wrong: Vec<_> = values.iter().filter(|(_, v)| v.iter().any(|n| *n != 100)).collect();
+    let wrong: Vec<_> = values
+        .iter()
+        .filter(|((key, start), v)| {
+            let want = expected(key.parse().expect("a numeric key"), *start);
+            v.iter().any(|n| *n != want)
+        })
+        .collect();
     let again: usize = values.values().map(|v| v.len() - 1).sum();
     eprintln!(
         "crash run ({what}): {counted} records in, {} windows out of {windows}, {again} emitted again with the same value, {} wrong",
@@ -434,7 +472,7 @@ async fn check_windows(
     );
     assert!(
         wrong.is_empty(),
-        "{what}: windows with a count other than 100: {:?}",
+        "{what}: windows with a count other than their input's: {:?}",
         &wrong[..wrong.len().min(10)]
     );
     assert_eq!(values.len() as u64, windows, "{what}: every window emitted");

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kflow_core::transport::StartFrom;
-use kflow_core::window::{Session, Tumbling, WindowResult};
+use kflow_core::window::{Session, Sliding, Tumbling, WindowResult};
 use kflow_core::{policy, App, Flow, HandlerError, Listener, Meta, Processor};
 use kflow_crash::Child;
 use kflow_kafka::{KafkaConfig, KafkaTransport};
@@ -44,6 +44,15 @@ fn sessions(values: Flow<u64>) -> Flow<WindowResult<String, u64>> {
     values
         .group_by(|v| (v % 100).to_string())
         .window(Session::with_gap(Duration::from_secs(5)).grace(Duration::from_secs(3_600)))
+        .count()
+}
+
+/// Counts per key (the value mod 100) in 10 s sliding windows (one per record, reaching
+/// 10 s back), through a repartition topic; an hour of grace, as for `windowed`.
+fn sliding(values: Flow<u64>) -> Flow<WindowResult<String, u64>> {
+    values
+        .group_by(|v| (v % 100).to_string())
+        .window(Sliding::of(Duration::from_secs(10)).grace(Duration::from_secs(3_600)))
         .count()
 }
 
@@ -165,6 +174,12 @@ async fn main() -> ExitCode {
         }
         "sessions" => {
             let p = Processor::new("counts", sessions)
+                .input([input.as_str()])
+                .output(&output);
+            app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
+        }
+        "sliding" => {
+            let p = Processor::new("counts", sliding)
                 .input([input.as_str()])
                 .output(&output);
             app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
