@@ -21,6 +21,10 @@ pub(crate) struct StateAccess {
     /// Not part of any transaction, so that a restore can wait for its marker.
     pub markers: Arc<dyn Producer>,
     pub holds: Option<crate::ack::Holds>,
+    /// Where on-disk stores keep their databases (`None`: every store in memory).
+    pub dir: Option<std::path::PathBuf>,
+    /// How many entries an on-disk store keeps in memory.
+    pub cache: usize,
 }
 
 /// One task's services, shared by its pipeline's stages. Cheap to clone.

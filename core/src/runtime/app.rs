@@ -44,6 +44,7 @@ pub struct App {
     policies: ErrorPolicies,
     services: Vec<Box<dyn Service>>,
     instance_id: Option<String>,
+    state: super::StateSettings,
 }
 
 impl App {
@@ -58,12 +59,15 @@ impl App {
             policies: ErrorPolicies::default(),
             services: Vec::new(),
             instance_id: None,
+            state: super::StateSettings::default(),
         }
     }
 
     /// An app configured from the environment: `KFLOW_APP_ID` (default `kflow-app`),
     /// `KFLOW_INSTANCE_ID`, `KFLOW_COMMIT_INTERVAL_MS`, `KFLOW_DRAIN_TIMEOUT_MS`,
-    /// `KFLOW_STALL_TIMEOUT_MS`. A malformed value is an error naming the variable. The
+    /// `KFLOW_STALL_TIMEOUT_MS`, `KFLOW_STATE_DIR` ([`App::state_dir`]),
+    /// `KFLOW_STATE_CACHE` ([`App::state_cache`]). A malformed value is an error naming
+    /// the variable. The
     /// transport is not chosen here: the `kflow` facade's `App::from_env()` adds Kafka
     /// from `KAFKA_BROKERS`; an app without a transport does not start.
     pub fn new_from_env() -> Result<Self> {
@@ -81,6 +85,15 @@ impl App {
         if let Some(ms) = env_millis("KFLOW_STALL_TIMEOUT_MS")? {
             app.config.stall_timeout = ms;
         }
+        if let Ok(dir) = std::env::var("KFLOW_STATE_DIR") {
+            app.state.dir = Some(dir.into());
+        }
+        if let Ok(n) = std::env::var("KFLOW_STATE_CACHE") {
+            app.state.cache = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| Error::Config {
+                key: "KFLOW_STATE_CACHE".into(),
+                reason: format!("`{n}` is not a positive number of entries"),
+            })?;
+        }
         Ok(app)
     }
 
@@ -91,6 +104,29 @@ impl App {
     /// once instead of waiting for the transaction timeout.
     pub fn instance_id(mut self, id: &str) -> Self {
         self.instance_id = Some(id.to_string());
+        self
+    }
+
+    /// Keeps the state of tumbling and hopping windows and of `stateful` in on-disk stores
+    /// under `dir` (one redb database per store and partition), so that state can be
+    /// larger than memory and a restart reads only the changelog written since the last
+    /// checkpoint (every 10 s and when a task stops; at-least-once processors only, see
+    /// `docs/state.md`). Session and sliding windows stay in memory. Each instance on a
+    /// machine needs its own directory. Default: every store in memory.
+    ///
+    /// ```
+    /// let app = kflow_core::App::new("shop").state_dir("/var/lib/shop/state");
+    /// # let _ = app;
+    /// ```
+    pub fn state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.state.dir = Some(dir.into());
+        self
+    }
+
+    /// How many entries each on-disk store keeps in memory (default 100 000); the rest
+    /// are read from its database when a record needs them.
+    pub fn state_cache(mut self, entries: usize) -> Self {
+        self.state.cache = entries.max(1);
         self
     }
 
@@ -272,6 +308,7 @@ impl App {
                 health: health.clone(),
                 pauses: pauses.clone(),
                 instance_id: instance_id.clone(),
+                state: self.state.clone(),
             };
             transport.check_consumer(&member::consumer_config(&**unit, &env))?;
             let fatal = fatal.clone();

@@ -49,6 +49,7 @@ pub(crate) struct MemberEnv {
     pub health: Health,
     pub pauses: super::pauses::Pauses,
     pub instance_id: String,
+    pub state: super::StateSettings,
 }
 
 struct Task {
@@ -267,6 +268,7 @@ impl Member {
                 producer: self.producer.clone(),
                 markers: self.env.producer.clone(),
                 holds: self.holds.clone(),
+                state: self.env.state.clone(),
                 reader: self.env.transport.reader(),
                 health: self.env.health.clone(),
                 stats: self.env.stats.clone(),

@@ -68,6 +68,27 @@ impl TopicDefaults {
     }
 }
 
+/// Where stores keep their state (see [`crate::App::state_dir`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StateSettings {
+    /// The directory of on-disk stores' databases (`None`: every store in memory).
+    pub dir: Option<std::path::PathBuf>,
+    /// How many entries an on-disk store keeps in memory.
+    pub cache: usize,
+}
+
+/// The default of [`crate::App::state_cache`].
+pub const DEFAULT_STATE_CACHE: usize = 100_000;
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            dir: None,
+            cache: DEFAULT_STATE_CACHE,
+        }
+    }
+}
+
 /// Timing settings of the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeConfig {

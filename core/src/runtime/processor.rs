@@ -331,6 +331,8 @@ impl<In: Send + 'static, Out: Send + 'static, O: OutputMode<Out>> Unit for Proce
             health: setup.health.clone(),
             markers: setup.markers.clone(),
             holds: setup.holds.clone(),
+            dir: setup.state.dir.clone(),
+            cache: setup.state.cache,
         });
         let env = TaskEnv::with_state(Some(setup.partition), Some(setup.producer.clone()), recovery, state);
         let build = self.build_ctx(&setup.app_id, env.clone(), repartitions);

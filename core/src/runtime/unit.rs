@@ -38,6 +38,8 @@ pub(crate) struct TaskSetup {
     pub markers: Arc<dyn Producer>,
     /// Exactly-once: store work the member's transactions wait for.
     pub holds: Option<crate::ack::Holds>,
+    /// Where stores keep their state.
+    pub state: super::StateSettings,
     /// Where stores restore their changelogs from (`None`: the transport cannot).
     pub reader: Option<Arc<dyn crate::transport::PartitionReader>>,
     /// The app's health (a task restoring a store is not ready).

@@ -12,8 +12,13 @@
 //!
 //! Every record also carries the task's stream time in the `kflow.stream.time` header.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -21,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::ack::{Ack, OffsetTracker, TrackerHandle};
 use crate::flow::Origin;
 use crate::record::{Headers, Offset, Timestamp, TopicPartition};
-use crate::transport::OutRecord;
+use crate::transport::{OutRecord, Producer};
+
+use super::disk::{Checkpoint, Disk};
 
 /// The header holding the writer's stream time (big-endian `i64`).
 pub(crate) const STREAM_TIME_HEADER: &str = "kflow.stream.time";
@@ -151,6 +158,70 @@ pub struct Changelog {
     /// Whether the task's marks are written (stores whose entries carry their own marks
     /// need none).
     marks: bool,
+    /// The highest stream time written.
+    stream_time: Timestamp,
+    /// The on-disk backend, if the store keeps one.
+    disk: Option<DiskLog>,
+}
+
+/// How often an on-disk store checkpoints (at-least-once only).
+pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A store's on-disk side (see [`super::disk`]): the writes sent but not yet applied,
+/// and the checkpoints.
+pub(crate) struct DiskLog {
+    disk: Arc<Disk>,
+    /// Checkpoint markers go through it (outside any transaction).
+    markers: Arc<dyn Producer>,
+    /// False under exactly-once: a checkpoint could hold writes of a transaction that
+    /// aborts later (see `Restoring::start`).
+    checkpoints: bool,
+    /// One offset per write sent, released when it is acknowledged.
+    written: OffsetTracker,
+    acked: TrackerHandle,
+    next_seq: i64,
+    sent: VecDeque<(i64, Bytes, Option<Bytes>)>,
+    /// Store keys with a write not yet applied (queued, deferred or sent): a store must
+    /// not drop them from memory, the database does not have their value yet.
+    pending: HashMap<Bytes, usize>,
+    last_checkpoint: tokio::time::Instant,
+    checkpointing: Option<BoxFuture<'static, Result<(), String>>>,
+    cache: usize,
+    /// At the end of input: waiting for the last acknowledgements.
+    finishing: Option<BoxFuture<'static, ()>>,
+}
+
+/// What a restore hands the store to go on with its database.
+pub(crate) struct DiskAttach {
+    pub disk: Arc<Disk>,
+    pub markers: Arc<dyn Producer>,
+    pub checkpoints: bool,
+    /// How many entries the store keeps in memory.
+    pub cache: usize,
+}
+
+impl DiskLog {
+    fn new(a: DiskAttach, topic: &str, partition: i32) -> Self {
+        let written = OffsetTracker::new(TopicPartition::new(format!("{topic} (applied)"), partition));
+        DiskLog {
+            disk: a.disk,
+            markers: a.markers,
+            checkpoints: a.checkpoints,
+            acked: written.handle(),
+            written,
+            next_seq: 0,
+            sent: VecDeque::new(),
+            pending: HashMap::new(),
+            last_checkpoint: tokio::time::Instant::now(),
+            checkpointing: None,
+            cache: a.cache,
+            finishing: None,
+        }
+    }
+
+    fn pend(&mut self, key: &Bytes) {
+        *self.pending.entry(key.clone()).or_insert(0) += 1;
+    }
 }
 
 impl Changelog {
@@ -168,7 +239,31 @@ impl Changelog {
             seen: Origins::default(),
             marks_dirty: false,
             marks: true,
+            stream_time: Timestamp::MIN,
+            disk: None,
         }
+    }
+
+    /// Keeps the store's state on disk from now on (a restore hands the database over).
+    pub(crate) fn attach_disk(&mut self, attach: Option<DiskAttach>) {
+        if let Some(a) = attach {
+            self.disk = Some(DiskLog::new(a, &self.topic, self.partition));
+        }
+    }
+
+    /// The store's database, if it keeps one.
+    pub(crate) fn disk(&self) -> Option<&Disk> {
+        self.disk.as_ref().map(|d| &*d.disk)
+    }
+
+    /// With a database: how many entries the store keeps in memory.
+    pub(crate) fn cache(&self) -> Option<usize> {
+        self.disk.as_ref().map(|d| d.cache)
+    }
+
+    /// True while `key` has a write the database does not reflect yet.
+    pub(crate) fn is_pending(&self, key: &[u8]) -> bool {
+        self.disk.as_ref().is_some_and(|d| d.pending.contains_key(key))
     }
 
     /// The same, without the task's marks record.
@@ -185,7 +280,8 @@ impl Changelog {
         (self.emissions.track(Offset(n)), n)
     }
 
-    fn record(&self, key: Bytes, value: Option<Bytes>, stream_time: Timestamp) -> OutRecord {
+    fn record(&mut self, key: Bytes, value: Option<Bytes>, stream_time: Timestamp) -> OutRecord {
+        self.stream_time = self.stream_time.max(stream_time);
         let mut headers = Headers::new();
         headers.insert(STREAM_TIME_HEADER, Bytes::copy_from_slice(&stream_time.to_be_bytes()));
         OutRecord {
@@ -201,6 +297,9 @@ impl Changelog {
     /// Queues a slot's new value; `acks` (of the records it now reflects) are released
     /// once it is written.
     pub(crate) fn put(&mut self, key: Bytes, value: Bytes, acks: Ack, stream_time: Timestamp) {
+        if let Some(d) = self.disk.as_mut() {
+            d.pend(&key);
+        }
         let record = self.record(key, Some(value), stream_time);
         self.writes.push_back((record, acks));
         self.marks_dirty = true;
@@ -219,6 +318,9 @@ impl Changelog {
 
     /// [`Changelog::write_after`], releasing `ack` once the write is acknowledged.
     pub(crate) fn write_after_acked(&mut self, n: i64, key: Bytes, value: Option<Bytes>, ack: Ack) {
+        if let Some(d) = self.disk.as_mut() {
+            d.pend(&key);
+        }
         self.deferred.push_back((n, key, value, ack));
     }
 
@@ -276,14 +378,133 @@ impl Changelog {
         }
     }
 
-    /// The next write to send.
+    /// The next write to send (none while a checkpoint is taken: every write sent before
+    /// its marker must be below it, every later one above).
     pub(crate) fn next_write(&mut self) -> Option<(OutRecord, Ack)> {
-        self.writes.pop_front()
+        if self.disk.as_ref().is_some_and(|d| d.checkpointing.is_some()) {
+            return None;
+        }
+        let (record, ack) = self.writes.pop_front()?;
+        let Some(d) = self.disk.as_mut() else {
+            return Some((record, ack));
+        };
+        let seq = d.next_seq;
+        d.next_seq += 1;
+        let key = record.key.clone().unwrap_or_default();
+        d.sent.push_back((seq, key, record.value.clone()));
+        let applied = d.written.track(Offset(seq));
+        Some((record, Ack::merge(vec![ack, applied])))
     }
 
-    /// True while writes wait to be sent.
+    /// Applies the acknowledged writes to the database, in the order they were sent, and
+    /// starts a checkpoint when one is due (every [`CHECKPOINT_INTERVAL`], at-least-once
+    /// only, when nothing is in flight).
+    pub(crate) fn apply_acked(&mut self) -> Result<(), String> {
+        let Some(d) = self.disk.as_mut() else {
+            return Ok(());
+        };
+        let frontier = d.acked.frontier().map_or(0, |f| f.0);
+        let mut batch = Vec::new();
+        while d.sent.front().is_some_and(|(seq, _, _)| *seq < frontier) {
+            let (_, key, value) = d.sent.pop_front().expect("checked");
+            if let Some(n) = d.pending.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    d.pending.remove(&key);
+                }
+            }
+            batch.push((key, value));
+        }
+        d.disk.apply(&batch, None)?;
+        let due = d.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL;
+        if due && d.checkpoints && d.checkpointing.is_none() && d.sent.is_empty() && self.writes.is_empty() {
+            self.start_checkpoint();
+        }
+        Ok(())
+    }
+
+    fn start_checkpoint(&mut self) {
+        let (topic, partition, stream_time) = (self.topic.clone(), self.partition, self.stream_time);
+        let Some(d) = self.disk.as_mut() else { return };
+        let marker = OutRecord {
+            topic: topic.clone(),
+            partition: Some(partition),
+            key: Some(Bytes::from_static(&[MARKER])),
+            value: Some(Bytes::from_static(b"checkpoint")),
+            headers: Headers::new(),
+            timestamp: None,
+        };
+        let (disk, markers) = (d.disk.clone(), d.markers.clone());
+        d.checkpointing = Some(
+            async move {
+                let at = markers
+                    .send_reporting(marker)
+                    .await
+                    .map_err(|e| format!("a checkpoint marker could not be written to {topic}: {e}"))?;
+                let stream_time = (stream_time != Timestamp::MIN).then_some(stream_time);
+                disk.apply(
+                    &[],
+                    Some(Checkpoint {
+                        from: at.0,
+                        stream_time,
+                    }),
+                )
+            }
+            .boxed(),
+        );
+    }
+
+    /// Drives a checkpoint under way; ready (with its outcome) when none is.
+    pub(crate) fn poll_checkpoint(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        let Some(d) = self.disk.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let Some(running) = d.checkpointing.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let done = std::task::ready!(running.as_mut().poll(cx));
+        d.checkpointing = None;
+        d.last_checkpoint = tokio::time::Instant::now();
+        Poll::Ready(done)
+    }
+
+    /// At the end of input, once every write was queued: waits for their
+    /// acknowledgements, applies them and (at-least-once) checkpoints, so that the next
+    /// owner restores from here. Ready at once without a database.
+    pub(crate) fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        std::task::ready!(self.poll_checkpoint(cx))?;
+        let Some(d) = self.disk.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        if !d.sent.is_empty() {
+            let acked = d.acked.clone();
+            let waiting = d.finishing.get_or_insert_with(|| {
+                async move {
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                    acked.settled(deadline).await;
+                }
+                .boxed()
+            });
+            std::task::ready!(waiting.as_mut().poll(cx));
+            d.finishing = None;
+            self.apply_acked()?;
+            let d = self.disk.as_mut().expect("checked");
+            if !d.sent.is_empty() {
+                // Not acknowledged in time (or failed): no checkpoint past them.
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let d = self.disk.as_mut().expect("checked");
+        if !d.checkpoints || !self.writes.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        self.start_checkpoint();
+        self.poll_checkpoint(cx)
+    }
+
+    /// True while writes wait to be sent (and may be: not while a checkpoint holds them).
     pub(crate) fn has_writes(&self) -> bool {
-        !self.writes.is_empty()
+        !self.writes.is_empty() && self.disk.as_ref().is_none_or(|d| d.checkpointing.is_none())
     }
 
     /// True while writes wait for deliveries.

@@ -220,9 +220,12 @@ where
                 Restoring::Running { restore, .. } => {
                     let restored = std::task::ready!(restore.as_mut().poll(cx));
                     *this.restoring = Restoring::Done;
-                    let loaded = restored
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| load(r, this.slots, this.env, this.names));
+                    let loaded = restored.map_err(|e| e.to_string()).and_then(|mut r| {
+                        if let Some(log) = this.log.as_mut() {
+                            log.attach_disk(r.disk.take());
+                        }
+                        load(r, this.slots, this.env, this.names)
+                    });
                     if let Err(reason) = loaded {
                         fail(this.env, this.names, &reason);
                         *this.done = true;
@@ -233,6 +236,11 @@ where
             }
             std::task::ready!(poll_sending(this.writing, this.env, cx));
             if let Some(log) = this.log.as_mut() {
+                if let Poll::Ready(Err(reason)) = log.poll_checkpoint(cx) {
+                    fail(this.env, this.names, &reason);
+                    *this.done = true;
+                    continue;
+                }
                 if let Some((record, ack)) = log.next_write() {
                     let producer = this.env.producer().expect("a changelog is only kept with a producer");
                     *this.writing = Some(producer.send(record, ack));
@@ -257,7 +265,11 @@ where
                     }
                     return Poll::Pending;
                 };
-                log.flush(0);
+                if let Err(reason) = maintain(log, this.slots, cx) {
+                    fail(this.env, this.names, &reason);
+                    *this.done = true;
+                    continue;
+                }
                 if log.has_writes() {
                     continue;
                 }
@@ -271,6 +283,13 @@ where
                         continue;
                     }
                     None if *this.upstream_done => {
+                        // An on-disk store applies its last writes and checkpoints first.
+                        match log.poll_finish(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Err(reason)) => fail(this.env, this.names, &reason),
+                            Poll::Ready(Ok(())) if log.has_writes() => continue,
+                            Poll::Ready(Ok(())) => {}
+                        }
                         *this.done = true;
                         continue;
                     }
@@ -298,7 +317,10 @@ where
                     if *this.since_flush >= FLUSH_EVERY {
                         *this.since_flush = 0;
                         if let Some(log) = this.log.as_mut() {
-                            log.flush(0);
+                            if let Err(reason) = maintain(log, this.slots, cx) {
+                                fail(this.env, this.names, &reason);
+                                *this.done = true;
+                            }
                         }
                     }
                 }
@@ -307,6 +329,36 @@ where
             }
         }
     }
+}
+
+/// Queues the writes that became due, applies the acknowledged ones to the database (if
+/// the store keeps one) and drops states from memory beyond the cache, keeping those the
+/// database does not have yet.
+fn maintain<K: GroupKey, S>(
+    log: &mut Changelog,
+    slots: &mut HashMap<K, Slot<S>>,
+    cx: &mut Context<'_>,
+) -> std::result::Result<(), String> {
+    log.apply_acked()?;
+    // A checkpoint it started is polled now, so that its end wakes the task.
+    if let Poll::Ready(Err(reason)) = log.poll_checkpoint(cx) {
+        return Err(reason);
+    }
+    log.flush(0);
+    let Some(cache) = log.cache() else {
+        return Ok(());
+    };
+    if slots.len() > cache {
+        let mut excess = slots.len() - cache * 9 / 10;
+        slots.retain(|_, slot| {
+            let evictable = excess > 0 && !log.is_pending(&changelog_key(&slot.log_key));
+            if evictable {
+                excess -= 1;
+            }
+            !evictable
+        });
+    }
+    Ok(())
 }
 
 /// Applies one record: skipped if its key's state already reflects it, else `f` runs and
@@ -334,11 +386,27 @@ where
     let (key, value) = record.value;
     if !slots.contains_key(&key) {
         let log_key = record.key.clone().unwrap_or_else(|| key.to_key_bytes());
-        let slot = Slot {
-            state: None,
-            origins: Origins::default(),
-            log_key,
-            key_bytes: record.key.clone(),
+        // On disk: the key's state may be in the database only.
+        let stored = match log.as_ref().and_then(Changelog::disk) {
+            Some(disk) => disk.get(&changelog_key(&log_key))?,
+            None => None,
+        };
+        let slot = match stored {
+            Some(value) => {
+                let value: SlotValue<S> = serde_json::from_slice(&value).map_err(|e| format!("a stored state: {e}"))?;
+                Slot {
+                    state: value.s.map(|(s,)| s),
+                    origins: value.o,
+                    log_key,
+                    key_bytes: record.key.clone(),
+                }
+            }
+            None => Slot {
+                state: None,
+                origins: Origins::default(),
+                log_key,
+                key_bytes: record.key.clone(),
+            },
         };
         slots.insert(key.clone(), slot);
     }
@@ -390,7 +458,7 @@ fn start_restore(log: &mut Option<Changelog>, env: &TaskEnv, names: &Names) -> R
         *log = Some(changelog.without_marks());
         true
     };
-    Restoring::start(env, &names.store, names.changelog.as_deref(), attach).unwrap_or_else(|reason| {
+    Restoring::start(env, &names.store, names.changelog.as_deref(), true, attach).unwrap_or_else(|reason| {
         fail(env, names, reason);
         Restoring::Done
     })

@@ -12,6 +12,7 @@
 //! stores are in [`crate::window`].
 
 pub(crate) mod changelog;
+pub(crate) mod disk;
 mod keyed;
 pub(crate) mod restore;
 

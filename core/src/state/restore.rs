@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::changelog::{stream_time_of, Changelog, Origins, TaskMarks, MARKER, MARKS};
+use super::changelog::{stream_time_of, Changelog, DiskAttach, Origins, TaskMarks, MARKER, MARKS};
+use super::disk::{Checkpoint, Disk};
 use crate::ack::OffsetTracker;
 use crate::error::{Error, Result};
 use crate::flow::{StateAccess, TaskEnv};
@@ -27,9 +28,12 @@ pub(crate) const RESTORE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What a changelog partition holds, compacted: the newest value of every live entry
 /// (every key but the task's marks and restore markers; each store reads its own kinds).
+/// With an on-disk store, the entries are in its database instead (`disk`), and only the
+/// changelog's tail past the last checkpoint was read.
 #[derive(Default)]
 pub struct Restored {
     pub entries: HashMap<Bytes, Bytes>,
+    pub(crate) disk: Option<DiskAttach>,
     pub stream_time: Option<Timestamp>,
     pub seen: Origins,
     /// Changelog records read (markers included).
@@ -37,11 +41,58 @@ pub struct Restored {
     pub took: Duration,
 }
 
+/// Changelog records applied to a database per write while restoring.
+const RESTORE_BATCH: usize = 10_000;
+
+/// Opens the database of an on-disk store: under exactly-once a fresh one (its last
+/// checkpoint could hold writes of transactions that aborted after it), else the one
+/// the last owner on this machine left.
+async fn open_disk(access: &StateAccess, dir: &std::path::Path, topic: &str, partition: i32) -> Result<Disk> {
+    if access.committed_only {
+        let file = dir.join(topic).join(format!("{partition}.redb"));
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::transport(
+                    format!("restoring {topic}"),
+                    format!("{}: {e}", file.display()),
+                ))
+            }
+        }
+    }
+    Disk::open(dir, topic, partition)
+        .await
+        .map_err(|e| Error::transport(format!("restoring {topic}"), e))
+}
+
 /// Reads changelog partition `partition` of `topic` to its end (the marker goes through
-/// `access.markers`, outside any transaction).
-pub(crate) async fn restore(access: StateAccess, topic: Arc<str>, partition: i32) -> Result<Restored> {
+/// `access.markers`, outside any transaction). With `on_disk` and a state directory, into
+/// the store's database, from its last checkpoint on.
+pub(crate) async fn restore(access: StateAccess, topic: Arc<str>, partition: i32, on_disk: bool) -> Result<Restored> {
     let started = Instant::now();
     let tp = TopicPartition::new(topic.clone(), partition);
+    let disk = match access.dir.as_deref().filter(|_| on_disk) {
+        Some(dir) => Some(Arc::new(open_disk(&access, dir, &topic, partition).await?)),
+        None => None,
+    };
+    let disk_error = |e: String| Error::transport(format!("restoring {tp}"), e);
+    let mut out = Restored::default();
+    let mut from = 0;
+    if let Some(d) = &disk {
+        let checkpoint = d.checkpoint().map_err(disk_error)?;
+        from = checkpoint.from;
+        out.stream_time = checkpoint.stream_time;
+        if let Some(Ok(marks)) = d
+            .get(&[MARKS])
+            .map_err(disk_error)?
+            .map(|v| serde_json::from_slice::<TaskMarks>(&v))
+        {
+            out.seen.merge(&marks.seen);
+            out.stream_time = Some(out.stream_time.map_or(marks.stream_time, |s| s.max(marks.stream_time)));
+        }
+    }
+    let mut batch: Vec<(Bytes, Option<Bytes>)> = Vec::new();
     let nonce = marker_nonce();
     let mut tracker = OffsetTracker::new(tp.clone());
     let delivered = tracker.handle();
@@ -67,8 +118,7 @@ pub(crate) async fn restore(access: StateAccess, topic: Arc<str>, partition: i32
             format!("the restore marker could not be written: {reason}"),
         ));
     }
-    let mut out = Restored::default();
-    let mut records = access.reader.read(tp.clone(), Offset(0), access.committed_only);
+    let mut records = access.reader.read(tp.clone(), Offset(from), access.committed_only);
     loop {
         let next = tokio::time::timeout_at(deadline, records.next()).await.map_err(|_| {
             Error::transport(
@@ -100,9 +150,22 @@ pub(crate) async fn restore(access: StateAccess, topic: Arc<str>, partition: i32
                     out.seen.merge(&marks.seen);
                     out.stream_time = Some(out.stream_time.map_or(marks.stream_time, |s| s.max(marks.stream_time)));
                 }
+                if disk.is_some() {
+                    batch.push((key, record.value));
+                }
             }
-            Some(&MARKER) if record.value.as_ref() == Some(&nonce) => break,
+            Some(&MARKER) if record.value.as_ref() == Some(&nonce) => {
+                if let Some(d) = &disk {
+                    let checkpoint = Checkpoint {
+                        from: record.meta.offset.0,
+                        stream_time: out.stream_time,
+                    };
+                    d.apply(&batch, Some(checkpoint)).map_err(disk_error)?;
+                }
+                break;
+            }
             Some(&MARKER) | None => {}
+            Some(_) if disk.is_some() => batch.push((key, record.value)),
             Some(_) => match record.value {
                 Some(value) => {
                     out.entries.insert(key, value);
@@ -112,7 +175,19 @@ pub(crate) async fn restore(access: StateAccess, topic: Arc<str>, partition: i32
                 }
             },
         }
+        if batch.len() >= RESTORE_BATCH {
+            if let Some(d) = &disk {
+                d.apply(&batch, None).map_err(disk_error)?;
+                batch.clear();
+            }
+        }
     }
+    out.disk = disk.map(|disk| DiskAttach {
+        disk,
+        markers: access.markers.clone(),
+        checkpoints: !access.committed_only,
+        cache: access.cache,
+    });
     out.took = started.elapsed();
     Ok(out)
 }
@@ -157,10 +232,14 @@ impl Restoring {
     /// keeps none) into store `store`, once `attach` took the task's changelog writer
     /// (false: the store keeps no changelog). Done at once for a detached flow (state in
     /// memory only); an error if the transport cannot read changelog partitions.
+    ///
+    /// With `on_disk` (a store that can keep its state on disk) and a state directory
+    /// ([`crate::App::state_dir`]), the state is restored into the store's database.
     pub(crate) fn start(
         env: &TaskEnv,
         store: &str,
         topic: Option<&str>,
+        on_disk: bool,
         attach: impl FnOnce(Changelog) -> bool,
     ) -> std::result::Result<Self, &'static str> {
         let Some(topic) = topic else {
@@ -179,7 +258,7 @@ impl Restoring {
         }
         let in_progress = InProgress::new(env, access);
         tracing::info!(processor = %env.name(), store, changelog = %topic, partition = partition.0, "restoring state");
-        let future = restore(access.clone(), Arc::from(topic), partition.0);
+        let future = restore(access.clone(), Arc::from(topic), partition.0, on_disk);
         Ok(Restoring::Running {
             restore: Box::pin(future),
             _in_progress: in_progress,

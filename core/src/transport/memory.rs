@@ -579,6 +579,10 @@ impl Producer for MemoryProducer {
     fn flush(&self, _timeout: Duration) -> BoxFuture<'static, Result<()>> {
         futures::future::ready(Ok(())).boxed()
     }
+
+    fn send_reporting(&self, record: OutRecord) -> BoxFuture<'static, Result<Offset>> {
+        futures::future::ready(self.broker.produce(record).map(|(_, offset)| offset)).boxed()
+    }
 }
 
 impl Admin for MemoryBroker {

@@ -110,6 +110,14 @@ pub trait Producer: Send + Sync + 'static {
 
     /// Waits until every queued record was acknowledged or failed, at most `timeout`.
     fn flush(&self, timeout: Duration) -> BoxFuture<'static, Result<()>>;
+
+    /// Writes `record` and resolves, once it is acknowledged, with the offset it was
+    /// written at (state stores' checkpoint markers need it). The default: an error
+    /// saying that this producer cannot tell.
+    fn send_reporting(&self, record: OutRecord) -> BoxFuture<'static, Result<Offset>> {
+        let e = crate::error::Error::produce(record.topic.to_string(), "this producer does not report offsets");
+        Box::pin(futures::future::ready(Err(e)))
+    }
 }
 
 /// How long stopping a partition's work may take by default (see

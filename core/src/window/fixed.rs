@@ -59,6 +59,8 @@ pub struct FixedStore<K, T, A> {
     /// Slots changed since the last flush: window and index in it (stale once the window
     /// closed, which writes its slots itself).
     dirty: Vec<(WindowKey, usize)>,
+    /// On disk: how many slots of each window are in the database only.
+    evicted: BTreeMap<WindowKey, usize>,
 }
 
 impl<K, T, A> FixedStore<K, T, A> {
@@ -71,6 +73,7 @@ impl<K, T, A> FixedStore<K, T, A> {
             windows: BTreeMap::new(),
             log: None,
             dirty: Vec::new(),
+            evicted: BTreeMap::new(),
         }
     }
 
@@ -115,6 +118,87 @@ pub(crate) fn parse_slot_key(key: &[u8]) -> Option<(Window, &[u8])> {
     let start = i64::from_be_bytes(key[1..9].try_into().ok()?);
     let end = i64::from_be_bytes(key[9..17].try_into().ok()?);
     Some((Window { start, end }, &key[17..]))
+}
+
+/// A slot read back from its changelog value (from a restore or the database).
+fn restored_slot<A: DeserializeOwned>(ckey: Bytes, value: &[u8], emit: Option<(Ack, i64)>) -> Result<Slot<A>, String> {
+    let value: SlotValue<A> = serde_json::from_slice(value).map_err(|e| format!("a restored window aggregate: {e}"))?;
+    let meta = Meta::detached(value.t);
+    let slot = Slot {
+        acc: value.a,
+        pending: Vec::new(),
+        dirty: false,
+        key_bytes: None,
+        meta,
+        max_ts: value.t,
+        durable: Some(Durable {
+            key: ckey,
+            origins: value.o,
+            emit,
+        }),
+    };
+    Ok(slot)
+}
+
+impl<K: GroupKey, T, A: DeserializeOwned> FixedStore<K, T, A> {
+    /// Reads every slot of `window` that is only in the database into memory.
+    fn load_window(&mut self, window: WindowKey) -> Result<(), String> {
+        if self.evicted.remove(&window).is_none() {
+            return Ok(());
+        }
+        let Some(disk) = self.log.as_ref().and_then(Changelog::disk) else {
+            return Ok(());
+        };
+        let (end, start) = window;
+        let prefix = slot_key(Window { start, end }, &[]);
+        let keys = self.windows.entry(window).or_default();
+        for (ckey, value) in disk.scan(&prefix)? {
+            let (_, key_bytes) = parse_slot_key(&ckey).ok_or("a database key is not a window slot")?;
+            let key = K::from_key_bytes(key_bytes).map_err(|e| format!("a stored window key: {e}"))?;
+            if keys.contains_key(&key) {
+                continue;
+            }
+            keys.insert(key, restored_slot(ckey, &value, None)?);
+        }
+        Ok(())
+    }
+
+    /// With a database: drops slots from memory until at most 90 % of the cache is used,
+    /// keeping those whose newest value the database does not have yet.
+    fn evict(&mut self) {
+        let Some((log, cache)) = self.log.as_ref().and_then(|l| Some((l, l.cache()?))) else {
+            return;
+        };
+        let resident: usize = self.windows.values().map(IndexMap::len).sum();
+        if resident <= cache {
+            return;
+        }
+        let mut excess = resident - cache * 9 / 10;
+        for (window, keys) in self.windows.iter_mut() {
+            if excess == 0 {
+                break;
+            }
+            let before = keys.len();
+            keys.retain(|_, slot| {
+                let evictable = excess > 0
+                    && !slot.dirty
+                    && slot.pending.is_empty()
+                    && slot
+                        .durable
+                        .as_ref()
+                        .is_some_and(|d| d.emit.is_none() && !log.is_pending(&d.key));
+                if evictable {
+                    excess -= 1;
+                }
+                !evictable
+            });
+            let gone = before - keys.len();
+            if gone > 0 {
+                *self.evicted.entry(*window).or_default() += gone;
+            }
+        }
+        self.windows.retain(|_, keys| !keys.is_empty());
+    }
 }
 
 /// The changelog value of a slot.
@@ -180,9 +264,41 @@ where
                 end: start + self.size,
             };
             let last = i == count - 1;
+            let on_disk = self.evicted.contains_key(&(window.end, window.start));
             let keys = self.windows.entry((window.end, window.start)).or_default();
             // Look the key up before cloning it: most records land in an existing slot.
-            let index = match keys.get_index_of(&key) {
+            let found = match keys.get_index_of(&key) {
+                Some(index) => Some(index),
+                // Some of this window's slots are in the database only.
+                None if on_disk => {
+                    let ckey = slot_key(window, &key_bytes.clone().unwrap_or_else(|| key.to_key_bytes()));
+                    let stored = self.log.as_ref().and_then(Changelog::disk).map(|d| d.get(&ckey));
+                    match stored {
+                        Some(Ok(Some(value))) => match restored_slot(ckey, &value, None) {
+                            Ok(slot) => {
+                                let w = (window.end, window.start);
+                                if self.evicted.get(&w).is_some_and(|n| *n <= 1) {
+                                    self.evicted.remove(&w);
+                                } else if let Some(n) = self.evicted.get_mut(&w) {
+                                    *n -= 1;
+                                }
+                                Some(keys.insert_full(key.clone(), slot).0)
+                            }
+                            Err(reason) => {
+                                tracing::error!(%reason, "a window slot in the database cannot be read; the slot starts again");
+                                None
+                            }
+                        },
+                        Some(Err(reason)) => {
+                            tracing::error!(%reason, "the window database cannot be read; the slot starts again");
+                            None
+                        }
+                        _ => None,
+                    }
+                }
+                None => None,
+            };
+            let index = match found {
                 Some(index) => index,
                 None => {
                     let durable = self.log.as_mut().map(|log| Durable {
@@ -262,6 +378,18 @@ where
         out: &mut VecDeque<Event<WindowResult<K, A>>>,
     ) -> usize {
         let mut emitted = 0;
+        // Windows closing now with slots in the database only: read them in first.
+        let closing: Vec<WindowKey> = self
+            .evicted
+            .keys()
+            .take_while(|(end, _)| end + self.grace <= stream_time)
+            .copied()
+            .collect();
+        for window in closing {
+            if let Err(reason) = self.load_window(window) {
+                tracing::error!(%reason, "the window database cannot be read");
+            }
+        }
         while let Some(entry) = self.windows.first_entry() {
             let (end, start) = *entry.key();
             if end + self.grace > stream_time {
@@ -317,6 +445,10 @@ where
         true
     }
 
+    fn on_disk(&self) -> bool {
+        true
+    }
+
     fn changelog(&mut self) -> Option<&mut Changelog> {
         self.log.as_mut()
     }
@@ -329,12 +461,14 @@ where
         let Some(log) = self.log.as_mut() else {
             return Ok(());
         };
+        log.apply_acked()?;
         for (window, index) in self.dirty.drain(..) {
             if let Some((_, slot)) = self.windows.get_mut(&window).and_then(|w| w.get_index_mut(index)) {
                 write_slot(log, slot, stream_time)?;
             }
         }
         log.flush(stream_time);
+        self.evict();
         Ok(())
     }
 
@@ -348,6 +482,18 @@ where
             return Ok(0);
         };
         let mut slots: Vec<_> = restored.entries.into_iter().collect();
+        if let Some(disk) = log.disk() {
+            if agg.snapshot.is_some() {
+                // Emitting every update: every slot is read in (and emitted below).
+                slots = disk.scan(&[SLOT])?;
+            } else {
+                // Slots stay in the database until a record or the close needs them.
+                for ckey in disk.keys(&[SLOT])? {
+                    let (window, _) = parse_slot_key(&ckey).ok_or("a database key is not a window slot")?;
+                    *self.evicted.entry((window.end, window.start)).or_default() += 1;
+                }
+            }
+        }
         slots.sort();
         let mut emitted = 0;
         for (ckey, value) in slots {

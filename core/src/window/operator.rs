@@ -268,6 +268,11 @@ where
             }
             std::task::ready!(poll_sending(this.writing, this.env, cx));
             if let Some(log) = this.store.changelog() {
+                if let Poll::Ready(Err(reason)) = log.poll_checkpoint(cx) {
+                    fail(this.env, this.names, &reason);
+                    *this.done = true;
+                    continue;
+                }
                 if let Some((record, ack)) = log.next_write() {
                     let producer = this
                         .env
@@ -278,6 +283,15 @@ where
                 }
             }
             if *this.upstream_done {
+                // An on-disk store applies its last writes and checkpoints first.
+                if let Some(log) = this.store.changelog() {
+                    match log.poll_finish(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(reason)) => fail(this.env, this.names, &reason),
+                        Poll::Ready(Ok(())) if log.has_writes() => continue,
+                        Poll::Ready(Ok(())) => {}
+                    }
+                }
                 *this.done = true;
                 continue;
             }
@@ -291,7 +305,7 @@ where
                     if now >= *this.last_flush + FLUSH_INTERVAL {
                         *this.last_flush = now;
                         *this.flush_timer = None;
-                        if let Err(reason) = this.store.flush(*this.stream_time) {
+                        if let Err(reason) = flush_store(this.store, *this.stream_time, cx) {
                             fail(this.env, this.names, &reason);
                             *this.done = true;
                             continue;
@@ -387,7 +401,7 @@ where
                     }
                     this.store.close(*this.stream_time, this.agg, this.out);
                     if this.store.dirty() >= FLUSH_DIRTY_SLOTS {
-                        if let Err(reason) = this.store.flush(*this.stream_time) {
+                        if let Err(reason) = flush_store(this.store, *this.stream_time, cx) {
                             fail(this.env, this.names, &reason);
                             *this.done = true;
                         }
@@ -405,13 +419,27 @@ where
                 // replayed into them after a restart.
                 None => {
                     *this.upstream_done = true;
-                    if let Err(reason) = this.store.flush(*this.stream_time) {
+                    if let Err(reason) = flush_store(this.store, *this.stream_time, cx) {
                         fail(this.env, this.names, &reason);
                         *this.done = true;
                     }
                 }
             }
         }
+    }
+}
+
+/// Flushes the store and, if that started a checkpoint of its database, polls it (so
+/// that its end wakes the task).
+fn flush_store<K, T, A, St: WindowStore<K, T, A>>(
+    store: &mut St,
+    stream_time: Timestamp,
+    cx: &mut Context<'_>,
+) -> std::result::Result<(), String> {
+    store.flush(stream_time)?;
+    match store.changelog().map(|log| log.poll_checkpoint(cx)) {
+        Some(Poll::Ready(Err(reason))) => Err(reason),
+        _ => Ok(()),
     }
 }
 
@@ -426,7 +454,11 @@ fn retry_later(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>, cx: &mut Contex
 
 /// Attaches the changelog and starts reading it back, if the store has one.
 fn start_restore<K, T, A, St: WindowStore<K, T, A>>(store: &mut St, env: &TaskEnv, names: &WindowNames) -> Restoring {
-    Restoring::start(env, &names.store, names.changelog.as_deref(), |log| store.attach(log)).unwrap_or_else(|reason| {
+    let on_disk = store.on_disk();
+    Restoring::start(env, &names.store, names.changelog.as_deref(), on_disk, |log| {
+        store.attach(log)
+    })
+    .unwrap_or_else(|reason| {
         fail(env, names, reason);
         Restoring::Done
     })
@@ -443,6 +475,10 @@ fn finish_restore<K, T, A, St: WindowStore<K, T, A>>(
     names: &WindowNames,
 ) -> std::result::Result<(), String> {
     let (records, took, slots) = (restored.records, restored.took, restored.entries.len());
+    let mut restored = restored;
+    if let Some(log) = store.changelog() {
+        log.attach_disk(restored.disk.take());
+    }
     if let Some(t) = restored.stream_time {
         *stream_time = (*stream_time).max(t);
     }
@@ -536,6 +572,8 @@ mod tests {
             health: health.clone(),
             markers: broker.producer().unwrap(),
             holds: None,
+            dir: None,
+            cache: 10,
         };
         let env = TaskEnv::with_state(
             Some(Partition(0)),

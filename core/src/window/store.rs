@@ -91,6 +91,11 @@ pub trait WindowStore<K, T, A>: Send + 'static {
         None
     }
 
+    /// Whether this store can keep its state on disk (see [`crate::App::state_dir`]).
+    fn on_disk(&self) -> bool {
+        false
+    }
+
     /// How many slots changed since they were last written.
     fn dirty(&self) -> usize {
         0

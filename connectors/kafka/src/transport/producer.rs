@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use kflow_core::ack::Ack;
 use kflow_core::transport::{FailureSignal, OutRecord, Producer, Rejected, Rejection};
-use kflow_core::{Error, Result};
+use kflow_core::{Error, Offset, Result};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
@@ -40,6 +40,8 @@ pub(crate) const PRODUCER_DEFAULTS: [(&str, &str); 4] = [
 pub(crate) struct Delivery {
     ack: Ack,
     rejected: Option<Arc<dyn Rejected>>,
+    /// Told the offset once the record is acknowledged (`Producer::send_reporting`).
+    offset: Option<tokio::sync::oneshot::Sender<i64>>,
 }
 
 /// Releases an ack when its record is acknowledged, fails it (or hands the record back)
@@ -95,10 +97,16 @@ fn watch_fatal(producer: &Arc<ThreadedProducer<DeliveryContext>>, failure: Failu
 }
 
 fn delivered(result: &DeliveryResult<'_>, delivery: Delivery) {
-    let Delivery { ack, rejected } = delivery;
-    let Err((e, msg)) = result else {
-        drop(ack);
-        return;
+    let Delivery { ack, rejected, offset } = delivery;
+    let (e, msg) = match result {
+        Ok(msg) => {
+            if let Some(tx) = offset {
+                let _ = tx.send(msg.offset());
+            }
+            drop(ack);
+            return;
+        }
+        Err((e, msg)) => (e, msg),
     };
     match (rejection(e), rejected) {
         (Some(mut rejection), Some(rejected)) => {
@@ -270,7 +278,14 @@ impl KafkaProducer {
 
 impl Producer for KafkaProducer {
     fn send(&self, record: OutRecord, ack: Ack) -> BoxFuture<'static, Result<()>> {
-        self.queue(record, Delivery { ack, rejected: None })
+        self.queue(
+            record,
+            Delivery {
+                ack,
+                rejected: None,
+                offset: None,
+            },
+        )
     }
 
     fn send_or_reject(
@@ -280,7 +295,32 @@ impl Producer for KafkaProducer {
         rejected: &Arc<dyn Rejected>,
     ) -> BoxFuture<'static, Result<()>> {
         let rejected = Some(rejected.clone());
-        self.queue(record, Delivery { ack, rejected })
+        self.queue(
+            record,
+            Delivery {
+                ack,
+                rejected,
+                offset: None,
+            },
+        )
+    }
+
+    fn send_reporting(&self, record: OutRecord) -> BoxFuture<'static, Result<Offset>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let topic = record.topic.to_string();
+        let delivery = Delivery {
+            ack: Ack::none(),
+            rejected: None,
+            offset: Some(tx),
+        };
+        let queued = self.queue(record, delivery);
+        async move {
+            queued.await?;
+            rx.await
+                .map(Offset)
+                .map_err(|_| Error::produce(topic, "the record was not delivered"))
+        }
+        .boxed()
     }
 
     fn flush(&self, timeout: Duration) -> BoxFuture<'static, Result<()>> {
@@ -298,7 +338,7 @@ impl Producer for KafkaProducer {
 /// A record librdkafka would not queue: rejected for good (handed back, if it may be),
 /// or an error that fails its ack.
 fn not_queued(record: OutRecord, delivery: Delivery, e: KafkaError) -> Result<()> {
-    let Delivery { ack, rejected } = delivery;
+    let Delivery { ack, rejected, .. } = delivery;
     if let (Some(rejection), Some(rejected)) = (rejection(&e), rejected) {
         tracing::warn!(topic = %record.topic, reason = %rejection.reason, "the client rejected a record for good");
         rejected.rejected(record, ack, rejection);
