@@ -28,4 +28,6 @@ impl Child {
     pub const FAIL_VALUE: &'static str = "KFLOW_CHILD_FAIL_VALUE";
     /// In `retry-latest` mode: the retry topic's delay in milliseconds (default 10 000).
     pub const RETRY_DELAY_MS: &'static str = "KFLOW_CHILD_RETRY_DELAY_MS";
+    /// Where the `windowed-disk` child keeps its on-disk stores.
+    pub const STATE_DIR: &'static str = "KFLOW_CHILD_STATE_DIR";
 }

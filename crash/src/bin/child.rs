@@ -164,6 +164,17 @@ async fn main() -> ExitCode {
                 .output(&output);
             app.processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
         }
+        "windowed-disk" => {
+            // On-disk stores with a cache far smaller than the open slots (100 keys, a
+            // window every 10 s, an hour of grace): most slots are read back from the
+            // database, and each restart restores from the last checkpoint.
+            let p = Processor::new("counts", windowed)
+                .input([input.as_str()])
+                .output(&output);
+            app.state_dir(var(Child::STATE_DIR))
+                .state_cache(500)
+                .processor(PROPS.iter().fold(p, |p, (k, v)| p.property(k, v)))
+        }
         "windowed-eos" => {
             let p = Processor::new("counts", windowed)
                 .input([input.as_str()])
