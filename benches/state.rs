@@ -14,6 +14,10 @@
 //!   changelog partitions before taking records; the child reports the records restored
 //!   and the slowest task's restore time (kflow's `kflow_state_restore_*` metrics). The
 //!   baseline is a plain rdkafka consumer reading the same changelog topic end to end.
+//! - **on disk**: the windowed app again with on-disk stores (`App::state_dir`, a cache
+//!   of `KFLOW_STATE_CACHE` slots, default 10 000): its peak RSS and input rate against
+//!   the in-memory store's, and its restore after a graceful stop (from the checkpoint:
+//!   the records read and the slowest task's time).
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -67,9 +71,16 @@ async fn child(pipeline: &str, brokers: &str, app: &str, input: &str, records: u
     let snapshotter = recorder.snapshotter();
     recorder.install().expect("the only recorder");
     let transport = KafkaTransport::connect(KafkaConfig::new(brokers)).expect("transport");
-    let app_builder = App::new(app)
+    let mut app_builder = App::new(app)
         .transport(transport)
         .commit_interval(Duration::from_millis(100));
+    if pipeline.ends_with("-disk") {
+        let dir = std::env::var("KFLOW_STATE_BENCH_DIR").expect("the parent sets the state dir");
+        app_builder = app_builder
+            .state_dir(dir)
+            .state_cache(setting("KFLOW_STATE_CACHE", 10_000) as usize);
+    }
+    let started = Instant::now();
     let output = format!("{input}-out");
     let app_builder = match pipeline {
         "stateless" => app_builder.processor(Processor::new("p", stateless).input([input]).output(&output)),
@@ -77,7 +88,7 @@ async fn child(pipeline: &str, brokers: &str, app: &str, input: &str, records: u
     };
     let handle = app_builder.start().await.expect("the app starts");
     let deadline = Instant::now() + Duration::from_secs(600);
-    if pipeline == "restore" {
+    if pipeline.starts_with("restore") {
         // Every task restored: one restore-seconds sample per task (a snapshot hands out
         // the histogram samples recorded since the one before).
         let mut samples = Vec::new();
@@ -107,7 +118,11 @@ async fn child(pipeline: &str, brokers: &str, app: &str, input: &str, records: u
             assert!(Instant::now() < deadline, "the inputs were not committed within 600 s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        println!("rss_kib={}", peak_rss_kib());
+        println!(
+            "rss_kib={} rate={}",
+            peak_rss_kib(),
+            records as f64 / started.elapsed().as_secs_f64()
+        );
     }
     handle.shutdown().await.expect("a clean stop");
 }
@@ -205,12 +220,19 @@ async fn main() {
 
     let stateless_rss = run_child("stateless", &brokers, &unique("stateless"), &input, n)["rss_kib"];
     let app = unique("windowed");
-    let windowed_rss = run_child("windowed", &brokers, &app, &input, n)["rss_kib"];
+    let windowed_run = run_child("windowed", &brokers, &app, &input, n);
+    let windowed_rss = windowed_run["rss_kib"];
     let restore = run_child("restore", &brokers, &app, &input, n);
     let (restored, seconds) = (restore["restored"], restore["seconds"]);
     let changelog = format!("{app}-p-window-changelog");
     let (read, read_rate) = read_all(&brokers, &changelog);
     let restore_rate = restored / seconds.max(1e-9);
+    let state_dir = std::env::temp_dir().join(unique("state-bench"));
+    std::env::set_var("KFLOW_STATE_BENCH_DIR", &state_dir);
+    let disk_app = unique("windowed-disk");
+    let disk = run_child("windowed-disk", &brokers, &disk_app, &input, n);
+    let disk_restore = run_child("restore-disk", &brokers, &disk_app, &input, n);
+    std::fs::remove_dir_all(&state_dir).ok();
     println!();
     println!("peak RSS, stateless pipeline        {:>10.0} KiB", stateless_rss);
     println!(
@@ -226,5 +248,22 @@ async fn main() {
         "plain consumer, same changelog      {:>10.0} records/s  ({read} records); restore ÷ plain = {:.2}",
         read_rate,
         restore_rate / read_rate.max(1.0)
+    );
+    let memory_rate = windowed_run["rate"];
+    println!(
+        "peak RSS, on disk (cache {})     {:>10.0} KiB  ({:.2}× in memory)",
+        setting("KFLOW_STATE_CACHE", 10_000),
+        disk["rss_kib"],
+        disk["rss_kib"] / windowed_rss.max(1.0)
+    );
+    println!(
+        "input rate, on disk                 {:>10.0} records/s  (in memory {:.0}; {:.2}×)",
+        disk["rate"],
+        memory_rate,
+        disk["rate"] / memory_rate.max(1.0)
+    );
+    println!(
+        "restore on disk after a stop        {:>10.0} records read  (slowest task {:.3} s; in memory {restored:.0} records, {seconds:.2} s)",
+        disk_restore["restored"], disk_restore["seconds"]
     );
 }

@@ -26,6 +26,10 @@ const ENTRIES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("entries
 /// `i64`) and `stream_time`.
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 
+/// The page cache of each database: small, since the store keeps its own cache of
+/// decoded entries (redb's default is 1 GiB, which would undo a bounded store).
+const PAGE_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 /// How long opening a database waits for the previous owner of the partition (a task of
 /// the same process being dropped) to let go of it.
 const OPEN_WAIT: Duration = Duration::from_secs(10);
@@ -62,7 +66,8 @@ impl Disk {
         std::fs::create_dir_all(&folder).map_err(|e| err(&path, "cannot create its directory", e))?;
         let deadline = tokio::time::Instant::now() + OPEN_WAIT;
         loop {
-            match Database::create(&path) {
+            let opened = Database::builder().set_cache_size(PAGE_CACHE_BYTES).create(&path);
+            match opened {
                 Ok(db) => {
                     let disk = Disk { db, path };
                     disk.write(
@@ -165,7 +170,16 @@ impl Disk {
 
     /// Every entry whose key starts with `prefix`, in key order.
     pub(crate) fn scan(&self, prefix: &[u8]) -> Result<Vec<(Bytes, Bytes)>, String> {
-        let read = || -> Result<Vec<(Bytes, Bytes)>, redb::Error> {
+        self.range(prefix, |k, v| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))
+    }
+
+    /// The keys of every entry whose key starts with `prefix`, in key order.
+    pub(crate) fn keys(&self, prefix: &[u8]) -> Result<Vec<Bytes>, String> {
+        self.range(prefix, |k, _| Bytes::copy_from_slice(k))
+    }
+
+    fn range<T>(&self, prefix: &[u8], mut each: impl FnMut(&[u8], &[u8]) -> T) -> Result<Vec<T>, String> {
+        let mut read = || -> Result<Vec<T>, redb::Error> {
             let tx = self.db.begin_read()?;
             let entries = tx.open_table(ENTRIES)?;
             let mut out = Vec::new();
@@ -174,25 +188,7 @@ impl Disk {
                 if !k.value().starts_with(prefix) {
                     break;
                 }
-                out.push((Bytes::copy_from_slice(k.value()), Bytes::copy_from_slice(v.value())));
-            }
-            Ok(out)
-        };
-        read().map_err(|e| err(&self.path, "a scan failed", e))
-    }
-
-    /// The keys of every entry whose key starts with `prefix`, in key order.
-    pub(crate) fn keys(&self, prefix: &[u8]) -> Result<Vec<Bytes>, String> {
-        let read = || -> Result<Vec<Bytes>, redb::Error> {
-            let tx = self.db.begin_read()?;
-            let entries = tx.open_table(ENTRIES)?;
-            let mut out = Vec::new();
-            for entry in entries.range(prefix..)? {
-                let (k, _) = entry?;
-                if !k.value().starts_with(prefix) {
-                    break;
-                }
-                out.push(Bytes::copy_from_slice(k.value()));
+                out.push(each(k.value(), v.value()));
             }
             Ok(out)
         };

@@ -170,6 +170,24 @@ impl MemoryBroker {
         Ok((Partition(partition), self.append(&topic, partition, record)))
     }
 
+    /// `producer.send(record, ack)`, unless this broker would reject `record` for good:
+    /// then it goes back to `rejected` with its ack.
+    fn send_or_reject(
+        &self,
+        producer: &dyn Producer,
+        record: OutRecord,
+        ack: Ack,
+        rejected: &Arc<dyn Rejected>,
+    ) -> BoxFuture<'static, Result<()>> {
+        match self.rejection(&record) {
+            Some(rejection) => {
+                rejected.rejected(record, ack, rejection);
+                futures::future::ready(Ok(())).boxed()
+            }
+            None => producer.send(record, ack),
+        }
+    }
+
     /// Where `record` goes: an error if it would be rejected (or an injected error is
     /// due).
     fn route(&self, record: &OutRecord) -> Result<(Arc<TopicLog>, i32)> {
@@ -567,13 +585,7 @@ impl Producer for MemoryProducer {
         ack: Ack,
         rejected: &Arc<dyn Rejected>,
     ) -> BoxFuture<'static, Result<()>> {
-        match self.broker.rejection(&record) {
-            Some(rejection) => {
-                rejected.rejected(record, ack, rejection);
-                futures::future::ready(Ok(())).boxed()
-            }
-            None => self.send(record, ack),
-        }
+        self.broker.send_or_reject(self, record, ack, rejected)
     }
 
     fn flush(&self, _timeout: Duration) -> BoxFuture<'static, Result<()>> {

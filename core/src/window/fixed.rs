@@ -500,36 +500,23 @@ where
             let (window, key_bytes) =
                 parse_slot_key(&ckey).ok_or_else(|| format!("changelog key {ckey:?} is not a window slot"))?;
             let key = K::from_key_bytes(key_bytes).map_err(|e| format!("a restored window key: {e}"))?;
-            let value: SlotValue<A> =
-                serde_json::from_slice(&value).map_err(|e| format!("a restored window aggregate: {e}"))?;
-            let mut emit = agg.snapshot.is_some().then(|| log.emission());
-            let meta = Meta::detached(value.t);
-            if let (Some(snapshot), Some((emit, _))) = (agg.snapshot, emit.as_mut()) {
+            let emit = agg.snapshot.is_some().then(|| log.emission());
+            let mut slot = restored_slot::<A>(ckey.clone(), &value, emit)?;
+            if let (Some(snapshot), Some((emit, _))) =
+                (agg.snapshot, slot.durable.as_mut().and_then(|d| d.emit.as_mut()))
+            {
                 // Emitting every update: the last update may have been lost in the crash.
                 out.push_back(result_event(
                     key.clone(),
                     None,
                     window,
-                    snapshot(&value.a),
-                    meta.clone(),
-                    value.t,
+                    snapshot(&slot.acc),
+                    slot.meta.clone(),
+                    slot.max_ts,
                     emit.share(),
                 ));
                 emitted += 1;
             }
-            let slot = Slot {
-                acc: value.a,
-                pending: Vec::new(),
-                dirty: false,
-                key_bytes: None,
-                meta,
-                max_ts: value.t,
-                durable: Some(Durable {
-                    key: ckey.clone(),
-                    origins: value.o,
-                    emit,
-                }),
-            };
             self.windows
                 .entry((window.end, window.start))
                 .or_default()

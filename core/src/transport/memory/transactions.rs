@@ -92,13 +92,7 @@ impl Producer for TxnProducer {
         ack: Ack,
         rejected: &Arc<dyn Rejected>,
     ) -> BoxFuture<'static, Result<()>> {
-        match self.0.broker.rejection(&record) {
-            Some(rejection) => {
-                rejected.rejected(record, ack, rejection);
-                futures::future::ready(Ok(())).boxed()
-            }
-            None => self.send(record, ack),
-        }
+        self.0.broker.send_or_reject(self, record, ack, rejected)
     }
 
     fn flush(&self, _timeout: std::time::Duration) -> BoxFuture<'static, Result<()>> {
