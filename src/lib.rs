@@ -20,7 +20,9 @@
 //! ```
 
 pub use kflow_core::flow::{Node, NodeId, NodeKind, Topology};
-pub use kflow_core::runtime::{shutdown_signal, NoOutput, Output, OutputMode, Service};
+pub use kflow_core::runtime::{
+    shutdown_signal, AppContext, NoOutput, Output, OutputMode, PartitionStatus, PauseTarget, Service, UnitStatus,
+};
 pub use kflow_core::{
     App, AppHandle, DropReason, Error, ErrorKind, Fatal, Flow, GroupKey, HandlerError, Headers, Health, IntoListener,
     IntoProcessor, JsonKey, Key, Listener, Meta, Offset, Partition, Processor, RawRecord, Record, Result,

@@ -257,6 +257,9 @@ impl App {
         let health = Health::default();
         let (fatal, fatal_rx) = FatalReporter::new(health.clone());
         let pauses = Pauses::default();
+        let registry = super::context::Registry::default();
+        let context =
+            super::context::AppContext::new(health.clone(), pauses.clone(), registry.clone(), control_tx.clone());
         let instance_id = self
             .instance_id
             .clone()
@@ -272,7 +275,7 @@ impl App {
         }
         for service in std::mem::take(&mut self.services) {
             let name = service.name();
-            let task = service.start(health.clone()).await?;
+            let task = service.start(context.clone()).await?;
             services.0.push(watch_service(name, task, fatal.clone()));
         }
         let units: Vec<Arc<dyn Unit>> = std::mem::take(&mut self.units)
@@ -294,6 +297,13 @@ impl App {
             let internal: Vec<String> = plan.repartitions.iter().chain(&plan.retries).cloned().collect();
             topics.extend(internal.iter().cloned());
             tracing::info!(unit = %unit.config().name, group = %unit.config().group_id(&self.app_id), ?topics, transport = %transport.describe(), "starting");
+            registry.add_unit(
+                &unit.config().name,
+                unit.kind(),
+                &unit.config().group_id(&self.app_id),
+                topics.clone(),
+                unit.config().exactly_once,
+            );
             let env = MemberEnv {
                 app_id: self.app_id.clone(),
                 transport: transport.clone(),
@@ -309,6 +319,7 @@ impl App {
                 pauses: pauses.clone(),
                 instance_id: instance_id.clone(),
                 state: self.state.clone(),
+                registry: registry.clone(),
             };
             transport.check_consumer(&member::consumer_config(&**unit, &env))?;
             let fatal = fatal.clone();

@@ -50,6 +50,8 @@ pub(crate) struct MemberEnv {
     pub pauses: super::pauses::Pauses,
     pub instance_id: String,
     pub state: super::StateSettings,
+    /// Where the partitions this member holds and commits are reported.
+    pub registry: super::context::Registry,
 }
 
 struct Task {
@@ -218,6 +220,10 @@ pub(crate) fn consumer_config(unit: &dyn Unit, env: &MemberEnv) -> ConsumerConfi
 
 impl Member {
     fn assign(&mut self, parts: Vec<AssignedPartition>) {
+        let name = &self.unit.config().name;
+        self.env
+            .registry
+            .assigned(name, parts.iter().map(|p| p.partition.clone()));
         let grouping = self.unit.grouping();
         let mut groups: BTreeMap<(Partition, String), Vec<AssignedPartition>> = BTreeMap::new();
         for part in parts {
@@ -242,7 +248,7 @@ impl Member {
             for part in parts {
                 let tp = part.partition.clone();
                 let records_in = metrics::records_in(&self.unit.config().name, &tp.topic);
-                let gates = self.env.pauses.gates(&tp, &self.gate);
+                let gates = self.env.pauses.gates(&tp, &self.unit.config().name, &self.gate);
                 let backlog = part.backlog.clone();
                 let (handle, stream) = tracked(part.partition, part.records, records_in, gates.clone());
                 watched.push(Watched {
@@ -350,6 +356,7 @@ impl Member {
     /// timeout, or is abandoned after its trackers are sealed), then commits their
     /// final frontiers.
     async fn revoke(&mut self, partitions: &[TopicPartition]) {
+        self.env.registry.revoked(&self.unit.config().name, partitions);
         let (stopping, kept): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.tasks)
             .into_iter()
             .partition(|t| t.partitions.iter().any(|p| partitions.contains(p)));
@@ -452,6 +459,7 @@ impl Member {
             metrics::committed_offset(&self.group, tp).set(offset.0 as f64);
         }
         self.env.health.commit_result(true);
+        self.env.registry.committed(&self.unit.config().name, &offsets);
         self.committed.extend(offsets);
     }
 

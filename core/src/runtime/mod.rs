@@ -3,6 +3,7 @@
 
 mod app;
 mod commit;
+mod context;
 pub mod handler;
 mod listener;
 mod member;
@@ -15,6 +16,7 @@ mod unit;
 use std::time::Duration;
 
 pub use app::{shutdown_signal, App, AppHandle};
+pub use context::{AppContext, PartitionStatus, PauseTarget, UnitStatus};
 pub use listener::{IntoListener, Listener};
 pub use processor::{IntoProcessor, NoOutput, Output, OutputMode, Processor};
 pub use service::Service;

@@ -37,47 +37,50 @@ impl Gate {
     }
 }
 
-/// The gates of one partition's source: its own, its topic's, and its member's (shut
-/// while an exactly-once commit waits for in-flight records).
+/// The gates of one partition's source: its own, its topic's, its unit's, and its
+/// member's (shut while an exactly-once commit waits for in-flight records).
 #[derive(Clone, Default)]
 pub(crate) struct Gates {
     partition: Arc<Gate>,
     topic: Arc<Gate>,
+    unit: Arc<Gate>,
     member: Arc<Gate>,
 }
 
 impl Gates {
     /// True while any of the gates is shut (the partition is paused on purpose).
     pub(crate) fn is_shut(&self) -> bool {
-        self.partition.is_shut() || self.topic.is_shut() || self.member.is_shut()
+        self.partition.is_shut() || self.topic.is_shut() || self.unit.is_shut() || self.member.is_shut()
     }
 }
 
 impl crate::event::Hold for Gates {
     /// True while either gate is shut; registers the waker to hear it open.
     fn holds(&self, cx: &mut Context<'_>) -> bool {
-        let shut = || self.partition.is_shut() || self.topic.is_shut() || self.member.is_shut();
-        if !shut() {
+        if !self.is_shut() {
             return false;
         }
         self.partition.register(cx.waker());
         self.topic.register(cx.waker());
+        self.unit.register(cx.waker());
         self.member.register(cx.waker());
-        shut()
+        self.is_shut()
     }
 }
 
-/// The app's paused partitions and topics; kept across rebalances.
+/// The app's paused partitions, topics and units; kept across rebalances.
 #[derive(Clone, Default)]
 pub(crate) struct Pauses {
     partitions: Arc<Mutex<HashMap<TopicPartition, Arc<Gate>>>>,
     topics: Arc<Mutex<HashMap<String, Arc<Gate>>>>,
+    units: Arc<Mutex<HashMap<String, Arc<Gate>>>>,
 }
 
 impl Pauses {
-    /// The gates a source of `tp` obeys, with its member's gate.
-    pub(crate) fn gates(&self, tp: &TopicPartition, member: &Arc<Gate>) -> Gates {
+    /// The gates a source of `tp` read by `unit` obeys, with its member's gate.
+    pub(crate) fn gates(&self, tp: &TopicPartition, unit: &str, member: &Arc<Gate>) -> Gates {
         Gates {
+            unit: self.units.lock().unwrap().entry(unit.to_string()).or_default().clone(),
             partition: self.partitions.lock().unwrap().entry(tp.clone()).or_default().clone(),
             topic: self
                 .topics
@@ -92,6 +95,22 @@ impl Pauses {
 
     pub(crate) fn set_partition(&self, tp: &TopicPartition, shut: bool) {
         self.partitions.lock().unwrap().entry(tp.clone()).or_default().set(shut);
+    }
+
+    pub(crate) fn set_unit(&self, unit: &str, shut: bool) {
+        self.units
+            .lock()
+            .unwrap()
+            .entry(unit.to_string())
+            .or_default()
+            .set(shut);
+    }
+
+    /// The paused units, sorted.
+    pub(crate) fn paused_units(&self) -> Vec<String> {
+        let mut units: Vec<String> = shut(&self.units.lock().unwrap());
+        units.sort();
+        units
     }
 
     pub(crate) fn set_topic(&self, topic: &str, shut: bool) {

@@ -3,8 +3,8 @@
 
 use futures::future::BoxFuture;
 
+use super::AppContext;
 use crate::error::Result;
-use crate::telemetry::Health;
 
 /// Something that runs beside an app while it runs (for example an HTTP server for
 /// metrics and health): started with the app, stopped after the app stopped.
@@ -14,7 +14,8 @@ pub trait Service: Send + 'static {
         std::any::type_name::<Self>().to_string()
     }
 
-    /// Starts the service. The returned task is aborted when the app has stopped; an error
-    /// fails the app's start.
-    fn start(self: Box<Self>, health: Health) -> BoxFuture<'static, Result<tokio::task::JoinHandle<()>>>;
+    /// Starts the service with the running app's [`AppContext`] (health, units and
+    /// partitions, pause and resume, commits). The returned task is aborted when the app
+    /// has stopped; an error fails the app's start.
+    fn start(self: Box<Self>, app: AppContext) -> BoxFuture<'static, Result<tokio::task::JoinHandle<()>>>;
 }

@@ -1,7 +1,9 @@
 //! Metrics and health over HTTP: `/metrics` (Prometheus text format, through
-//! metrics-exporter-prometheus), `/health/live` and `/health/ready`.
+//! metrics-exporter-prometheus), `/health/live` and `/health/ready`, and the admin
+//! endpoints under `/admin/` (docs/admin-api.md).
 //!
-#![doc = include_str!("../docs/observability.md")]
+#![doc = include_str!("../../docs/observability.md")]
+#![doc = include_str!("../../docs/admin-api.md")]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,8 +14,10 @@ use futures::FutureExt;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
-use kflow_core::runtime::Service;
+use kflow_core::runtime::{AppContext, Service};
 use kflow_core::telemetry::Health;
+
+mod admin;
 use kflow_core::{Error, Result};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -44,6 +48,16 @@ const DURATION_BUCKETS: [f64; 12] = [
 pub struct Prometheus {
     address: String,
     bound: Arc<OnceLock<SocketAddr>>,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Prometheus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prometheus")
+            .field("address", &self.address)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Prometheus {
@@ -53,7 +67,16 @@ impl Prometheus {
         Prometheus {
             address: address.into(),
             bound: Arc::default(),
+            token: None,
         }
+    }
+
+    /// The bearer token admin requests that change state must carry
+    /// (`Authorization: Bearer <token>`); default: `KFLOW_ADMIN_TOKEN`, if set. Without
+    /// one, changes are accepted only when the server listens on a loopback address.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
     }
 
     /// Where the server listens, once the app started.
@@ -95,8 +118,12 @@ impl LocalAddr {
 }
 
 impl Service for Prometheus {
-    fn start(self: Box<Self>, health: Health) -> BoxFuture<'static, Result<tokio::task::JoinHandle<()>>> {
+    fn start(self: Box<Self>, app: AppContext) -> BoxFuture<'static, Result<tokio::task::JoinHandle<()>>> {
         async move {
+            let token = self
+                .token
+                .clone()
+                .or_else(|| std::env::var("KFLOW_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()));
             let handle = Self::recorder()?;
             let listener = tokio::net::TcpListener::bind(&self.address)
                 .await
@@ -106,23 +133,34 @@ impl Service for Prometheus {
                 })?;
             let addr = listener.local_addr()?;
             let _ = self.bound.set(addr);
-            tracing::info!(%addr, "serving /metrics, /health/live and /health/ready");
-            Ok(tokio::spawn(serve(listener, handle, health)))
+            let access = admin::Access {
+                token,
+                loopback: addr.ip().is_loopback(),
+            };
+            tracing::info!(%addr, admin_token = access.token.is_some(), "serving /metrics, /health/live, /health/ready and /admin/");
+            Ok(tokio::spawn(serve(listener, handle, app, access)))
         }
         .boxed()
     }
 }
 
-async fn serve(listener: tokio::net::TcpListener, metrics: PrometheusHandle, health: Health) {
+async fn serve(listener: tokio::net::TcpListener, metrics: PrometheusHandle, app: AppContext, access: admin::Access) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
-        let (metrics, health) = (metrics.clone(), health.clone());
+        let (metrics, app, access) = (metrics.clone(), app.clone(), access.clone());
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let response = respond(&req, &metrics, &health);
-                async move { Ok::<_, Infallible>(response) }
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let (metrics, app, access) = (metrics.clone(), app.clone(), access.clone());
+                async move {
+                    let response = if req.uri().path().starts_with("/admin/") {
+                        admin::respond(req, peer, &app, &access).await
+                    } else {
+                        respond(&req, &metrics, app.health())
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             if let Err(e) = hyper::server::conn::http1::Builder::new()
@@ -160,7 +198,7 @@ fn respond<B>(req: &Request<B>, metrics: &PrometheusHandle, health: &Health) -> 
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /metrics, /health/live or /health/ready\n".to_string(),
+            "not found: try /metrics, /health/live, /health/ready or /admin/units\n".to_string(),
         ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -1,0 +1,248 @@
+//! What services running beside an app can see and do: [`AppContext`].
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, mpsc};
+
+use super::member::Control;
+use super::pauses::Pauses;
+use crate::record::{Offset, TopicPartition};
+use crate::telemetry::Health;
+
+/// One listener or processor, as a running app reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnitStatus {
+    /// The unit's name.
+    pub name: String,
+    /// `listener` or `processor`.
+    pub kind: &'static str,
+    /// Its consumer group.
+    pub group: String,
+    /// The topics it subscribes to (inputs, and kflow's own repartition and retry topics).
+    pub topics: Vec<String>,
+    /// Whether it commits in transactions.
+    pub exactly_once: bool,
+    /// Whether the unit as a whole is paused.
+    pub paused: bool,
+    /// The partitions this instance holds now.
+    pub partitions: Vec<PartitionStatus>,
+}
+
+/// One partition a unit holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionStatus {
+    /// The topic.
+    pub topic: String,
+    /// The partition number.
+    pub partition: i32,
+    /// The offset this instance last committed for it (`None`: none yet).
+    pub committed: Option<i64>,
+    /// Whether it takes no records now: paused itself, through its topic or its unit.
+    pub paused: bool,
+}
+
+/// What a pause or a resume applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PauseTarget {
+    /// Every partition of a listener or processor.
+    Unit(String),
+    /// Every partition of a topic, in every unit.
+    Topic(String),
+    /// One partition, in every unit.
+    Partition(TopicPartition),
+}
+
+impl std::fmt::Display for PauseTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PauseTarget::Unit(u) => write!(f, "unit `{u}`"),
+            PauseTarget::Topic(t) => write!(f, "topic `{t}`"),
+            PauseTarget::Partition(tp) => write!(f, "partition {tp}"),
+        }
+    }
+}
+
+struct UnitEntry {
+    name: String,
+    kind: &'static str,
+    group: String,
+    topics: Vec<String>,
+    exactly_once: bool,
+    held: BTreeMap<TopicPartition, Option<Offset>>,
+}
+
+/// The units of an app and the partitions each member holds, kept up to date by the
+/// members.
+#[derive(Clone, Default)]
+pub(crate) struct Registry(Arc<Mutex<Vec<UnitEntry>>>);
+
+impl Registry {
+    fn with<T>(&self, f: impl FnOnce(&mut Vec<UnitEntry>) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn add_unit(
+        &self,
+        name: &str,
+        kind: &'static str,
+        group: &str,
+        topics: Vec<String>,
+        exactly_once: bool,
+    ) {
+        self.with(|units| {
+            units.push(UnitEntry {
+                name: name.to_string(),
+                kind,
+                group: group.to_string(),
+                topics,
+                exactly_once,
+                held: BTreeMap::new(),
+            })
+        });
+    }
+
+    fn unit(&self, name: &str, f: impl FnOnce(&mut UnitEntry)) {
+        self.with(|units| {
+            if let Some(u) = units.iter_mut().find(|u| u.name == name) {
+                f(u);
+            }
+        });
+    }
+
+    pub(crate) fn assigned(&self, unit: &str, partitions: impl IntoIterator<Item = TopicPartition>) {
+        self.unit(unit, |u| {
+            for tp in partitions {
+                u.held.entry(tp).or_insert(None);
+            }
+        });
+    }
+
+    pub(crate) fn revoked<'a>(&self, unit: &str, partitions: impl IntoIterator<Item = &'a TopicPartition>) {
+        self.unit(unit, |u| {
+            for tp in partitions {
+                u.held.remove(tp);
+            }
+        });
+    }
+
+    pub(crate) fn committed<'a>(&self, unit: &str, offsets: impl IntoIterator<Item = &'a (TopicPartition, Offset)>) {
+        self.unit(unit, |u| {
+            for (tp, offset) in offsets {
+                if let Some(c) = u.held.get_mut(tp) {
+                    *c = Some(*offset);
+                }
+            }
+        });
+    }
+
+    fn has_unit(&self, name: &str) -> bool {
+        self.with(|units| units.iter().any(|u| u.name == name))
+    }
+}
+
+/// A running app, as the services beside it see it ([`super::Service::start`]): its
+/// health, its units and their partitions, pausing and resuming, and commits on demand.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct AppContext {
+    health: Health,
+    pauses: Pauses,
+    registry: Registry,
+    control: broadcast::Sender<Control>,
+}
+
+impl AppContext {
+    pub(crate) fn new(health: Health, pauses: Pauses, registry: Registry, control: broadcast::Sender<Control>) -> Self {
+        AppContext {
+            health,
+            pauses,
+            registry,
+            control,
+        }
+    }
+
+    /// The app's liveness and readiness.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Every listener and processor, in registration order, with the partitions this
+    /// instance holds.
+    pub fn units(&self) -> Vec<UnitStatus> {
+        let (paused_partitions, paused_topics) = self.pauses.paused();
+        let paused_units = self.pauses.paused_units();
+        self.registry.with(|units| {
+            units
+                .iter()
+                .map(|u| {
+                    let unit_paused = paused_units.contains(&u.name);
+                    UnitStatus {
+                        name: u.name.clone(),
+                        kind: u.kind,
+                        group: u.group.clone(),
+                        topics: u.topics.clone(),
+                        exactly_once: u.exactly_once,
+                        paused: unit_paused,
+                        partitions: u
+                            .held
+                            .iter()
+                            .map(|(tp, committed)| PartitionStatus {
+                                topic: tp.topic.to_string(),
+                                partition: tp.partition.0,
+                                committed: committed.map(|o| o.0),
+                                paused: unit_paused
+                                    || paused_partitions.contains(tp)
+                                    || paused_topics.iter().any(|t| **t == *tp.topic),
+                            })
+                            .collect(),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    /// Pauses `target` (see [`crate::AppHandle::pause`] for what a pause does); an error
+    /// names a unit this app does not have.
+    pub fn pause(&self, target: &PauseTarget) -> Result<(), String> {
+        self.set(target, true)
+    }
+
+    /// Resumes `target`. Pauses of different kinds add up: a partition paused by itself
+    /// stays paused when its topic resumes.
+    pub fn resume(&self, target: &PauseTarget) -> Result<(), String> {
+        self.set(target, false)
+    }
+
+    fn set(&self, target: &PauseTarget, shut: bool) -> Result<(), String> {
+        match target {
+            PauseTarget::Unit(name) if !self.registry.has_unit(name) => {
+                let names: Vec<String> = self.units().into_iter().map(|u| u.name).collect();
+                Err(format!("no unit `{name}` (units: {})", names.join(", ")))
+            }
+            PauseTarget::Unit(name) => {
+                self.pauses.set_unit(name, shut);
+                Ok(())
+            }
+            PauseTarget::Topic(topic) => {
+                self.pauses.set_topic(topic, shut);
+                Ok(())
+            }
+            PauseTarget::Partition(tp) => {
+                self.pauses.set_partition(tp, shut);
+                Ok(())
+            }
+        }
+    }
+
+    /// Commits every member's frontiers now.
+    pub async fn commit_now(&self) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let members = self.control.send(Control::CommitNow(tx)).unwrap_or(0);
+        for _ in 0..members {
+            if rx.recv().await.is_none() {
+                break;
+            }
+        }
+    }
+}

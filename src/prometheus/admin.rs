@@ -1,0 +1,293 @@
+//! The admin endpoints of the app's HTTP server: `GET /admin/units`, and
+//! `POST /admin/pause` and `POST /admin/resume` with a JSON target.
+//!
+//! Requests that change state need `Authorization: Bearer <token>` when a token is set
+//! ([`super::Prometheus::admin_token`], `KFLOW_ADMIN_TOKEN`); without one they are
+//! accepted only on a loopback address. Every change is logged with the caller's
+//! address. Errors are JSON: `{"error": "...", "field": "..."}`.
+
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use kflow_core::runtime::{AppContext, PauseTarget};
+use kflow_core::TopicPartition;
+use serde_json::{json, Map, Value};
+
+/// The largest request body read.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Who may change state: the token, and whether the server listens on loopback only.
+#[derive(Clone)]
+pub(crate) struct Access {
+    pub token: Option<String>,
+    pub loopback: bool,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("loopback", &self.loopback)
+            .finish()
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response<Full<Bytes>> {
+    Bad::new(status, message, field).response()
+}
+
+/// A request refused: its status, why, and the field at fault.
+#[derive(Debug)]
+struct Bad {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl Bad {
+    fn new(status: StatusCode, message: &str, field: Option<&str>) -> Self {
+        Bad {
+            status,
+            message: message.to_string(),
+            field: field.map(str::to_string),
+        }
+    }
+
+    fn response(self) -> Response<Full<Bytes>> {
+        let mut body = json!({ "error": self.message });
+        if let Some(f) = self.field {
+            body["field"] = json!(f);
+        }
+        json_response(self.status, &body)
+    }
+}
+
+/// Answers `/admin/...`.
+pub(crate) async fn respond(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    app: &AppContext,
+    access: &Access,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/admin/units") => {
+            json_response(StatusCode::OK, &serde_json::to_value(app.units()).unwrap_or_default())
+        }
+        (Method::POST, "/admin/pause") | (Method::POST, "/admin/resume") => {
+            let pause = path == "/admin/pause";
+            if let Err(denied) = authorize(&req, access) {
+                return denied.response();
+            }
+            let target = match read_target(req).await {
+                Ok(t) => t,
+                Err(bad) => return bad.response(),
+            };
+            let done = if pause { app.pause(&target) } else { app.resume(&target) };
+            match done {
+                Ok(()) => {
+                    let action = if pause { "pause" } else { "resume" };
+                    tracing::info!(%peer, action, target = %target, "admin: {action} {target}");
+                    json_response(
+                        StatusCode::OK,
+                        &json!({ "action": action, "target": target.to_string() }),
+                    )
+                }
+                Err(reason) => error(StatusCode::NOT_FOUND, &reason, Some("unit")),
+            }
+        }
+        (_, "/admin/units") => not_allowed("GET"),
+        (_, "/admin/pause") | (_, "/admin/resume") => not_allowed("POST"),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "no such admin endpoint: try GET /admin/units, POST /admin/pause, POST /admin/resume",
+            None,
+        ),
+    }
+}
+
+fn not_allowed(method: &'static str) -> Response<Full<Bytes>> {
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("this endpoint takes {method}"),
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static(method));
+    response
+}
+
+/// Checks the bearer token of a request that changes state.
+fn authorize<B>(req: &Request<B>, access: &Access) -> Result<(), Bad> {
+    let Some(token) = access.token.as_deref() else {
+        if access.loopback {
+            return Ok(());
+        }
+        return Err(Bad::new(
+            StatusCode::FORBIDDEN,
+            "changes over a non-loopback address need a token: set KFLOW_ADMIN_TOKEN",
+            Some("Authorization"),
+        ));
+    };
+    let given = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(_) => Err(Bad::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong bearer token",
+            Some("Authorization"),
+        )),
+        None => Err(Bad::new(
+            StatusCode::UNAUTHORIZED,
+            "a bearer token is required: `Authorization: Bearer <token>`",
+            Some("Authorization"),
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads `{"unit": ..}`, `{"topic": ..}` or `{"topic": .., "partition": ..}`.
+async fn read_target(req: Request<Incoming>) -> Result<PauseTarget, Bad> {
+    let body = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            Bad::new(
+                StatusCode::BAD_REQUEST,
+                &format!("the body could not be read: {e}"),
+                None,
+            )
+        })?
+        .to_bytes();
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| Bad::new(StatusCode::BAD_REQUEST, &format!("the body is not JSON: {e}"), None))?;
+    let Value::Object(fields) = value else {
+        return Err(Bad::new(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object: {\"unit\": ..}, {\"topic\": ..} or {\"topic\": .., \"partition\": ..}",
+            None,
+        ));
+    };
+    target(&fields)
+}
+
+fn target(fields: &Map<String, Value>) -> Result<PauseTarget, Bad> {
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["unit", "topic", "partition"].contains(&k.as_str()))
+    {
+        return Err(Bad::new(
+            StatusCode::BAD_REQUEST,
+            &format!("unknown field `{unknown}`; valid: unit, topic, partition"),
+            Some(unknown),
+        ));
+    }
+    let text = |name: &str| -> Result<Option<String>, Bad> {
+        match fields.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(Bad::new(
+                StatusCode::BAD_REQUEST,
+                &format!("`{name}` must be a non-empty string"),
+                Some(name),
+            )),
+        }
+    };
+    let (unit, topic) = (text("unit")?, text("topic")?);
+    let partition = match fields.get("partition") {
+        None => None,
+        Some(v) => match v.as_i64().and_then(|n| i32::try_from(n).ok()).filter(|n| *n >= 0) {
+            Some(n) => Some(n),
+            None => {
+                return Err(Bad::new(
+                    StatusCode::BAD_REQUEST,
+                    "`partition` must be a partition number (0 or more)",
+                    Some("partition"),
+                ))
+            }
+        },
+    };
+    match (unit, topic, partition) {
+        (Some(u), None, None) => Ok(PauseTarget::Unit(u)),
+        (None, Some(t), None) => Ok(PauseTarget::Topic(t)),
+        (None, Some(t), Some(p)) => Ok(PauseTarget::Partition(TopicPartition::new(t, p))),
+        (None, None, Some(_)) => Err(Bad::new(
+            StatusCode::BAD_REQUEST,
+            "`partition` needs the `topic` it belongs to",
+            Some("topic"),
+        )),
+        (Some(_), _, _) => Err(Bad::new(
+            StatusCode::BAD_REQUEST,
+            "give either `unit`, or `topic` (with an optional `partition`), not both",
+            Some("unit"),
+        )),
+        (None, None, None) => Err(Bad::new(
+            StatusCode::BAD_REQUEST,
+            "what to pause is missing: `unit`, or `topic` (with an optional `partition`)",
+            Some("topic"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<PauseTarget, (u16, Value)> {
+        let Value::Object(fields) = v else { panic!("an object") };
+        target(&fields).map_err(|bad| {
+            let r = bad.response();
+            let status = r.status().as_u16();
+            let body = futures::executor::block_on(r.into_body().collect()).unwrap().to_bytes();
+            (status, serde_json::from_slice(&body).unwrap())
+        })
+    }
+
+    #[test]
+    fn targets_and_bad_requests() {
+        assert_eq!(parse(json!({"unit": "orders"})), Ok(PauseTarget::Unit("orders".into())));
+        assert_eq!(parse(json!({"topic": "t"})), Ok(PauseTarget::Topic("t".into())));
+        assert_eq!(
+            parse(json!({"topic": "t", "partition": 2})),
+            Ok(PauseTarget::Partition(TopicPartition::new("t", 2)))
+        );
+        let field = |v: Value| parse(v).unwrap_err().1["field"].as_str().unwrap().to_string();
+        assert_eq!(field(json!({"topik": "t"})), "topik");
+        assert_eq!(field(json!({"topic": 3})), "topic");
+        assert_eq!(field(json!({"topic": "t", "partition": -1})), "partition");
+        assert_eq!(field(json!({"partition": 1})), "topic");
+        assert_eq!(field(json!({"unit": "u", "topic": "t"})), "unit");
+        assert_eq!(field(json!({})), "topic");
+        assert_eq!(parse(json!({})).unwrap_err().0, 400);
+    }
+
+    #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let access = Access {
+            token: Some("s3cret".into()),
+            loopback: true,
+        };
+        assert!(!format!("{access:?}").contains("s3cret"));
+    }
+}

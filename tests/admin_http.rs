@@ -1,0 +1,238 @@
+//! The admin endpoints of the app's HTTP server on a running app, against the real broker
+//! (tansu): units and their partitions, a unit and a partition paused and resumed over
+//! HTTP with the records held back and then handled, bad requests, and the token.
+
+#[path = "../connectors/kafka/tests/common/mod.rs"]
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{create, real, unique, TEST_PROPS};
+use kflow::plumbing::ack::Ack;
+use kflow::plumbing::transport::{OutRecord, Transport};
+use kflow::prelude::*;
+use kflow::prometheus::Prometheus;
+use kflow::AppHandle;
+use serde_json::{json, Value};
+
+/// A listener app on `topic` that notes every value it handles, with the HTTP server.
+async fn journal_app(topic: &str, server: Prometheus) -> (AppHandle, Arc<Mutex<Vec<u64>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let noted = seen.clone();
+    let listener = Listener::new("journal", [topic], move |v: u64, _m: Meta| {
+        let noted = noted.clone();
+        async move {
+            noted.lock().unwrap().push(v);
+            Ok::<(), HandlerError>(())
+        }
+    });
+    let listener = TEST_PROPS.iter().fold(listener, |l, (k, v)| l.property(k, v));
+    let handle = App::new(unique("admin"))
+        .transport(real())
+        .commit_interval(Duration::from_millis(200))
+        .service(server)
+        .listener(listener)
+        .start()
+        .await
+        .expect("the app starts");
+    (handle, seen)
+}
+
+async fn produce(topic: &str, partition: i32, values: std::ops::Range<u64>) {
+    let producer = real().producer().unwrap();
+    for v in values {
+        let record = OutRecord::new(topic, v.to_string()).with_partition(partition);
+        producer.send(record, Ack::none()).await.unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).await.unwrap();
+}
+
+async fn post(url: &str, body: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let response = req.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn units(base: &str) -> Value {
+    reqwest::get(format!("{base}/admin/units"))
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// Waits until `done` holds, at most `within`.
+async fn until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    done()
+}
+
+async fn until_units(base: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let u = units(base).await;
+        if done(&u) || Instant::now() > deadline {
+            return u;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_unit_and_a_partition_are_paused_and_resumed_over_http() {
+    let topic = unique("admin-in");
+    create(&real(), &topic, 2).await;
+    let server = Prometheus::on("127.0.0.1:0");
+    let addr = server.local_addr();
+    let (handle, seen) = journal_app(&topic, server).await;
+    let base = format!("http://{}", addr.get().expect("bound"));
+
+    // The unit, once it holds both partitions.
+    let listed = until_units(&base, Duration::from_secs(30), |u| {
+        u[0]["partitions"].as_array().is_some_and(|p| p.len() == 2)
+    })
+    .await;
+    assert_eq!(listed[0]["name"], "journal");
+    assert_eq!(listed[0]["kind"], "listener");
+    assert_eq!(listed[0]["topics"], json!([topic]));
+    assert_eq!(listed[0]["partitions"].as_array().map(Vec::len), Some(2), "{listed}");
+
+    // The whole unit paused: records wait.
+    let (status, body) = post(&format!("{base}/admin/pause"), r#"{"unit": "journal"}"#, None).await;
+    assert_eq!((status, body["action"].as_str()), (200, Some("pause")), "{body}");
+    produce(&topic, 0, 0..5).await;
+    produce(&topic, 1, 5..10).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(seen.lock().unwrap().is_empty(), "a paused unit handles nothing");
+    let listed = units(&base).await;
+    assert_eq!(listed[0]["paused"], true);
+    assert!(listed[0]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["paused"] == true));
+
+    // One partition paused, the unit resumed: only the other partition's records come.
+    let (status, _) = post(
+        &format!("{base}/admin/pause"),
+        &json!({"topic": topic, "partition": 0}).to_string(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        post(&format!("{base}/admin/resume"), r#"{"unit": "journal"}"#, None)
+            .await
+            .0,
+        200
+    );
+    assert!(until(Duration::from_secs(20), || seen.lock().unwrap().len() == 5).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut got = seen.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, [5, 6, 7, 8, 9], "partition 1's records only");
+
+    // The partition resumed: the rest come, and the commits show.
+    let (status, _) = post(
+        &format!("{base}/admin/resume"),
+        &json!({"topic": topic, "partition": 0}).to_string(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(until(Duration::from_secs(20), || seen.lock().unwrap().len() == 10).await);
+    let listed = until_units(&base, Duration::from_secs(10), |u| {
+        u[0]["partitions"]
+            .as_array()
+            .is_some_and(|p| p.iter().all(|p| p["committed"] == 5 && p["paused"] == false))
+    })
+    .await;
+    assert!(
+        listed[0]["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["committed"] == 5),
+        "five records committed on each partition: {listed}"
+    );
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_admin_requests_get_a_4xx_naming_the_field() {
+    let topic = unique("admin-bad");
+    create(&real(), &topic, 1).await;
+    let server = Prometheus::on("127.0.0.1:0");
+    let addr = server.local_addr();
+    let (handle, _) = journal_app(&topic, server).await;
+    let base = format!("http://{}", addr.get().expect("bound"));
+    let pause = format!("{base}/admin/pause");
+    for (body, status, field) in [
+        (r#"{"topik": "x"}"#, 400, Some("topik")),
+        (r#"{"topic": 7}"#, 400, Some("topic")),
+        (r#"{"topic": "x", "partition": "one"}"#, 400, Some("partition")),
+        (r#"{"partition": 1}"#, 400, Some("topic")),
+        (r#"{"unit": "nope"}"#, 404, Some("unit")),
+        ("not json", 400, None),
+        ("[1]", 400, None),
+    ] {
+        let (got, reply) = post(&pause, body, None).await;
+        assert_eq!(got, status, "{body}: {reply}");
+        assert!(reply["error"].is_string(), "{body}: {reply}");
+        assert_eq!(reply["field"].as_str(), field, "{body}: {reply}");
+    }
+    let wrong_method = reqwest::get(&pause).await.unwrap();
+    assert_eq!(wrong_method.status().as_u16(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "POST");
+    assert_eq!(
+        reqwest::get(format!("{base}/admin/nothing"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_changes_need_it_and_reads_do_not() {
+    let topic = unique("admin-token");
+    create(&real(), &topic, 1).await;
+    let server = Prometheus::on("127.0.0.1:0").admin_token("s3cret-token");
+    assert!(
+        !format!("{server:?}").contains("s3cret"),
+        "the token stays out of Debug"
+    );
+    let addr = server.local_addr();
+    let (handle, _) = journal_app(&topic, server).await;
+    let base = format!("http://{}", addr.get().expect("bound"));
+    let pause = format!("{base}/admin/pause");
+    let body = r#"{"unit": "journal"}"#;
+    let (status, reply) = post(&pause, body, None).await;
+    assert_eq!(
+        (status, reply["field"].as_str()),
+        (401, Some("Authorization")),
+        "{reply}"
+    );
+    assert_eq!(post(&pause, body, Some("guess")).await.0, 401);
+    assert_eq!(units(&base).await[0]["paused"], false, "nothing changed");
+    assert_eq!(post(&pause, body, Some("s3cret-token")).await.0, 200);
+    assert_eq!(units(&base).await[0]["paused"], true, "reads need no token");
+    handle.shutdown().await.unwrap();
+}
