@@ -50,7 +50,7 @@ pub mod policy {
     pub use kflow_core::policy::*;
 }
 
-/// Codecs: [`codec::Json`], [`codec::Utf8`], [`codec::RawBytes`], and the traits to write
+/// Codecs: [`codec::Json`], [`codec::Utf8`], [`codec::RawBytes`], [`codec::BigEndian`], and the traits to write
 /// your own.
 pub mod codec {
     pub use kflow_core::codec::*;

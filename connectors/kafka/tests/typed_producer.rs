@@ -192,3 +192,35 @@ fn contradictory_options_fail_at_creation_naming_the_key() {
         .unwrap();
     assert!(err.to_string().contains("linger.ms"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integer_keys_and_values_use_kafkas_big_endian_layout() {
+    let t = real();
+    let topic = unique("typed-int");
+    create(&t, &topic, 3).await;
+    let producer = TypedProducer::<i64, u32>::new(
+        t.config(),
+        ProducerOptions::new(),
+        kflow_core::codec::BigEndian,
+        kflow_core::codec::BigEndian,
+    )
+    .unwrap();
+    let at = producer
+        .send(ProduceRecord::new(&topic, 258u32).key(7i64))
+        .await
+        .unwrap();
+    let key_bytes = 7i64.to_be_bytes();
+    assert_eq!(
+        at.partition,
+        partition_for_key(&key_bytes, 3),
+        "the partition of Kafka's LongSerializer key"
+    );
+    let read = read_full(&t, &topic, 1, Duration::from_secs(20));
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].key.as_deref().map(str::as_bytes), Some(&key_bytes[..]));
+    assert_eq!(
+        read[0].bytes.as_deref(),
+        Some(&[0u8, 0, 1, 2][..]),
+        "IntegerSerializer's layout"
+    );
+}

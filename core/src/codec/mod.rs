@@ -4,10 +4,12 @@
 //! serde type, [`Utf8`] for `String`, [`RawBytes`] for `Bytes` / `Vec<u8>`. Decoding never
 //! panics: bad input is a [`DecodeError`], which the error policy then handles.
 
+mod big_endian;
 mod bytes_codec;
 mod json;
 mod utf8;
 
+pub use big_endian::BigEndian;
 pub use bytes_codec::RawBytes;
 pub use json::Json;
 pub use utf8::Utf8;

@@ -6,6 +6,7 @@
 //! combinator documents what it does with it.
 
 mod batch;
+mod buffer;
 mod build;
 mod env;
 mod filter;
@@ -248,6 +249,22 @@ impl<T: Send + 'static> Flow<T> {
         F: FnMut(T) -> Fut + Send + 'static,
     {
         self.wrap(|s, _| Then::new(s, concurrency, f))
+    }
+
+    /// Lets the pipeline before this point run ahead of the one after it, up to `n`
+    /// records: the upstream stages run as their own task (on another thread of a
+    /// multi-threaded runtime) while the downstream ones work, order kept. Use it between
+    /// a slow stage and the work before it, e.g. `then(8, fetch).buffer(256).then(1,
+    /// store)`. Records in the buffer hold their acks like any in flight. Outside a tokio
+    /// runtime it only passes records on.
+    ///
+    /// ```
+    /// # use kflow_core::Flow;
+    /// let out = Flow::from_iter([1, 2, 3]).map(|n| n * 2).buffer(2).collect_values_blocking();
+    /// assert_eq!(out, [2, 4, 6]);
+    /// ```
+    pub fn buffer(self, n: usize) -> Flow<T> {
+        self.wrap(|s, _| buffer::buffered(s, n))
     }
 
     /// Sets each record's key (as bytes, see [`GroupKey`]) without repartitioning: the

@@ -107,6 +107,37 @@ struct Member {
     abandoned: bool,
     /// The watchdog last found a stalled partition.
     stalled: bool,
+    /// With a commit threshold: counts the records taken and says when one is due.
+    threshold: Option<Arc<CommitThreshold>>,
+}
+
+/// [`super::RuntimeConfig::commit_records`]: the records taken since the last commit.
+struct CommitThreshold {
+    every: u64,
+    taken: std::sync::atomic::AtomicU64,
+    due: tokio::sync::Notify,
+}
+
+impl CommitThreshold {
+    fn taken(&self) {
+        let n = self.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n == self.every {
+            self.due.notify_one();
+        }
+    }
+
+    /// A commit starts: count from zero again.
+    fn reset(&self) {
+        self.taken.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Resolves when the commit threshold is reached (never without one).
+async fn threshold_due(threshold: Option<Arc<CommitThreshold>>) {
+    match threshold {
+        Some(t) => t.due.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs one member until shutdown; a graceful stop ends with a final commit.
@@ -139,6 +170,13 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         }
     };
     consumer.subscribe(&env.topics)?;
+    let threshold = env.config.commit_records.map(|every| {
+        Arc::new(CommitThreshold {
+            every,
+            taken: Default::default(),
+            due: tokio::sync::Notify::new(),
+        })
+    });
     let mut member = Member {
         unit,
         env,
@@ -152,6 +190,7 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         producer,
         gate,
         holds,
+        threshold,
         abandoned: false,
         stalled: false,
     };
@@ -179,6 +218,7 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
                 }
             },
             _ = interval.tick() => member.commit().await,
+            _ = threshold_due(member.threshold.clone()) => member.commit().await,
             _ = watchdog.tick() => member.check_stalls(),
             control = member.env.control.recv() => match control {
                 Ok(Control::CommitNow(reply)) => {
@@ -251,6 +291,10 @@ impl Member {
                 let gates = self.env.pauses.gates(&tp, &self.unit.config().name, &self.gate);
                 let backlog = part.backlog.clone();
                 let (handle, stream) = tracked(part.partition, part.records, records_in, gates.clone());
+                let stream = match self.threshold.clone() {
+                    Some(t) => stream.inspect(move |_| t.taken()).boxed(),
+                    None => stream,
+                };
                 watched.push(Watched {
                     tracker: handle.clone(),
                     backlog,
@@ -397,6 +441,9 @@ impl Member {
     /// Commits every frontier that moved since the last commit, and reports partitions
     /// whose work failed.
     async fn commit(&mut self) {
+        if let Some(t) = &self.threshold {
+            t.reset();
+        }
         let quiet = match &self.protocol {
             CommitProtocol::Transactional(t) => t.quiesce(self.tasks.iter().flat_map(|t| t.trackers.iter())).await,
             CommitProtocol::AtLeastOnce(_) => true,

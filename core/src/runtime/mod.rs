@@ -96,6 +96,9 @@ impl Default for StateSettings {
 pub struct RuntimeConfig {
     /// How often each member commits its partitions' frontiers (default 5 s).
     pub commit_interval: Duration,
+    /// Also commit once this many records were taken since the last commit (default:
+    /// the interval only).
+    pub commit_records: Option<u64>,
     /// How long stopping a partition's work may take (revocation, shutdown) before it is
     /// abandoned; its uncommitted records are then processed again (default 10 s). A
     /// transport that holds a rebalance while the work stops (Kafka) holds it this long
@@ -115,6 +118,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             commit_interval: Duration::from_secs(5),
+            commit_records: None,
             drain_timeout: crate::transport::DEFAULT_DRAIN_TIMEOUT,
             commit_timeout: crate::transport::DEFAULT_COMMIT_TIMEOUT,
             stall_timeout: Duration::from_secs(60),
