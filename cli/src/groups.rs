@@ -26,6 +26,15 @@ pub enum GroupsCommand {
     },
     /// Moves a group's committed offsets (the group must have no active members).
     ResetOffsets(ResetArgs),
+    /// Deletes groups and their committed offsets (they must have no active members).
+    Delete {
+        /// The groups.
+        #[arg(required = true)]
+        groups: Vec<String>,
+        /// Confirms the deletion (without it, nothing is deleted).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// `kflow groups reset-offsets` flags.
@@ -128,6 +137,17 @@ pub async fn run(connection: &Connection, command: GroupsCommand) -> Result<()> 
                 );
             }
             println!("total lag: {}", lag.iter().map(|l| l.lag).sum::<i64>());
+        }
+        GroupsCommand::Delete { groups, yes } => {
+            if !yes {
+                anyhow::bail!(
+                    "this deletes {} and their committed offsets: add --yes to confirm",
+                    groups.join(", ")
+                );
+            }
+            let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+            admin.delete_groups(&names).await?;
+            println!("deleted {}", names.join(", "));
         }
         GroupsCommand::ResetOffsets(args) => {
             let to = args.target()?;

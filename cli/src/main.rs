@@ -7,8 +7,10 @@
 //! kflow groups lag billing
 //! kflow groups reset-offsets billing --topic orders --to-earliest --execute
 //! kflow dlq replay orders.dlq
+//! kflow cluster health --topic orders
 //! ```
 
+mod cluster;
 mod connect;
 mod consume;
 mod dlq;
@@ -45,6 +47,9 @@ enum Command {
     /// Dead-letter topics.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// The cluster: its brokers and its health.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 #[tokio::main]
@@ -56,6 +61,7 @@ async fn main() -> ExitCode {
         Command::Topics(cmd) => topics::run(&cli.connection, cmd).await,
         Command::Groups(cmd) => groups::run(&cli.connection, cmd).await,
         Command::Dlq(cmd) => dlq::run(&cli.connection, cmd).await,
+        Command::Cluster(cmd) => cluster::run(&cli.connection, cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

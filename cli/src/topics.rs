@@ -1,4 +1,4 @@
-//! `kflow topics create|list|describe|delete`.
+//! `kflow topics create|list|describe|delete|add-partitions|alter-config`.
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -33,6 +33,25 @@ pub enum TopicsCommand {
     Describe {
         /// The name.
         name: String,
+    },
+    /// Grows a topic to more partitions (partitions cannot be removed).
+    AddPartitions {
+        /// The name.
+        name: String,
+        /// The new partition count.
+        #[arg(long, short)]
+        partitions: i32,
+    },
+    /// Changes some of a topic's configs and keeps the others.
+    AlterConfig {
+        /// The name.
+        name: String,
+        /// A config to set, `key=value` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// A config to return to the broker's default (repeatable).
+        #[arg(long = "reset", value_name = "KEY")]
+        reset: Vec<String>,
     },
     /// Deletes topics.
     Delete {
@@ -93,6 +112,22 @@ pub async fn run(connection: &Connection, command: TopicsCommand) -> Result<()> 
                     let mark = if d.overrides.contains(k) { "" } else { "  (default)" };
                     println!("  {k}={v}{mark}");
                 }
+            }
+        }
+        TopicsCommand::AddPartitions { name, partitions } => {
+            admin.add_partitions(&name, partitions).await?;
+            println!("{name} now has {partitions} partitions");
+        }
+        TopicsCommand::AlterConfig { name, set, reset } => {
+            if set.is_empty() && reset.is_empty() {
+                bail!("nothing to change: give --set KEY=VALUE or --reset KEY");
+            }
+            let pairs = set.iter().map(|p| key_value(p, "--set")).collect::<Result<Vec<_>>>()?;
+            let resets: Vec<&str> = reset.iter().map(String::as_str).collect();
+            let own = admin.alter_topic_config(&name, &pairs, &resets).await?;
+            println!("{name}: configs set on the topic now:");
+            for (k, v) in own {
+                println!("  {k}={v}");
             }
         }
         TopicsCommand::Delete { names, yes } => {

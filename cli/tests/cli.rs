@@ -296,3 +296,51 @@ fn avro_values_are_written_and_read_through_the_schema_registry() {
     let err = fails(&args, "{\"id\": \"x\"}\n");
     assert!(err.contains("line 1") && err.contains("nothing was sent"), "{err}");
 }
+
+#[test]
+fn the_cluster_is_described_and_checked() {
+    let info = ok(&["cluster", "info"], "");
+    assert!(info.contains(&broker::address()), "the broker's address: {info}");
+    let json: Value = serde_json::from_str(ok(&["cluster", "info", "--json"], "").trim()).unwrap();
+    assert_eq!(json["brokers"].as_array().map(Vec::len), Some(1), "{json}");
+    let topic = unique("cli-health");
+    ok(&["topics", "create", &topic, "--partitions", "2"], "");
+    let health = ok(&["cluster", "health", "--topic", &topic], "");
+    assert!(health.contains("2 partition(s) checked, 0 unhealthy"), "{health}");
+    let err = fails(&["cluster", "health", "--topic", "no-such-cli-topic"], "");
+    assert!(err.contains("no-such-cli-topic"), "{err}");
+}
+
+#[test]
+fn topic_changes_say_what_the_broker_refused_and_groups_are_deleted() {
+    let topic = unique("cli-change");
+    ok(&["topics", "create", &topic, "--partitions", "2"], "");
+    // tansu implements neither CreatePartitions nor AlterConfigs: the CLI says so.
+    let err = fails(&["topics", "add-partitions", &topic, "--partitions", "4"], "");
+    assert!(err.contains("does not support CreatePartitions"), "{err}");
+    let err = fails(&["topics", "add-partitions", &topic, "--partitions", "1"], "");
+    assert!(err.contains("only be added"), "{err}");
+    let err = fails(&["topics", "alter-config", &topic, "--set", "retention.ms=1000"], "");
+    assert!(err.contains("does not support AlterConfigs"), "{err}");
+    let err = fails(&["topics", "alter-config", &topic], "");
+    assert!(err.contains("nothing to change"), "{err}");
+
+    let group = unique("cli-delete-group");
+    ok(
+        &[
+            "groups",
+            "reset-offsets",
+            &group,
+            "--topic",
+            &topic,
+            "--to-earliest",
+            "--execute",
+        ],
+        "",
+    );
+    assert!(ok(&["groups", "list"], "").contains(&group));
+    let err = fails(&["groups", "delete", &group], "");
+    assert!(err.contains("--yes"), "{err}");
+    ok(&["groups", "delete", &group, "--yes"], "");
+    assert!(!ok(&["groups", "list"], "").contains(&group), "deleted");
+}

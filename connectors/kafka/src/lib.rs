@@ -23,9 +23,10 @@ pub use config::{is_secret, KafkaConfig, ENV_PROPERTIES, REDACTED};
 pub use convert::message_headers;
 pub use embedded::EmbeddedBroker;
 pub use toolkit::{
-    check_topic_name, Acks, CleanupPolicy, Compression, Created, Delivered, Drift, GroupDescription, GroupMember,
-    GroupSummary, KafkaAdmin, NamingRule, OffsetChange, PartitionDescription, PartitionLag, Partitioning,
-    ProduceRecord, ProducerOptions, ResetTo, TopicDescription, TopicSet, TopicSetReport, TopicSettings, TopicSummary,
-    TopicTemplate, TypedProducer,
+    check_topic_name, Acks, BrokerInfo, CleanupPolicy, ClusterDescription, ClusterHealth, ClusterHealthCheck,
+    Compression, Created, Delivered, Drift, GroupDescription, GroupMember, GroupSummary, KafkaAdmin, NamingRule,
+    OffsetChange, PartitionDescription, PartitionLag, PartitionProblem, Partitioning, ProduceRecord, ProducerOptions,
+    ResetTo, TopicDescription, TopicSet, TopicSetReport, TopicSettings, TopicSummary, TopicTemplate, TypedProducer,
+    UnhealthyPartition,
 };
 pub use transport::{Faults, KafkaConsumer, KafkaProducer, KafkaTransport, SourceStats};

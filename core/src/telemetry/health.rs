@@ -35,6 +35,8 @@ struct State {
     stalls: Mutex<BTreeMap<String, String>>,
     /// Tasks restoring a store.
     restoring: AtomicUsize,
+    /// Problems reported by checks of the app's own (see [`Health::set_check`]), by name.
+    checks: Mutex<BTreeMap<String, String>>,
 }
 
 /// Held while a task restores a store: the app is not ready until every one is dropped.
@@ -100,6 +102,30 @@ impl Health {
         }
     }
 
+    /// Reports the outcome of a readiness check of the app's own (a cluster health
+    /// check, a dependency): while `check` has a problem, the app is not ready and
+    /// [`Health::why_not_ready`] says `check: problem`; `None` clears it.
+    ///
+    /// ```
+    /// use kflow_core::telemetry::Health;
+    /// let h = Health::default();
+    /// h.set_check("cluster", Some("2 partitions under-replicated".into()));
+    /// assert_eq!(h.why_not_ready().as_deref(), Some("cluster: 2 partitions under-replicated"));
+    /// h.set_check("cluster", None);
+    /// assert!(h.is_ready());
+    /// ```
+    pub fn set_check(&self, check: &str, problem: Option<String>) {
+        let mut checks = lock(&self.0.checks);
+        match problem {
+            Some(p) => {
+                checks.insert(check.to_string(), p);
+            }
+            None => {
+                checks.remove(check);
+            }
+        }
+    }
+
     /// The app is running and nothing fatal happened.
     pub fn is_live(&self) -> bool {
         self.why_not_live().is_none()
@@ -149,6 +175,16 @@ impl Health {
         let stalls = lock(&s.stalls);
         if !stalls.is_empty() {
             return Some(stalls.values().cloned().collect::<Vec<_>>().join("; "));
+        }
+        let checks = lock(&s.checks);
+        if !checks.is_empty() {
+            return Some(
+                checks
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
         }
         None
     }

@@ -5,8 +5,9 @@ mod admin;
 mod produce;
 
 pub use admin::{
-    check_topic_name, CleanupPolicy, Created, Drift, GroupDescription, GroupMember, GroupSummary, KafkaAdmin,
-    NamingRule, OffsetChange, PartitionDescription, PartitionLag, ResetTo, TopicDescription, TopicSet, TopicSetReport,
-    TopicSettings, TopicSummary, TopicTemplate,
+    check_topic_name, BrokerInfo, CleanupPolicy, ClusterDescription, ClusterHealth, ClusterHealthCheck, Created, Drift,
+    GroupDescription, GroupMember, GroupSummary, KafkaAdmin, NamingRule, OffsetChange, PartitionDescription,
+    PartitionLag, PartitionProblem, ResetTo, TopicDescription, TopicSet, TopicSetReport, TopicSettings, TopicSummary,
+    TopicTemplate, UnhealthyPartition,
 };
 pub use produce::{Acks, Compression, Delivered, Partitioning, ProduceRecord, ProducerOptions, TypedProducer};

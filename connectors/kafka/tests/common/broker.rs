@@ -35,6 +35,35 @@ pub fn address() -> String {
         .clone()
 }
 
+/// A broker of the test's own, which it may stop: the address and the process.
+#[allow(dead_code)]
+pub fn start_own() -> (String, std::process::Child) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut child = Command::new("nisshi")
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("the test broker `nisshi` cannot start ({e}): run `{INSTALL}`, or `bash scripts/test.sh`")
+        });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (format!("127.0.0.1:{port}"), child);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the test broker (nisshi) did not accept connections on 127.0.0.1:{port} within 30 s");
+}
+
 fn start() -> String {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

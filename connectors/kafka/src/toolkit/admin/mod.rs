@@ -1,11 +1,16 @@
 //! Topic administration and group offsets on Kafka.
 
+mod cluster;
 mod groups;
+mod health_check;
 mod naming;
+mod topic_changes;
 mod topic_set;
 mod topics;
 
+pub use cluster::{BrokerInfo, ClusterDescription, ClusterHealth, PartitionProblem, UnhealthyPartition};
 pub use groups::{GroupDescription, GroupMember, GroupSummary, OffsetChange, PartitionLag, ResetTo};
+pub use health_check::ClusterHealthCheck;
 pub use naming::{check_topic_name, NamingRule, TopicTemplate};
 pub use topic_set::{Drift, TopicSet, TopicSetReport};
 pub use topics::{CleanupPolicy, Created, PartitionDescription, TopicDescription, TopicSettings, TopicSummary};

@@ -299,7 +299,7 @@ impl KafkaAdmin {
         Ok((configs, overrides))
     }
 
-    fn options(&self) -> AdminOptions {
+    pub(super) fn options(&self) -> AdminOptions {
         AdminOptions::new()
             .operation_timeout(Some(self.config.timeout()))
             .request_timeout(Some(self.config.timeout()))
