@@ -21,6 +21,33 @@ pub enum Output {
     Json,
 }
 
+/// Where reading starts, as kcat and rpk spell it (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// `beginning`: the first offset still kept.
+    Beginning,
+    /// `end`: only records written from now on.
+    End,
+    /// `N`: this offset.
+    Offset(i64),
+    /// `-N`: N records before the end of each partition.
+    FromEnd(i64),
+    /// `@MS`: the first record at or after this time (milliseconds since the epoch).
+    Timestamp(i64),
+}
+
+/// Parses `-o`.
+pub fn parse_start(s: &str) -> Result<StartAt, String> {
+    let bad = || format!("`{s}` is not an offset: use beginning, end, N, -N or @TIMESTAMP_MS");
+    match s {
+        "beginning" | "earliest" => Ok(StartAt::Beginning),
+        "end" | "latest" => Ok(StartAt::End),
+        _ if s.starts_with('@') => s[1..].parse().map(StartAt::Timestamp).map_err(|_| bad()),
+        _ if s.starts_with('-') => s[1..].parse().map(StartAt::FromEnd).map_err(|_| bad()),
+        _ => s.parse().map(StartAt::Offset).map_err(|_| bad()),
+    }
+}
+
 /// `kflow consume` flags.
 #[derive(Args, Debug)]
 pub struct ConsumeArgs {
@@ -31,8 +58,23 @@ pub struct ConsumeArgs {
     #[arg(long, short)]
     pub group: Option<String>,
     /// Start at the beginning of each partition (without a group, the default is the end).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "offset")]
     pub from_beginning: bool,
+    /// Where to start, as kcat spells it: `beginning`, `end`, an offset `N`, `-N` (N
+    /// before the end), `@MS` (a time). Without a group only.
+    #[arg(long, short = 'o', value_parser = parse_start, allow_hyphen_values = true)]
+    pub offset: Option<StartAt>,
+    /// Only these partitions (repeatable). Without a group only.
+    #[arg(long, short = 'p')]
+    pub partition: Vec<i32>,
+    /// Stop once every partition read reached its end. Without a group only.
+    #[arg(long, short = 'e')]
+    pub exit_at_end: bool,
+    /// Print each record with this format instead of `--output`: `%t` topic, `%p`
+    /// partition, `%o` offset, `%T` timestamp (ms), `%k` key, `%v` value, `%h` headers
+    /// (`name=value,...`), `%K` and `%S` key and value sizes, `%%`; `\n`, `\t`.
+    #[arg(long, short = 'f')]
+    pub format: Option<String>,
     /// Stop after this many records.
     #[arg(long, short = 'n')]
     pub count: Option<u64>,
@@ -42,8 +84,9 @@ pub struct ConsumeArgs {
     /// How values are read (with `json`, a value that is not JSON is shown as text).
     #[arg(long, value_enum, default_value = "json")]
     pub value_format: ValueFormat,
-    /// How records are printed.
-    #[arg(long, short, value_enum, default_value = "pretty")]
+    /// How records are printed (`json`: one object per line, which `kflow produce
+    /// --envelope` reads back).
+    #[arg(long, value_enum, default_value = "pretty")]
     pub output: Output,
 }
 
@@ -59,7 +102,22 @@ pub async fn run(connection: &Connection, args: ConsumeArgs) -> Result<()> {
         ValueFormat::Avro => Some(connection.registry()?.avro_value()),
         _ => None,
     };
-    let reset = if args.from_beginning { "earliest" } else { "latest" };
+    if args.group.is_some() && (args.offset.is_some() || !args.partition.is_empty() || args.exit_at_end) {
+        bail!("-o, -p and -e read partitions directly: leave out --group (a group resumes at its committed offsets)");
+    }
+    if let Some(missing) = args.partition.iter().find(|p| !partitions.iter().any(|d| d.id == **p)) {
+        bail!(
+            "`{}` has no partition {missing} ({} partitions)",
+            args.topic,
+            partitions.len()
+        );
+    }
+    let start = match (args.offset, args.from_beginning) {
+        (Some(at), _) => at,
+        (None, true) => StartAt::Beginning,
+        (None, false) => StartAt::End,
+    };
+    let reset = if start == StartAt::End { "latest" } else { "earliest" };
     let commit = if args.group.is_some() { "true" } else { "false" };
     let config = transport.config().client_config(&[
         (
@@ -69,23 +127,41 @@ pub async fn run(connection: &Connection, args: ConsumeArgs) -> Result<()> {
         ("auto.offset.reset".into(), reset.into()),
         ("enable.auto.offset.store".into(), "false".into()),
         ("enable.auto.commit".into(), commit.into()),
+        ("enable.partition.eof".into(), args.exit_at_end.to_string()),
     ])?;
     let consumer: BaseConsumer = config.create().context("cannot create a consumer")?;
     match &args.group {
         Some(_) => consumer.subscribe(&[&args.topic])?,
         None => {
-            let start = if args.from_beginning {
-                rdkafka::Offset::Beginning
-            } else {
-                rdkafka::Offset::End
+            let position = match start {
+                StartAt::Beginning => rdkafka::Offset::Beginning,
+                StartAt::End => rdkafka::Offset::End,
+                StartAt::Offset(n) => rdkafka::Offset::Offset(n),
+                StartAt::FromEnd(n) => rdkafka::Offset::OffsetTail(n),
+                StartAt::Timestamp(ms) => rdkafka::Offset::Offset(ms),
             };
             let mut tpl = TopicPartitionList::new();
-            for p in &partitions {
-                tpl.add_partition_offset(&args.topic, p.id, start)?;
+            for p in partitions
+                .iter()
+                .filter(|p| args.partition.is_empty() || args.partition.contains(&p.id))
+            {
+                tpl.add_partition_offset(&args.topic, p.id, position)?;
+            }
+            if matches!(start, StartAt::Timestamp(_)) {
+                // The broker's time index gives each partition's first offset at or after it.
+                tpl = consumer
+                    .offsets_for_times(tpl, Duration::from_secs(30))
+                    .context("looking up offsets by time")?;
             }
             consumer.assign(&tpl)?;
         }
     }
+    let reading = if args.partition.is_empty() {
+        partitions.len()
+    } else {
+        args.partition.len()
+    };
+    let mut at_end = std::collections::BTreeSet::new();
     let mut printed = 0u64;
     let mut last = Instant::now();
     loop {
@@ -101,10 +177,23 @@ pub async fn run(connection: &Connection, args: ConsumeArgs) -> Result<()> {
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
-        let message = message.context("consuming")?;
+        let message = match message {
+            Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                at_end.insert(p);
+                if at_end.len() >= reading {
+                    break;
+                }
+                continue;
+            }
+            other => other.context("consuming")?,
+        };
+        at_end.remove(&message.partition());
         last = Instant::now();
         let value = value_of(&message, args.value_format, avro.as_ref()).await;
-        print(&message, value, args.output);
+        match &args.format {
+            Some(format) => print!("{}", formatted(format, &message, &value)),
+            None => print(&message, value, args.output),
+        }
         if args.group.is_some() {
             consumer.store_offset_from_message(&message)?;
         }
@@ -152,6 +241,66 @@ async fn value_of(
         }
         _ => Value::String(text()),
     }
+}
+
+/// A record printed with a kcat-style format string.
+fn formatted(format: &str, m: &BorrowedMessage<'_>, value: &Value) -> String {
+    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let value_text = match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        v => v.to_string(),
+    };
+    let mut out = String::new();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek().copied()) {
+            ('%', Some(spec)) => {
+                chars.next();
+                match spec {
+                    't' => out.push_str(m.topic()),
+                    'p' => out.push_str(&m.partition().to_string()),
+                    'o' => out.push_str(&m.offset().to_string()),
+                    'T' => out.push_str(&m.timestamp().to_millis().map_or("-".into(), |t| t.to_string())),
+                    'k' => out.push_str(&text(m.key())),
+                    'v' => out.push_str(&value_text),
+                    'K' => out.push_str(&m.key().map_or(-1, |k| k.len() as i64).to_string()),
+                    'S' => out.push_str(&m.payload().map_or(-1, |v| v.len() as i64).to_string()),
+                    'h' => {
+                        let headers: Vec<String> = kflow::kafka::message_headers(m.headers())
+                            .iter_lossy()
+                            .map(|(n, v)| {
+                                format!(
+                                    "{n}={}",
+                                    v.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()
+                                )
+                            })
+                            .collect();
+                        out.push_str(&headers.join(","));
+                    }
+                    '%' => out.push('%'),
+                    other => {
+                        out.push('%');
+                        out.push(other);
+                    }
+                }
+            }
+            ('\\', Some('n')) => {
+                chars.next();
+                out.push('\n');
+            }
+            ('\\', Some('t')) => {
+                chars.next();
+                out.push('\t');
+            }
+            ('\\', Some('\\')) => {
+                chars.next();
+                out.push('\\');
+            }
+            (c, _) => out.push(c),
+        }
+    }
+    out
 }
 
 fn print(m: &BorrowedMessage<'_>, value: Value, output: Output) {

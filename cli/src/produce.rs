@@ -35,7 +35,8 @@ pub struct ProduceArgs {
     #[arg(long, short)]
     pub file: Option<PathBuf>,
     /// Each line is `{"key": .., "value": .., "headers": {..}, "partition": n, "timestamp": ms}`
-    /// (only `value` is required) instead of the bare value.
+    /// (only `value` is required) instead of the bare value; `topic` and `offset` are
+    /// ignored, so `kflow consume --output json` lines can be written back.
     #[arg(long)]
     pub envelope: bool,
     /// The key of every record.
@@ -66,6 +67,14 @@ pub struct ProduceArgs {
     /// Partition choice for records without a partition.
     #[arg(long, value_enum, default_value = "key-hash")]
     pub partitioning: Placement,
+    /// Each line is the value as it is (no JSON), sent as it is read: the input is
+    /// streamed, not checked in full first.
+    #[arg(long, conflicts_with_all = ["envelope", "key_field", "value_format"])]
+    pub raw: bool,
+    /// With `--raw`: the key is the part of the line before the first DELIM, as kcat's
+    /// `-K` (a line without it has no key).
+    #[arg(long, short = 'K', value_name = "DELIM", requires = "raw")]
+    pub key_delimiter: Option<String>,
 }
 
 fn parse_compression(s: &str) -> Result<Compression, String> {
@@ -83,10 +92,13 @@ struct Line {
 }
 
 pub async fn run(connection: &Connection, args: ProduceArgs) -> Result<()> {
-    let input: Box<dyn Read> = match &args.file {
+    let input: Box<dyn Read + Send> = match &args.file {
         Some(path) => Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?),
         None => Box::new(std::io::stdin()),
     };
+    if args.raw {
+        return stream_raw(connection, &args, input).await;
+    }
     let lines = parse(BufReader::new(input), &args)?;
     if lines.is_empty() {
         bail!("no records in the input: nothing was sent");
@@ -153,6 +165,76 @@ pub async fn run(connection: &Connection, args: ProduceArgs) -> Result<()> {
             failures.len(),
             lines.len()
         );
+    }
+    Ok(())
+}
+
+/// `--raw`: lines sent as they are read, in batches of what is there (up to 1 000).
+async fn stream_raw(connection: &Connection, args: &ProduceArgs, input: Box<dyn Read + Send>) -> Result<()> {
+    let transport = connection.transport()?;
+    if transport.kafka_admin().describe(&args.topic).await.is_err() {
+        bail!(
+            "topic `{}` does not exist: nothing was sent (create it with `kflow topics create {}`)",
+            args.topic,
+            args.topic
+        );
+    }
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let (k, v) = key_value(h, "--header")?;
+        headers.push((k.to_string(), v.to_string()));
+    }
+    let producer = TypedProducer::raw(transport.config(), options(args)?)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<String>>(1_000);
+    std::thread::spawn(move || {
+        for line in BufReader::new(input).lines() {
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut number, mut sent, mut failed) = (0usize, 0u64, 0u64);
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 1_000 {
+            match rx.try_recv() {
+                Ok(line) => batch.push(line),
+                Err(_) => break,
+            }
+        }
+        let mut records = Vec::with_capacity(batch.len());
+        let mut numbers = Vec::with_capacity(batch.len());
+        for line in batch {
+            number += 1;
+            let line = line.with_context(|| format!("reading line {number}"))?;
+            let (key, value) = match args.key_delimiter.as_deref().and_then(|d| line.split_once(d)) {
+                Some((k, v)) => (Some(k.to_string()), v.to_string()),
+                None => (args.key.clone(), line),
+            };
+            let line = Line {
+                number,
+                key: key.map(Bytes::from),
+                value: None,
+                headers: headers.clone(),
+                partition: None,
+                timestamp: None,
+            };
+            records.push(record(args, &line, Some(Bytes::from(value))));
+            numbers.push(number);
+        }
+        for (n, report) in numbers.into_iter().zip(producer.send_batch(records).await) {
+            match report {
+                Ok(_) => sent += 1,
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("line {n}: not sent: {e}");
+                }
+            }
+        }
+    }
+    eprintln!("sent {sent} record(s) to {}", args.topic);
+    if failed > 0 {
+        bail!("{failed} line(s) were not sent (listed above)");
     }
     Ok(())
 }
@@ -250,6 +332,9 @@ fn parse(input: impl BufRead, args: &ProduceArgs) -> Result<Vec<Line>> {
                 })?),
                 None => None,
             };
+            // What `kflow consume --output json` prints besides: not needed to write.
+            fields.remove("topic");
+            fields.remove("offset");
             if let Some(unknown) = fields.keys().next() {
                 bail!("line {number}: unknown envelope field `{unknown}` (key, value, headers, partition, timestamp): nothing was sent");
             }
