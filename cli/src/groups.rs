@@ -39,7 +39,7 @@ pub enum GroupsCommand {
 
 /// `kflow groups reset-offsets` flags.
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_offset", "to_timestamp", "to_datetime"])))]
+#[command(group(ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_offset", "to_timestamp", "to_datetime", "shift_by", "by_duration"])))]
 pub struct ResetArgs {
     /// The group.
     pub group: String,
@@ -58,12 +58,22 @@ pub struct ResetArgs {
     /// To the first record at or after this time, in milliseconds since the epoch.
     #[arg(long)]
     pub to_timestamp: Option<i64>,
-    /// To the first record at or after this RFC 3339 time, e.g. 2026-11-23T10:00:00Z.
+    /// To the first record at or after this RFC 3339 time, with its offset, e.g.
+    /// 2026-11-23T10:00:00Z or 2026-11-23T11:00:00+01:00.
     #[arg(long)]
     pub to_datetime: Option<String>,
+    /// Move each committed offset by this many records (negative: back), clamped to the log.
+    #[arg(long, allow_hyphen_values = true)]
+    pub shift_by: Option<i64>,
+    /// To the first record written this long ago or later, e.g. 15m, 2h, 1d.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub by_duration: Option<std::time::Duration>,
     /// Commit the new offsets (without it, only the plan is shown).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub execute: bool,
+    /// Only show the plan (the default; for scripts that want to say so).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl ResetArgs {
@@ -77,12 +87,17 @@ impl ResetArgs {
         } else if let Some(ts) = self.to_timestamp {
             ResetTo::Timestamp(ts)
         } else if let Some(text) = &self.to_datetime {
-            let at = humantime::parse_rfc3339_weak(text)
-                .with_context(|| format!("--to-datetime `{text}` is not an RFC 3339 time"))?;
-            let ms = at
+            let at = chrono::DateTime::parse_from_rfc3339(text).with_context(|| {
+                format!("--to-datetime `{text}` is not an RFC 3339 time with an offset (e.g. 2026-11-23T10:00:00Z)")
+            })?;
+            ResetTo::Timestamp(at.timestamp_millis())
+        } else if let Some(n) = self.shift_by {
+            ResetTo::ShiftBy(n)
+        } else if let Some(ago) = self.by_duration {
+            let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .context("--to-datetime is before 1970")?;
-            ResetTo::Timestamp(ms.as_millis() as i64)
+                .context("the clock is before 1970")?;
+            ResetTo::Timestamp(now.saturating_sub(ago).as_millis() as i64)
         } else {
             bail!("say where to: --to-earliest, --to-latest, --to-offset, --to-timestamp or --to-datetime")
         })

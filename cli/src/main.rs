@@ -50,12 +50,23 @@ enum Command {
     /// The cluster: its brokers and its health.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Prints a shell completion script: `kflow completions bash > /etc/bash_completion.d/kflow`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "kflow", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     let result = match cli.command {
+        Command::Completions { .. } => Ok(()),
         Command::Produce(args) => produce::run(&cli.connection, args).await,
         Command::Consume(args) => consume::run(&cli.connection, args).await,
         Command::Topics(cmd) => topics::run(&cli.connection, cmd).await,

@@ -451,3 +451,95 @@ fn raw_lines_stream_with_keys_split_at_a_delimiter() {
     let out = kflow(&["produce", &topic, "-K", ":"], "a:b\n");
     assert_eq!(out.status.code(), Some(2), "-K needs --raw");
 }
+
+/// `kflow --brokers <brokers> args...` with `stdin`, which must succeed.
+fn ok_on(brokers: &str, args: &[&str], stdin: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kflow"))
+        .arg("--brokers")
+        .arg(brokers)
+        .args(args)
+        .env_remove("KAFKA_BROKERS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(stdin.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("run kflow");
+    assert!(
+        out.status.success(),
+        "kflow {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// On librdkafka's mock cluster: resets clamp to the end offsets, which tansu reports
+/// wrongly.
+#[test]
+fn offsets_shift_by_a_count_and_times_take_an_offset() {
+    let mock = kflow::kafka::EmbeddedBroker::start().expect("librdkafka's mock cluster");
+    mock.create_topic("shift", 1).unwrap();
+    let b = mock.bootstrap_servers().to_string();
+    ok_on(
+        &b,
+        &["produce", "shift"],
+        &(0..10).map(|i| format!("{i}\n")).collect::<String>(),
+    );
+    let committed = || -> String {
+        let lag = ok_on(&b, &["groups", "lag", "g", "--topic", "shift"], "");
+        let line = lag
+            .lines()
+            .find(|l| l.starts_with("shift"))
+            .unwrap_or_default()
+            .to_string();
+        line.split_whitespace().nth(2).unwrap_or("?").to_string()
+    };
+    let reset = |how: &[&str]| {
+        let mut args = vec!["groups", "reset-offsets", "g", "--topic", "shift"];
+        args.extend(how);
+        ok_on(&b, &args, "")
+    };
+    reset(&["--to-offset", "5", "--execute"]);
+    assert_eq!(committed(), "5");
+    reset(&["--shift-by", "-2", "--execute"]);
+    assert_eq!(committed(), "3", "two back");
+    reset(&["--shift-by", "100", "--execute"]);
+    assert_eq!(committed(), "10", "clamped to the end");
+    let plan = reset(&["--to-datetime", "2026-11-23T11:00:00+01:00", "--dry-run"]);
+    assert!(plan.contains("plan only"), "{plan}");
+    assert_eq!(committed(), "10", "a dry run changes nothing");
+    assert!(reset(&["--by-duration", "90m", "--dry-run"]).contains("plan only"));
+    let out = kflow_on(
+        &b,
+        &[
+            "groups",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "shift",
+            "--to-datetime",
+            "2026-11-23 11:00",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+}
+
+#[test]
+fn shell_completions_are_printed() {
+    let bash = ok(&["completions", "bash"], "");
+    assert!(
+        bash.contains("complete") && bash.contains("reset-offsets"),
+        "{}",
+        &bash[..bash.len().min(300)]
+    );
+    assert!(ok(&["completions", "zsh"], "").contains("#compdef kflow"));
+    assert_eq!(
+        kflow(&["completions", "tcsh"], "").status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}

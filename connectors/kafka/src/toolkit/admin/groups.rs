@@ -75,6 +75,9 @@ pub enum ResetTo {
     /// The first record at or after this time (milliseconds since the epoch); the end
     /// of the log when there is none.
     Timestamp(i64),
+    /// The committed offset moved by this many records (back when negative), clamped to
+    /// the log; from the first offset where nothing is committed.
+    ShiftBy(i64),
 }
 
 /// One partition's offset before and after a reset.
@@ -325,6 +328,7 @@ impl KafkaAdmin {
                     ResetTo::Earliest => low,
                     ResetTo::Latest => high,
                     ResetTo::Offset(o) => o.0.clamp(low, high),
+                    ResetTo::ShiftBy(n) => from.unwrap_or(low).saturating_add(n).clamp(low, high),
                     ResetTo::Timestamp(_) => by_time
                         .as_ref()
                         .and_then(|t| t.find_partition(&tp.topic, tp.partition.0))
