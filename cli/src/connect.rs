@@ -11,6 +11,13 @@ pub struct Connection {
     /// Bootstrap brokers, `host:port[,host:port...]`.
     #[arg(long, short = 'b', env = "KAFKA_BROKERS", global = true)]
     pub brokers: Option<String>,
+    /// A named profile from the config file (brokers, properties, schema registry).
+    #[arg(long, env = "KFLOW_PROFILE", global = true)]
+    pub profile: Option<String>,
+    /// The config file with the profiles (default: $XDG_CONFIG_HOME/kflow/config.toml,
+    /// else ~/.config/kflow/config.toml).
+    #[arg(long, env = "KFLOW_CONFIG", global = true)]
+    pub config_file: Option<std::path::PathBuf>,
     /// A librdkafka property for every client, `key=value` (repeatable).
     #[arg(long = "property", short = 'X', value_name = "KEY=VALUE", global = true)]
     pub properties: Vec<String>,
@@ -20,12 +27,38 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The Kafka settings; an error names a missing broker list or a bad property.
+    /// The profile named with `--profile`, if any.
+    fn profile(&self) -> Result<Option<crate::profiles::Profile>> {
+        match &self.profile {
+            Some(name) => crate::profiles::load(name, self.config_file.as_deref()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The Kafka settings, as apps read them: the security variables and
+    /// `KAFKA_PROPERTIES` of the environment, then the profile's, then `-X` flags; an
+    /// error names a missing broker list or a bad property.
     pub fn config(&self) -> Result<KafkaConfig> {
-        let Some(brokers) = self.brokers.as_deref().filter(|b| !b.trim().is_empty()) else {
-            bail!("no brokers: pass --brokers host:port or set KAFKA_BROKERS");
+        let profile = self.profile()?.unwrap_or_default();
+        let brokers = self.brokers.clone().or(profile.brokers.clone());
+        let Some(brokers) = brokers.filter(|b| !b.trim().is_empty()) else {
+            bail!("no brokers: pass --brokers host:port, set KAFKA_BROKERS or use a --profile with brokers");
         };
         let mut config = KafkaConfig::new(brokers.trim());
+        for (var, key) in kflow::kafka::ENV_PROPERTIES {
+            if let Ok(value) = std::env::var(var) {
+                config = config.property(key, &value);
+            }
+        }
+        if let Ok(list) = std::env::var("KAFKA_PROPERTIES") {
+            for pair in list.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
+                let (k, v) = key_value(pair, "KAFKA_PROPERTIES")?;
+                config = config.property(k, v);
+            }
+        }
+        for (k, v) in &profile.properties {
+            config = config.property(k, v);
+        }
         for pair in &self.properties {
             let (k, v) = key_value(pair, "--property")?;
             config = config.property(k, v);
@@ -41,12 +74,21 @@ impl Connection {
         KafkaTransport::connect(config).with_context(|| format!("connecting to {brokers}"))
     }
 
-    /// The schema registry, or an error saying how to name one.
+    /// The schema registry, as apps read it (`SCHEMA_REGISTRY_*`), its URL from the flag
+    /// or the profile first; an error says how to name one.
     pub fn registry(&self) -> Result<SchemaRegistry> {
-        let Some(url) = &self.schema_registry else {
-            bail!("Avro needs a schema registry: pass --schema-registry URL or set SCHEMA_REGISTRY_URL");
+        let url = match &self.schema_registry {
+            Some(url) => Some(url.clone()),
+            None => self.profile()?.and_then(|p| p.schema_registry),
         };
-        Ok(SchemaRegistry::new(RegistryConfig::new(url))?)
+        let Some(url) = url else {
+            bail!("Avro needs a schema registry: pass --schema-registry URL, set SCHEMA_REGISTRY_URL or use a --profile with one");
+        };
+        let config = RegistryConfig::from_lookup(|key| match key {
+            "SCHEMA_REGISTRY_URL" => Some(url.clone()),
+            other => std::env::var(other).ok(),
+        })?;
+        Ok(SchemaRegistry::new(config)?)
     }
 }
 

@@ -16,6 +16,7 @@ mod consume;
 mod dlq;
 mod groups;
 mod produce;
+mod profiles;
 mod topics;
 
 use std::process::ExitCode;

@@ -543,3 +543,51 @@ fn shell_completions_are_printed() {
         "an unknown shell is a usage error"
     );
 }
+
+#[test]
+fn profiles_and_the_apps_environment_configure_the_cli() {
+    let dir = std::env::temp_dir().join(unique("cli-profiles"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[profiles.local]\nbrokers = \"{}\"\n[profiles.local.properties]\n\"client.id\" = \"kflow-cli-test\"\n",
+            broker::address()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kflow"));
+        cmd.args(args).env_remove("KAFKA_BROKERS").env_remove("KFLOW_PROFILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run kflow")
+    };
+    let f = file.to_str().unwrap();
+    let out = run(&["--config-file", f, "--profile", "local", "cluster", "info"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&broker::address()));
+    let out = run(&["cluster", "info"], &[("KFLOW_CONFIG", f), ("KFLOW_PROFILE", "local")]);
+    assert!(
+        out.status.success(),
+        "the variables name them too: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["--config-file", f, "--profile", "prod", "cluster", "info"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no profile `prod`"));
+    // The same security variables as apps: a bad one is an error naming its key.
+    let out = run(
+        &["--brokers", &broker::address(), "cluster", "info"],
+        &[("KAFKA_SECURITY_PROTOCOL", "carrier-pigeon")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("security.protocol"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
