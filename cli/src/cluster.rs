@@ -9,11 +9,7 @@ use crate::connect::Connection;
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
     /// Shows the cluster id, its brokers and how many topics it has.
-    Info {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Info,
     /// Pings the cluster and checks partitions for a missing leader, missing in-sync
     /// replicas and fewer in-sync replicas than `min.insync.replicas`; exits with 1 if
     /// any partition has a problem.
@@ -21,9 +17,6 @@ pub enum ClusterCommand {
         /// Only these topics (repeatable; default: every non-internal topic).
         #[arg(long, short)]
         topic: Vec<String>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -31,7 +24,8 @@ pub async fn run(connection: &Connection, command: ClusterCommand) -> Result<()>
     let transport = connection.transport()?;
     let admin = transport.kafka_admin();
     match command {
-        ClusterCommand::Info { json } => {
+        ClusterCommand::Info => {
+            let json = connection.json;
             let c = admin.describe_cluster().await?;
             if json {
                 println!("{}", serde_json::to_string(&c)?);
@@ -44,7 +38,8 @@ pub async fn run(connection: &Connection, command: ClusterCommand) -> Result<()>
                 println!("{:<6}  {}:{}", b.id, b.host, b.port);
             }
         }
-        ClusterCommand::Health { topic, json } => {
+        ClusterCommand::Health { topic } => {
+            let json = connection.json;
             let topics: Vec<&str> = topic.iter().map(String::as_str).collect();
             let h = admin.cluster_health(&topics).await?;
             if json {

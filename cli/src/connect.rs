@@ -24,6 +24,10 @@ pub struct Connection {
     /// The Confluent-compatible schema registry (for `--value-format avro`).
     #[arg(long, env = "SCHEMA_REGISTRY_URL", global = true)]
     pub schema_registry: Option<String>,
+    /// Print the result as one JSON document on stdout, for scripts (`consume` prints
+    /// JSON lines with `--output json`).
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 impl Connection {

@@ -47,6 +47,18 @@ pub async fn run(connection: &Connection, command: DlqCommand) -> Result<()> {
         replay = replay.max_records(n);
     }
     let report = replay.run(&transport).await?;
+    if connection.json {
+        let by_topic: std::collections::BTreeMap<String, u64> = report
+            .by_topic
+            .iter()
+            .map(|(t, n)| (t.to_string(), *n as u64))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"topic": topic, "replayed": report.replayed, "by_topic": by_topic})
+        );
+        return Ok(());
+    }
     println!("replayed {} record(s) from {topic}", report.replayed);
     for (to, n) in &report.by_topic {
         println!("  {to}: {n}");

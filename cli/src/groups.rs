@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Args, Subcommand};
 use kflow::kafka::ResetTo;
+use serde_json::{json, Value};
 
 use crate::connect::Connection;
 
@@ -110,6 +111,14 @@ pub async fn run(connection: &Connection, command: GroupsCommand) -> Result<()> 
     match command {
         GroupsCommand::List => {
             let groups = admin.list_groups().await?;
+            if connection.json {
+                let list: Vec<Value> = groups
+                    .iter()
+                    .map(|g| json!({"group": g.name, "state": g.state, "members": g.members}))
+                    .collect();
+                println!("{}", Value::Array(list));
+                return Ok(());
+            }
             let width = groups.iter().map(|g| g.name.len()).max().unwrap_or(5).max(5);
             println!("{:<width$}  {:<20}  MEMBERS", "GROUP", "STATE");
             for g in groups {
@@ -118,6 +127,25 @@ pub async fn run(connection: &Connection, command: GroupsCommand) -> Result<()> 
         }
         GroupsCommand::Describe { group } => {
             let d = admin.describe_group(&group).await?;
+            if connection.json {
+                let members: Vec<Value> = d
+                    .members
+                    .iter()
+                    .map(|m| {
+                        let parts: Vec<Value> = m
+                            .assignment
+                            .iter()
+                            .map(|tp| json!({"topic": tp.topic.to_string(), "partition": tp.partition.0}))
+                            .collect();
+                        json!({"id": m.id, "client_id": m.client_id, "host": m.host, "partitions": parts})
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"group": d.name, "state": d.state, "protocol": d.protocol, "members": members})
+                );
+                return Ok(());
+            }
             println!(
                 "group {}: {} ({} member(s), strategy {})",
                 d.name,
@@ -138,6 +166,23 @@ pub async fn run(connection: &Connection, command: GroupsCommand) -> Result<()> 
         GroupsCommand::Lag { group, topic } => {
             let topics: Vec<&str> = topic.iter().map(String::as_str).collect();
             let lag = admin.group_lag(&group, &topics).await?;
+            if connection.json {
+                let parts: Vec<Value> = lag
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "topic": l.partition.topic.to_string(),
+                            "partition": l.partition.partition.0,
+                            "committed": l.committed.map(|c| c.0),
+                            "end": l.end.0,
+                            "lag": l.lag,
+                        })
+                    })
+                    .collect();
+                let total: i64 = lag.iter().map(|l| l.lag).sum();
+                println!("{}", json!({"group": group, "partitions": parts, "total": total}));
+                return Ok(());
+            }
             if lag.is_empty() {
                 println!("group {group} has no committed offsets (name topics with --topic)");
                 return Ok(());
@@ -162,7 +207,10 @@ pub async fn run(connection: &Connection, command: GroupsCommand) -> Result<()> 
             }
             let names: Vec<&str> = groups.iter().map(String::as_str).collect();
             admin.delete_groups(&names).await?;
-            println!("deleted {}", names.join(", "));
+            match connection.json {
+                true => println!("{}", json!({"deleted": names})),
+                false => println!("deleted {}", names.join(", ")),
+            }
         }
         GroupsCommand::ResetOffsets(args) => {
             let to = args.target()?;
@@ -177,6 +225,24 @@ pub async fn run(connection: &Connection, command: GroupsCommand) -> Result<()> 
                     "group {} has no committed offsets to reset: name the topics with --topic",
                     args.group
                 );
+            }
+            if connection.json {
+                let parts: Vec<Value> = changes
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "topic": c.partition.topic.to_string(),
+                            "partition": c.partition.partition.0,
+                            "from": c.from.map(|f| f.0),
+                            "to": c.to.0,
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"group": args.group, "executed": args.execute, "changes": parts})
+                );
+                return Ok(());
             }
             println!("TOPIC  PARTITION  FROM  TO");
             for c in &changes {

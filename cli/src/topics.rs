@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use kflow::kafka::{Created, TopicSettings};
+use serde_json::{json, Value};
 
 use crate::connect::{key_value, Connection};
 
@@ -80,13 +81,30 @@ pub async fn run(connection: &Connection, command: TopicsCommand) -> Result<()> 
                 let (k, v) = key_value(pair, "--config")?;
                 settings = settings.config(k, v);
             }
-            match admin.create_topics(&[settings.topic(&name)]).await?[0].1 {
+            let created = admin.create_topics(&[settings.topic(&name)]).await?[0].1;
+            if connection.json {
+                let created = created == Created::New;
+                println!(
+                    "{}",
+                    json!({"topic": name, "created": created, "partitions": partitions})
+                );
+                return Ok(());
+            }
+            match created {
                 Created::New => println!("created {name} ({partitions} partitions, replication {replication})"),
                 Created::Existed => println!("{name} already exists: left as it is"),
             }
         }
         TopicsCommand::List { internal } => {
             let topics = admin.list_topics(internal).await?;
+            if connection.json {
+                let list: Vec<Value> = topics
+                    .iter()
+                    .map(|t| json!({"topic": t.name, "partitions": t.partitions}))
+                    .collect();
+                println!("{}", Value::Array(list));
+                return Ok(());
+            }
             let width = topics.iter().map(|t| t.name.len()).max().unwrap_or(5).max(5);
             println!("{:<width$}  PARTITIONS", "TOPIC");
             for t in topics {
@@ -95,6 +113,19 @@ pub async fn run(connection: &Connection, command: TopicsCommand) -> Result<()> 
         }
         TopicsCommand::Describe { name } => {
             let d = admin.describe(&name).await?;
+            if connection.json {
+                let partitions: Vec<Value> = d
+                    .partitions
+                    .iter()
+                    .map(|p| json!({"partition": p.id, "leader": p.leader, "replicas": p.replicas, "isr": p.isr}))
+                    .collect();
+                let overrides: Vec<&String> = d.overrides.iter().collect();
+                println!(
+                    "{}",
+                    json!({"topic": d.name, "partitions": partitions, "configs": d.configs, "overrides": overrides})
+                );
+                return Ok(());
+            }
             println!("topic {}: {} partition(s)", d.name, d.partitions.len());
             println!("PARTITION  LEADER  REPLICAS  ISR");
             for p in &d.partitions {
@@ -116,7 +147,10 @@ pub async fn run(connection: &Connection, command: TopicsCommand) -> Result<()> 
         }
         TopicsCommand::AddPartitions { name, partitions } => {
             admin.add_partitions(&name, partitions).await?;
-            println!("{name} now has {partitions} partitions");
+            match connection.json {
+                true => println!("{}", json!({"topic": name, "partitions": partitions})),
+                false => println!("{name} now has {partitions} partitions"),
+            }
         }
         TopicsCommand::AlterConfig { name, set, reset } => {
             if set.is_empty() && reset.is_empty() {
@@ -125,6 +159,10 @@ pub async fn run(connection: &Connection, command: TopicsCommand) -> Result<()> 
             let pairs = set.iter().map(|p| key_value(p, "--set")).collect::<Result<Vec<_>>>()?;
             let resets: Vec<&str> = reset.iter().map(String::as_str).collect();
             let own = admin.alter_topic_config(&name, &pairs, &resets).await?;
+            if connection.json {
+                println!("{}", json!({"topic": name, "configs": own}));
+                return Ok(());
+            }
             println!("{name}: configs set on the topic now:");
             for (k, v) in own {
                 println!("  {k}={v}");
@@ -139,7 +177,10 @@ pub async fn run(connection: &Connection, command: TopicsCommand) -> Result<()> 
             }
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             admin.delete_topics(&names).await?;
-            println!("deleted {}", names.join(", "));
+            match connection.json {
+                true => println!("{}", json!({"deleted": names})),
+                false => println!("deleted {}", names.join(", ")),
+            }
         }
     }
     Ok(())

@@ -301,7 +301,7 @@ fn avro_values_are_written_and_read_through_the_schema_registry() {
 fn the_cluster_is_described_and_checked() {
     let info = ok(&["cluster", "info"], "");
     assert!(info.contains(&broker::address()), "the broker's address: {info}");
-    let json: Value = serde_json::from_str(ok(&["cluster", "info", "--json"], "").trim()).unwrap();
+    let json: Value = serde_json::from_str(ok(&["--json", "cluster", "info"], "").trim()).unwrap();
     assert_eq!(json["brokers"].as_array().map(Vec::len), Some(1), "{json}");
     let topic = unique("cli-health");
     ok(&["topics", "create", &topic, "--partitions", "2"], "");
@@ -590,4 +590,52 @@ fn profiles_and_the_apps_environment_configure_the_cli() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn every_admin_command_prints_json_for_scripts() {
+    let topic = unique("cli-json");
+    let json = |args: &[&str]| -> Value {
+        let mut all = vec!["--json"];
+        all.extend(args);
+        serde_json::from_str(ok(&all, "").trim()).expect("one JSON document")
+    };
+    assert_eq!(json(&["topics", "create", &topic, "-p", "2"])["created"], true);
+    let list = json(&["topics", "list"]);
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["topic"] == topic.as_str() && t["partitions"] == 2));
+    let described = json(&["topics", "describe", &topic]);
+    assert_eq!(described["partitions"].as_array().map(Vec::len), Some(2));
+    let group = unique("cli-json-group");
+    ok(&["produce", &topic], "1\n2\n");
+    let plan = json(&[
+        "groups",
+        "reset-offsets",
+        &group,
+        "--topic",
+        &topic,
+        "--to-earliest",
+        "--execute",
+    ]);
+    assert_eq!(plan["executed"], true);
+    assert_eq!(plan["changes"].as_array().map(Vec::len), Some(2));
+    let lag = json(&["groups", "lag", &group, "--topic", &topic]);
+    assert_eq!(lag["group"], group.as_str());
+    assert!(json(&["groups", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["group"] == group.as_str()));
+    assert_eq!(
+        json(&["groups", "delete", &group, "--yes"])["deleted"][0],
+        group.as_str()
+    );
+    assert_eq!(json(&["cluster", "health", "--topic", &topic])["partitions"], 2);
+    assert_eq!(
+        json(&["topics", "delete", &topic, "--yes"])["deleted"][0],
+        topic.as_str()
+    );
 }
