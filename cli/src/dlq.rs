@@ -48,11 +48,8 @@ pub async fn run(connection: &Connection, command: DlqCommand) -> Result<()> {
     }
     let report = replay.run(&transport).await?;
     if connection.json {
-        let by_topic: std::collections::BTreeMap<String, u64> = report
-            .by_topic
-            .iter()
-            .map(|(t, n)| (t.to_string(), *n as u64))
-            .collect();
+        let by_topic: std::collections::BTreeMap<String, u64> =
+            report.by_topic.iter().map(|(t, n)| (t.to_string(), *n)).collect();
         println!(
             "{}",
             serde_json::json!({"topic": topic, "replayed": report.replayed, "by_topic": by_topic})

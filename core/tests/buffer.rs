@@ -7,17 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::*;
-use kflow_core::{Flow, TestDriver};
+use kflow_core::Flow;
 
 static TAKEN_BUFFERED: AtomicU64 = AtomicU64::new(0);
 static TAKEN_PLAIN: AtomicU64 = AtomicU64::new(0);
 
 /// Each record waits a second downstream (on the paused clock).
-fn slow(v: u64) -> impl std::future::Future<Output = u64> {
-    async move {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        v * 10
-    }
+async fn slow(v: u64) -> u64 {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    v * 10
 }
 
 fn buffered(f: Flow<u64>) -> Flow<u64> {
