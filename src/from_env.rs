@@ -22,11 +22,19 @@ pub trait AppFromEnv: Sized {
 
 impl AppFromEnv for App {
     fn from_env() -> Result<App> {
-        let app = App::new_from_env()?.transport(kflow_kafka::KafkaTransport::from_env()?);
+        let transport = kflow_kafka::KafkaTransport::from_env()?;
         #[cfg(feature = "prometheus")]
-        let app = match std::env::var("KFLOW_METRICS_ADDR") {
-            Ok(addr) if !addr.trim().is_empty() => app.service(crate::prometheus::Prometheus::on(addr.trim())),
-            _ => app,
+        let server = match std::env::var("KFLOW_METRICS_ADDR") {
+            Ok(addr) if !addr.trim().is_empty() => {
+                Some(crate::prometheus::Prometheus::on(addr.trim()).kafka(transport.kafka_admin().clone()))
+            }
+            _ => None,
+        };
+        let app = App::new_from_env()?.transport(transport);
+        #[cfg(feature = "prometheus")]
+        let app = match server {
+            Some(server) => app.service(server),
+            None => app,
         };
         Ok(app)
     }

@@ -236,3 +236,75 @@ async fn with_a_token_changes_need_it_and_reads_do_not() {
     assert_eq!(units(&base).await[0]["paused"], true, "reads need no token");
     handle.shutdown().await.unwrap();
 }
+
+/// On librdkafka's mock cluster, whose end offsets are right (tansu's are not): a group's
+/// lag and a topic's statistics over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_and_topic_statistics_come_from_the_cluster() {
+    let t = kflow::kafka::KafkaTransport::embedded().unwrap();
+    let topic = "admin-stats";
+    t.admin()
+        .create_topic(kflow::plumbing::transport::NewTopic::new(topic, 2))
+        .await
+        .unwrap();
+    let producer = t.producer().unwrap();
+    let send = |from: u64, to: u64| {
+        let producer = producer.clone();
+        async move {
+            for v in from..to {
+                let record = OutRecord::new(topic, v.to_string()).with_partition((v % 2) as i32);
+                producer.send(record, Ack::none()).await.unwrap();
+            }
+            producer.flush(Duration::from_secs(10)).await.unwrap();
+        }
+    };
+    send(0, 10).await;
+    let server = Prometheus::on("127.0.0.1:0").kafka(t.kafka_admin().clone());
+    let addr = server.local_addr();
+    let seen = Arc::new(Mutex::new(0usize));
+    let noted = seen.clone();
+    let handle = App::new("stats")
+        .transport(t.clone())
+        .commit_interval(Duration::from_millis(100))
+        .service(server)
+        .listener(Listener::new("count", [topic], move |_: u64, _m: Meta| {
+            let noted = noted.clone();
+            async move {
+                *noted.lock().unwrap() += 1;
+                Ok::<(), HandlerError>(())
+            }
+        }))
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", addr.get().expect("bound"));
+    let get = |path: String| async move {
+        let r = reqwest::get(path).await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (status, stats) = get(format!("{base}/admin/topics/{topic}")).await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["messages"], 10);
+    assert_eq!(stats["partitions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(stats["partitions"][0]["high"], 5);
+    assert!(until(Duration::from_secs(20), || *seen.lock().unwrap() == 10).await);
+    let lag_url = format!("{base}/admin/groups/stats-count/lag");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lag = Value::Null;
+    while Instant::now() < deadline {
+        lag = get(lag_url.clone()).await.1;
+        if lag["total"] == 0 && lag["partitions"].as_array().is_some_and(|p| p.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(lag["total"], 0, "everything handled and committed: {lag}");
+    post(&format!("{base}/admin/pause"), r#"{"unit": "count"}"#, None).await;
+    send(10, 14).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, lag) = get(lag_url).await;
+    assert_eq!(lag["total"], 4, "four records wait behind the pause: {lag}");
+    let (status, missing) = get(format!("{base}/admin/topics/no-such-topic")).await;
+    assert_eq!((status, missing["field"].as_str()), (404, Some("topic")), "{missing}");
+    handle.shutdown().await.unwrap();
+}

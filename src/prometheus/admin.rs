@@ -18,11 +18,14 @@ use serde_json::{json, Map, Value};
 /// The largest request body read.
 const MAX_BODY: usize = 64 * 1024;
 
-/// Who may change state: the token, and whether the server listens on loopback only.
+/// Who may change state: the token, and whether the server listens on loopback only;
+/// and the cluster's admin client, for lag and topic statistics.
 #[derive(Clone)]
 pub(crate) struct Access {
     pub token: Option<String>,
     pub loopback: bool,
+    #[cfg(feature = "kafka")]
+    pub kafka: Option<kflow_kafka::KafkaAdmin>,
 }
 
 impl std::fmt::Debug for Access {
@@ -109,14 +112,75 @@ pub(crate) async fn respond(
                 Err(reason) => error(StatusCode::NOT_FOUND, &reason, Some("unit")),
             }
         }
+        (Method::GET, p) if p.starts_with("/admin/groups/") || p.starts_with("/admin/topics/") => {
+            cluster(p, access).await
+        }
         (_, "/admin/units") => not_allowed("GET"),
         (_, "/admin/pause") | (_, "/admin/resume") => not_allowed("POST"),
         _ => error(
             StatusCode::NOT_FOUND,
-            "no such admin endpoint: try GET /admin/units, POST /admin/pause, POST /admin/resume",
+            "no such admin endpoint: try GET /admin/units, GET /admin/groups/{group}/lag, GET /admin/topics/{topic}, POST /admin/pause, POST /admin/resume",
             None,
         ),
     }
+}
+
+/// `GET /admin/groups/{group}/lag` and `GET /admin/topics/{topic}`: from the cluster.
+#[cfg(feature = "kafka")]
+async fn cluster(path: &str, access: &Access) -> Response<Full<Bytes>> {
+    let Some(kafka) = access.kafka.as_ref() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "lag and topic statistics need the cluster: give the server one with `Prometheus::kafka`",
+            None,
+        );
+    };
+    let parts: Vec<&str> = path.trim_start_matches("/admin/").split('/').collect();
+    match parts.as_slice() {
+        ["groups", group, "lag"] if !group.is_empty() => match kafka.group_lag(group, &[]).await {
+            Ok(lag) => {
+                let partitions: Vec<Value> = lag
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "topic": l.partition.topic.to_string(),
+                            "partition": l.partition.partition.0,
+                            "committed": l.committed.map(|c| c.0),
+                            "end": l.end.0,
+                            "lag": l.lag,
+                        })
+                    })
+                    .collect();
+                let total: i64 = lag.iter().map(|l| l.lag).sum();
+                json_response(
+                    StatusCode::OK,
+                    &json!({"group": group, "partitions": partitions, "total": total}),
+                )
+            }
+            Err(e) => error(StatusCode::BAD_GATEWAY, &e.to_string(), None),
+        },
+        ["topics", topic] if !topic.is_empty() => match kafka.topic_stats(topic).await {
+            Ok(stats) => json_response(StatusCode::OK, &serde_json::to_value(stats).unwrap_or_default()),
+            Err(e) if e.to_string().contains("does not exist") => {
+                error(StatusCode::NOT_FOUND, &e.to_string(), Some("topic"))
+            }
+            Err(e) => error(StatusCode::BAD_GATEWAY, &e.to_string(), None),
+        },
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "try GET /admin/groups/{group}/lag or GET /admin/topics/{topic}",
+            None,
+        ),
+    }
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn cluster(_path: &str, _access: &Access) -> Response<Full<Bytes>> {
+    error(
+        StatusCode::NOT_FOUND,
+        "lag and topic statistics need kflow's `kafka` feature",
+        None,
+    )
 }
 
 fn not_allowed(method: &'static str) -> Response<Full<Bytes>> {
@@ -287,6 +351,8 @@ mod tests {
         let access = Access {
             token: Some("s3cret".into()),
             loopback: true,
+            #[cfg(feature = "kafka")]
+            kafka: None,
         };
         assert!(!format!("{access:?}").contains("s3cret"));
     }

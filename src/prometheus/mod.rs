@@ -49,6 +49,8 @@ pub struct Prometheus {
     address: String,
     bound: Arc<OnceLock<SocketAddr>>,
     token: Option<String>,
+    #[cfg(feature = "kafka")]
+    kafka: Option<kflow_kafka::KafkaAdmin>,
 }
 
 impl std::fmt::Debug for Prometheus {
@@ -68,7 +70,17 @@ impl Prometheus {
             address: address.into(),
             bound: Arc::default(),
             token: None,
+            #[cfg(feature = "kafka")]
+            kafka: None,
         }
+    }
+
+    /// Serves `GET /admin/groups/{group}/lag` and `GET /admin/topics/{topic}` from this
+    /// cluster (`KafkaTransport::kafka_admin`).
+    #[cfg(feature = "kafka")]
+    pub fn kafka(mut self, admin: kflow_kafka::KafkaAdmin) -> Self {
+        self.kafka = Some(admin);
+        self
     }
 
     /// The bearer token admin requests that change state must carry
@@ -136,6 +148,8 @@ impl Service for Prometheus {
             let access = admin::Access {
                 token,
                 loopback: addr.ip().is_loopback(),
+                #[cfg(feature = "kafka")]
+                kafka: self.kafka.clone(),
             };
             tracing::info!(%addr, admin_token = access.token.is_some(), "serving /metrics, /health/live, /health/ready and /admin/");
             Ok(tokio::spawn(serve(listener, handle, app, access)))

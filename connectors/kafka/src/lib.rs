@@ -25,8 +25,8 @@ pub use embedded::EmbeddedBroker;
 pub use toolkit::{
     check_topic_name, Acks, BrokerInfo, CleanupPolicy, ClusterDescription, ClusterHealth, ClusterHealthCheck,
     Compression, Created, Delivered, Drift, GroupDescription, GroupMember, GroupSummary, KafkaAdmin, NamingRule,
-    OffsetChange, PartitionDescription, PartitionLag, PartitionProblem, Partitioning, ProduceRecord, ProducerOptions,
-    ResetTo, TopicDescription, TopicSet, TopicSetReport, TopicSettings, TopicSummary, TopicTemplate, TypedProducer,
-    UnhealthyPartition,
+    OffsetChange, PartitionDescription, PartitionLag, PartitionProblem, PartitionStats, Partitioning, ProduceRecord,
+    ProducerOptions, ResetTo, TopicDescription, TopicSet, TopicSetReport, TopicSettings, TopicStats, TopicSummary,
+    TopicTemplate, TypedProducer, UnhealthyPartition,
 };
 pub use transport::{Faults, KafkaConsumer, KafkaProducer, KafkaTransport, SourceStats};

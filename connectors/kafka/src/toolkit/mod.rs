@@ -7,7 +7,7 @@ mod produce;
 pub use admin::{
     check_topic_name, BrokerInfo, CleanupPolicy, ClusterDescription, ClusterHealth, ClusterHealthCheck, Created, Drift,
     GroupDescription, GroupMember, GroupSummary, KafkaAdmin, NamingRule, OffsetChange, PartitionDescription,
-    PartitionLag, PartitionProblem, ResetTo, TopicDescription, TopicSet, TopicSetReport, TopicSettings, TopicSummary,
-    TopicTemplate, UnhealthyPartition,
+    PartitionLag, PartitionProblem, PartitionStats, ResetTo, TopicDescription, TopicSet, TopicSetReport, TopicSettings,
+    TopicStats, TopicSummary, TopicTemplate, UnhealthyPartition,
 };
 pub use produce::{Acks, Compression, Delivered, Partitioning, ProduceRecord, ProducerOptions, TypedProducer};

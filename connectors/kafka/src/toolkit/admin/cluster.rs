@@ -79,6 +79,37 @@ impl ClusterHealth {
     }
 }
 
+/// One partition's statistics, in [`TopicStats`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionStats {
+    /// The partition.
+    pub partition: i32,
+    /// The leader's broker id (`-1`: none).
+    pub leader: i32,
+    /// Broker ids holding a replica.
+    pub replicas: Vec<i32>,
+    /// Broker ids of the in-sync replicas.
+    pub isr: Vec<i32>,
+    /// The first offset still kept.
+    pub low: i64,
+    /// The end offset (high watermark).
+    pub high: i64,
+    /// `high - low`: the records kept (compaction and transaction markers make the real
+    /// count smaller).
+    pub messages: i64,
+}
+
+/// A topic's partitions with their offsets, from [`KafkaAdmin::topic_stats`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TopicStats {
+    /// The topic.
+    pub topic: String,
+    /// Its partitions, by id.
+    pub partitions: Vec<PartitionStats>,
+    /// The sum of the partitions' `messages`.
+    pub messages: i64,
+}
+
 /// The problems of one partition, given its topic's `min.insync.replicas`.
 pub(crate) fn problems(p: &PartitionDescription, min_insync: Option<usize>) -> Vec<PartitionProblem> {
     let mut out = Vec::new();
@@ -117,6 +148,40 @@ impl KafkaAdmin {
                 cluster_id: this.client.inner().fetch_cluster_id(timeout),
                 brokers,
                 topics: metadata.topics().len(),
+            })
+        })
+        .await
+    }
+
+    /// A topic's partitions: leader, replicas, in-sync replicas, low and high watermarks
+    /// and the records between them. An unknown topic is an error naming it.
+    pub async fn topic_stats(&self, topic: &str) -> Result<TopicStats> {
+        let described = self.describe(topic).await?;
+        let this = self.clone();
+        let name = topic.to_string();
+        super::groups::blocking(move || {
+            use rdkafka::consumer::Consumer as _;
+            let consumer = this.group_consumer("kflow-admin-stats")?;
+            let mut partitions = Vec::with_capacity(described.partitions.len());
+            for p in described.partitions {
+                let (low, high) = consumer
+                    .fetch_watermarks(&name, p.id, this.config.timeout())
+                    .map_err(|e| Error::topic(name.clone(), format!("offsets of partition {}: {e}", p.id)))?;
+                partitions.push(PartitionStats {
+                    partition: p.id,
+                    leader: p.leader,
+                    replicas: p.replicas,
+                    isr: p.isr,
+                    low,
+                    high,
+                    messages: (high - low).max(0),
+                });
+            }
+            let messages = partitions.iter().map(|p| p.messages).sum();
+            Ok(TopicStats {
+                topic: name,
+                partitions,
+                messages,
             })
         })
         .await

@@ -8,7 +8,9 @@ mod topic_changes;
 mod topic_set;
 mod topics;
 
-pub use cluster::{BrokerInfo, ClusterDescription, ClusterHealth, PartitionProblem, UnhealthyPartition};
+pub use cluster::{
+    BrokerInfo, ClusterDescription, ClusterHealth, PartitionProblem, PartitionStats, TopicStats, UnhealthyPartition,
+};
 pub use groups::{GroupDescription, GroupMember, GroupSummary, OffsetChange, PartitionLag, ResetTo};
 pub use health_check::ClusterHealthCheck;
 pub use naming::{check_topic_name, NamingRule, TopicTemplate};
