@@ -142,3 +142,49 @@ async fn a_name_breaking_the_convention_creates_nothing() {
         .unwrap_err();
     assert!(err.to_string().contains("`tenant`"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_set_is_checked_without_changes_and_fixing_drift_is_opt_in() {
+    let t = real();
+    let admin = t.kafka_admin();
+    let tenant = unique("chk").replace('-', "");
+    let set = |partitions: i32, replication: i16| {
+        TopicSet::new(format!("check-{tenant}"))
+            .var("tenant", &tenant)
+            .naming(NamingRule::convention(r"check\.[a-z0-9]+\.[a-z]+").unwrap())
+            .defaults(TopicSettings::new().partitions(partitions).replication(replication))
+            .topic("check.${tenant}.orders")
+            .topic("check.${tenant}.refunds")
+    };
+    let orders = format!("check.{tenant}.orders");
+    let refunds = format!("check.{tenant}.refunds");
+    let report = set(2, 1).check(admin).await.unwrap();
+    assert_eq!(report.missing, [orders.clone(), refunds.clone()]);
+    assert!(report.created.is_empty());
+    assert!(admin.describe(&orders).await.is_err(), "check creates nothing");
+
+    set(2, 1).ensure(admin).await.unwrap();
+    let clean = set(2, 1).check(admin).await.unwrap();
+    assert!(clean.missing.is_empty() && clean.drift.is_empty(), "{clean:?}");
+
+    // The replication factor is compared too (one broker: every topic has one replica).
+    let report = set(2, 3).check(admin).await.unwrap();
+    let settings: Vec<(&str, &str, &str)> = report
+        .drift
+        .iter()
+        .map(|d| (d.setting.as_str(), d.wanted.as_str(), d.found.as_str()))
+        .collect();
+    assert_eq!(settings, [("replication", "3", "1"), ("replication", "3", "1")]);
+
+    // Fixing drift: more partitions would be added, but tansu has no CreatePartitions,
+    // and the refusal comes back naming the topic.
+    let err = set(4, 1).ensure_fixing_drift(admin).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&orders) && err.to_string().contains("CreatePartitions"),
+        "{err}"
+    );
+    // Fewer partitions cannot be fixed in place: it stays drift, and no call is made.
+    let report = set(1, 1).ensure_fixing_drift(admin).await.unwrap();
+    assert!(report.fixed.is_empty());
+    assert_eq!(report.drift.len(), 2, "{:?}", report.drift);
+}

@@ -47,9 +47,14 @@ pub struct TopicSetReport {
     pub created: Vec<String>,
     /// Topics that were already there.
     pub existing: Vec<String>,
-    /// Settings of existing topics that differ from the set's (left unchanged: Kafka
-    /// cannot shrink partitions, and changing configs is a decision for a person).
+    /// Settings of existing topics that differ from the set's (left unchanged by
+    /// [`TopicSet::ensure`]: Kafka cannot shrink partitions, and changing configs is a
+    /// decision for a person; see [`TopicSet::ensure_fixing_drift`]).
     pub drift: Vec<Drift>,
+    /// [`TopicSet::check`]: topics that do not exist (nothing is created).
+    pub missing: Vec<String>,
+    /// [`TopicSet::ensure_fixing_drift`]: the drift it fixed (the rest stays in `drift`).
+    pub fixed: Vec<Drift>,
 }
 
 /// One setting of an existing topic that differs from its set.
@@ -57,7 +62,7 @@ pub struct TopicSetReport {
 pub struct Drift {
     /// The topic.
     pub topic: String,
-    /// `partitions` or a config name.
+    /// `partitions`, `replication` or a config name.
     pub setting: String,
     /// The set's value.
     pub wanted: String,
@@ -157,11 +162,71 @@ impl TopicSet {
         tracing::info!(set = %self.name, created = ?report.created, existing = report.existing.len(), drift = report.drift.len(), "topic set ensured");
         Ok(report)
     }
+
+    /// Reports what [`TopicSet::ensure`] would find, changing nothing: the missing topics
+    /// and the drift of the existing ones (partitions, replication factor, configs). For
+    /// a readiness or CI check.
+    pub async fn check(&self, admin: &KafkaAdmin) -> Result<TopicSetReport> {
+        let mut report = TopicSetReport::default();
+        for topic in self.topics()? {
+            match admin.partitions_async(&topic.name).await? {
+                None => report.missing.push(topic.name),
+                Some(_) => {
+                    report.drift.extend(drift(admin, &topic).await?);
+                    report.existing.push(topic.name);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// [`TopicSet::ensure`], then fixes what can be fixed in place: too few partitions
+    /// are added, differing configs are set (incrementally, the topic's other configs
+    /// kept). Too many partitions and a different replication factor cannot be fixed
+    /// that way and stay in `drift`. Opt-in: it changes live topics. A change the broker
+    /// refuses is an error naming the topic (what was fixed before it stays fixed).
+    pub async fn ensure_fixing_drift(&self, admin: &KafkaAdmin) -> Result<TopicSetReport> {
+        let mut report = self.ensure(admin).await?;
+        let mut left = Vec::new();
+        for d in std::mem::take(&mut report.drift) {
+            let fixed = match d.setting.as_str() {
+                "partitions" => match (d.wanted.parse::<i32>(), d.found.parse::<i32>()) {
+                    (Ok(w), Ok(f)) if w > f => {
+                        admin.add_partitions(&d.topic, w).await?;
+                        true
+                    }
+                    _ => false,
+                },
+                "replication" => false,
+                config => {
+                    admin.alter_topic_config(&d.topic, &[(config, &d.wanted)], &[]).await?;
+                    true
+                }
+            };
+            if fixed {
+                tracing::info!(set = %self.name, topic = %d.topic, setting = %d.setting, from = %d.found, to = %d.wanted, "topic drift fixed");
+                report.fixed.push(d);
+            } else {
+                left.push(d);
+            }
+        }
+        report.drift = left;
+        Ok(report)
+    }
 }
 
 async fn drift(admin: &KafkaAdmin, topic: &NewTopic) -> Result<Vec<Drift>> {
     let found = admin.describe(&topic.name).await?;
     let mut out = Vec::new();
+    let replication = found.partitions.iter().map(|p| p.replicas.len()).max().unwrap_or(0);
+    if !found.partitions.is_empty() && replication != topic.replication as usize {
+        out.push(Drift {
+            topic: topic.name.clone(),
+            setting: "replication".into(),
+            wanted: topic.replication.to_string(),
+            found: replication.to_string(),
+        });
+    }
     if found.partitions.len() as i32 != topic.partitions {
         out.push(Drift {
             topic: topic.name.clone(),
