@@ -397,3 +397,39 @@ fn the_app_sets_default_policies_and_a_unit_setting_wins() {
     assert_eq!(d.broker().records("in.dlq").len(), 1, "the listener's own policy wins");
     assert_eq!(d.dropped("rec", DropReason::Skipped), 0);
 }
+
+#[test]
+fn a_shared_dead_letter_topic_takes_the_failures_of_every_topic_with_their_origin() {
+    let seen: Seen = Default::default();
+    let noted = seen.clone();
+    let l = Listener::new("rec", ["in", "other"], move |value: String, _meta: Meta| {
+        let noted = noted.clone();
+        async move {
+            if value.starts_with("bad") {
+                return Err(HandlerError::from(format!("cannot handle {value}")));
+            }
+            noted.lock().unwrap().push(value);
+            Ok(())
+        }
+    })
+    .on_error(policy::dead_letter_with(
+        policy::DeadLetter::new().topic("internal.dlq"),
+    ));
+    let mut d = TestDriver::new(App::new(APP).listener(l), &[("in", 1), ("other", 1)]).unwrap();
+    assert!(d.broker().partitions("internal.dlq").is_some(), "created at start-up");
+    d.pipe("in", &"bad-a");
+    d.pipe("other", &"bad-b");
+    d.pipe("in", &"ok");
+    let dlq = d.broker().records("internal.dlq");
+    let origins: Vec<String> = dlq
+        .iter()
+        .map(|r| {
+            String::from_utf8_lossy(r.headers.get("kflow.original.topic").expect("the origin header")).into_owned()
+        })
+        .collect();
+    assert_eq!(origins, ["in", "other"]);
+    assert!(d.broker().records("in.dlq").is_empty() && d.broker().records("other.dlq").is_empty());
+    assert_eq!(seen.lock().unwrap().as_slice(), ["ok"]);
+    assert_all_committed(&mut d, &group("rec"), "in");
+    assert_all_committed(&mut d, &group("rec"), "other");
+}

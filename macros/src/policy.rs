@@ -8,7 +8,7 @@ use syn::{Expr, ExprLit, Lit};
 
 use crate::errors::Errors;
 
-const FORMS: &str = "`fail`, `skip`, `dead_letter`, `dead_letter(suffix = \".DLT\", headers = spring)`, \
+const FORMS: &str = "`fail`, `skip`, `dead_letter`, `dead_letter(suffix = \".DLT\", headers = spring)`, `dead_letter(topic = \"internal.dlq\")`, \
 `retry(max_attempts = 3, backoff = exponential(100ms, 2.0))`, `retry_topics([1s, 10s])`, \
 followed by `.then_retry_topics([..])`, `.then_dead_letter()`, `.then_skip()` or `.then_fail()`";
 
@@ -256,10 +256,13 @@ fn delays(args: &[&Expr], span: proc_macro2::Span, errors: &mut Errors) -> Optio
 fn dead_letter(args: &[&Expr], errors: &mut Errors) -> Option<TokenStream> {
     let (positional, names) = named(args);
     if let Some(p) = positional.first() {
-        errors.push(p.span(), "expected `suffix = \"...\"` or `headers = spring`");
+        errors.push(
+            p.span(),
+            "expected `suffix = \"...\"`, `topic = \"...\"` or `headers = spring`",
+        );
         return None;
     }
-    if !check_names(&names, &["suffix", "headers"], "dead_letter", errors) {
+    if !check_names(&names, &["suffix", "topic", "headers"], "dead_letter", errors) {
         return None;
     }
     let mut tokens = quote!(::kflow::__private::policy::DeadLetter::new());
@@ -269,6 +272,13 @@ fn dead_letter(args: &[&Expr], errors: &mut Errors) -> Option<TokenStream> {
             return None;
         };
         tokens = quote!(#tokens.suffix(#s));
+    }
+    if let Some(topic) = get(&names, "topic") {
+        let Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) = topic else {
+            errors.push(topic.span(), "`topic` must be a string, e.g. `\"internal.dlq\"`");
+            return None;
+        };
+        tokens = quote!(#tokens.topic(#s));
     }
     if let Some(style) = get(&names, "headers") {
         match style {

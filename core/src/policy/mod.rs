@@ -69,11 +69,15 @@ pub(crate) enum Last {
 /// use kflow_core::policy::{self, DeadLetter};
 /// let p = policy::dead_letter_with(DeadLetter::new().suffix(".DLT").spring_headers());
 /// assert_eq!(p.dead_letter_topic("orders").as_deref(), Some("orders.DLT"));
+/// let shared = policy::dead_letter_with(DeadLetter::new().topic("internal.dlq"));
+/// assert_eq!(shared.dead_letter_topic("orders").as_deref(), Some("internal.dlq"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     pub(crate) suffix: String,
     pub(crate) spring: bool,
+    /// One dead-letter topic for every source topic, instead of the suffix.
+    pub(crate) shared: Option<String>,
 }
 
 impl Default for DeadLetter {
@@ -81,6 +85,7 @@ impl Default for DeadLetter {
         DeadLetter {
             suffix: ".dlq".into(),
             spring: false,
+            shared: None,
         }
     }
 }
@@ -95,6 +100,22 @@ impl DeadLetter {
     pub fn suffix(mut self, suffix: &str) -> Self {
         self.suffix = suffix.to_string();
         self
+    }
+
+    /// One dead-letter topic for records of every topic (e.g. `internal.dlq`), instead of
+    /// `<topic><suffix>` per topic. The headers still name each record's own topic,
+    /// partition and offset, so a replay writes each back where it came from.
+    pub fn topic(mut self, topic: &str) -> Self {
+        self.shared = Some(topic.to_string());
+        self
+    }
+
+    /// The dead-letter topic of records read from `source`.
+    pub(crate) fn topic_for(&self, source: &str) -> String {
+        match &self.shared {
+            Some(t) => t.clone(),
+            None => format!("{source}{}", self.suffix),
+        }
     }
 
     /// Writes Spring Kafka's `kafka_dlt-*` headers (binary big-endian numbers) instead of
@@ -194,7 +215,7 @@ impl Policy {
     /// The dead-letter topic for records read from `topic`, if this policy ends there.
     pub fn dead_letter_topic(&self, topic: &str) -> Option<String> {
         match &self.last {
-            Last::DeadLetter(d) => Some(format!("{topic}{}", d.suffix)),
+            Last::DeadLetter(d) => Some(d.topic_for(topic)),
             _ => None,
         }
     }

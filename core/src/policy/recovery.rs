@@ -266,7 +266,7 @@ impl Recovery {
         }
         match &policy.last {
             Last::DeadLetter(dl) => Step::DeadLetter {
-                topic: format!("{}{}", origin.topic, dl.suffix),
+                topic: dl.topic_for(&origin.topic),
                 spring: dl.spring,
             },
             Last::Skip => Step::Skip,

@@ -69,7 +69,7 @@ impl Rejected for ProduceRejections {
         let failure = Failure::once(ErrorKind::Produce, &message);
         match &recovery.policies().get(ErrorKind::Produce).last {
             Last::DeadLetter(dl) => {
-                let topic = format!("{}{}", origin.topic, dl.suffix);
+                let topic = dl.topic_for(&origin.topic);
                 let failed = Failed {
                     origin: &origin,
                     group: &identity.group,

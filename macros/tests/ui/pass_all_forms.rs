@@ -58,6 +58,9 @@ fn dead_lettered(orders: Flow<Order>) -> Flow<u32> {
     orders.map(|o| o.id)
 }
 
+#[kflow::listener(topics = ["orders", "refunds"], on_error = dead_letter(topic = "internal.dlq"))]
+async fn shared_dead_letters(_order: Order) {}
+
 /// Documented processors keep their docs.
 #[kflow::processor(input = ["orders"], output = "ids", exactly_once = true)]
 fn ids(orders: Flow<Order>) -> Flow<u32> {
@@ -72,6 +75,7 @@ fn routed(orders: Flow<Order>) -> Flow<Sent> {
 fn main() {
     let _app = App::new("ui")
         .listener(value_only)
+        .listener(shared_dead_letters)
         .listener(any_order)
         .listener(whole_record)
         .listener(text)
