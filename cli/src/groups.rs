@@ -167,20 +167,7 @@ pub async fn run(connection: &Connection, command: GroupsCommand) -> Result<()> 
             let topics: Vec<&str> = topic.iter().map(String::as_str).collect();
             let lag = admin.group_lag(&group, &topics).await?;
             if connection.json {
-                let parts: Vec<Value> = lag
-                    .iter()
-                    .map(|l| {
-                        json!({
-                            "topic": l.partition.topic.to_string(),
-                            "partition": l.partition.partition.0,
-                            "committed": l.committed.map(|c| c.0),
-                            "end": l.end.0,
-                            "lag": l.lag,
-                        })
-                    })
-                    .collect();
-                let total: i64 = lag.iter().map(|l| l.lag).sum();
-                println!("{}", json!({"group": group, "partitions": parts, "total": total}));
+                println!("{}", kflow::kafka::lag_json(&group, &lag));
                 return Ok(());
             }
             if lag.is_empty() {

@@ -103,14 +103,7 @@ pub async fn run(connection: &Connection, args: ProduceArgs) -> Result<()> {
     if lines.is_empty() {
         bail!("no records in the input: nothing was sent");
     }
-    let transport = connection.transport()?;
-    if transport.kafka_admin().describe(&args.topic).await.is_err() {
-        bail!(
-            "topic `{}` does not exist: nothing was sent (create it with `kflow topics create {}`)",
-            args.topic,
-            args.topic
-        );
-    }
+    let transport = target(connection, &args.topic).await?;
     let encoder = Encoder::new(connection, &args).await?;
     let mut encoded = Vec::with_capacity(lines.len());
     for line in &lines {
@@ -169,16 +162,18 @@ pub async fn run(connection: &Connection, args: ProduceArgs) -> Result<()> {
     Ok(())
 }
 
+/// Connects, checking that `topic` exists (nothing is sent otherwise).
+async fn target(connection: &Connection, topic: &str) -> Result<kflow::kafka::KafkaTransport> {
+    let transport = connection.transport()?;
+    if transport.kafka_admin().describe(topic).await.is_err() {
+        bail!("topic `{topic}` does not exist: nothing was sent (create it with `kflow topics create {topic}`)");
+    }
+    Ok(transport)
+}
+
 /// `--raw`: lines sent as they are read, in batches of what is there (up to 1 000).
 async fn stream_raw(connection: &Connection, args: &ProduceArgs, input: Box<dyn Read + Send>) -> Result<()> {
-    let transport = connection.transport()?;
-    if transport.kafka_admin().describe(&args.topic).await.is_err() {
-        bail!(
-            "topic `{}` does not exist: nothing was sent (create it with `kflow topics create {}`)",
-            args.topic,
-            args.topic
-        );
-    }
+    let transport = target(connection, &args.topic).await?;
     let mut headers = Vec::new();
     for h in &args.headers {
         let (k, v) = key_value(h, "--header")?;

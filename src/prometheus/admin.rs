@@ -138,25 +138,7 @@ async fn cluster(path: &str, access: &Access) -> Response<Full<Bytes>> {
     let parts: Vec<&str> = path.trim_start_matches("/admin/").split('/').collect();
     match parts.as_slice() {
         ["groups", group, "lag"] if !group.is_empty() => match kafka.group_lag(group, &[]).await {
-            Ok(lag) => {
-                let partitions: Vec<Value> = lag
-                    .iter()
-                    .map(|l| {
-                        json!({
-                            "topic": l.partition.topic.to_string(),
-                            "partition": l.partition.partition.0,
-                            "committed": l.committed.map(|c| c.0),
-                            "end": l.end.0,
-                            "lag": l.lag,
-                        })
-                    })
-                    .collect();
-                let total: i64 = lag.iter().map(|l| l.lag).sum();
-                json_response(
-                    StatusCode::OK,
-                    &json!({"group": group, "partitions": partitions, "total": total}),
-                )
-            }
+            Ok(lag) => json_response(StatusCode::OK, &kflow_kafka::lag_json(group, &lag)),
             Err(e) => error(StatusCode::BAD_GATEWAY, &e.to_string(), None),
         },
         ["topics", topic] if !topic.is_empty() => match kafka.topic_stats(topic).await {

@@ -23,7 +23,7 @@ pub use config::{is_secret, KafkaConfig, ENV_PROPERTIES, REDACTED};
 pub use convert::message_headers;
 pub use embedded::EmbeddedBroker;
 pub use toolkit::{
-    check_topic_name, Acks, BrokerInfo, CleanupPolicy, ClusterDescription, ClusterHealth, ClusterHealthCheck,
+    check_topic_name, lag_json, Acks, BrokerInfo, CleanupPolicy, ClusterDescription, ClusterHealth, ClusterHealthCheck,
     Compression, Created, Delivered, Drift, GroupDescription, GroupMember, GroupSummary, KafkaAdmin, NamingRule,
     OffsetChange, PartitionDescription, PartitionLag, PartitionProblem, PartitionStats, Partitioning, ProduceRecord,
     ProducerOptions, ResetTo, TopicDescription, TopicSet, TopicSetReport, TopicSettings, TopicStats, TopicSummary,

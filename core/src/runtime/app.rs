@@ -519,13 +519,7 @@ impl AppHandle {
 
     /// Commits every member's frontiers now (normally they commit on an interval).
     pub async fn commit_now(&self) {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let members = self.control.send(Control::CommitNow(tx)).unwrap_or(0);
-        for _ in 0..members {
-            if rx.recv().await.is_none() {
-                break;
-            }
-        }
+        super::context::commit_now(&self.control).await
     }
 
     /// Pauses one partition: its task takes no new records until

@@ -237,12 +237,17 @@ impl AppContext {
 
     /// Commits every member's frontiers now.
     pub async fn commit_now(&self) {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let members = self.control.send(Control::CommitNow(tx)).unwrap_or(0);
-        for _ in 0..members {
-            if rx.recv().await.is_none() {
-                break;
-            }
+        commit_now(&self.control).await
+    }
+}
+
+/// Asks every member to commit now and waits until each did.
+pub(crate) async fn commit_now(control: &broadcast::Sender<Control>) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let members = control.send(Control::CommitNow(tx)).unwrap_or(0);
+    for _ in 0..members {
+        if rx.recv().await.is_none() {
+            break;
         }
     }
 }

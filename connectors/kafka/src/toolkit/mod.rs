@@ -5,9 +5,9 @@ mod admin;
 mod produce;
 
 pub use admin::{
-    check_topic_name, BrokerInfo, CleanupPolicy, ClusterDescription, ClusterHealth, ClusterHealthCheck, Created, Drift,
-    GroupDescription, GroupMember, GroupSummary, KafkaAdmin, NamingRule, OffsetChange, PartitionDescription,
-    PartitionLag, PartitionProblem, PartitionStats, ResetTo, TopicDescription, TopicSet, TopicSetReport, TopicSettings,
-    TopicStats, TopicSummary, TopicTemplate, UnhealthyPartition,
+    check_topic_name, lag_json, BrokerInfo, CleanupPolicy, ClusterDescription, ClusterHealth, ClusterHealthCheck,
+    Created, Drift, GroupDescription, GroupMember, GroupSummary, KafkaAdmin, NamingRule, OffsetChange,
+    PartitionDescription, PartitionLag, PartitionProblem, PartitionStats, ResetTo, TopicDescription, TopicSet,
+    TopicSetReport, TopicSettings, TopicStats, TopicSummary, TopicTemplate, UnhealthyPartition,
 };
 pub use produce::{Acks, Compression, Delivered, Partitioning, ProduceRecord, ProducerOptions, TypedProducer};

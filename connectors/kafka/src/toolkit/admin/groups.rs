@@ -63,6 +63,25 @@ pub struct PartitionLag {
     pub lag: i64,
 }
 
+/// A group's lag as JSON: `{"group", "partitions": [{"topic", "partition",
+/// "committed", "end", "lag"}], "total"}` (the CLI's `--json` and the admin API).
+pub fn lag_json(group: &str, lag: &[PartitionLag]) -> serde_json::Value {
+    let partitions: Vec<serde_json::Value> = lag
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "topic": l.partition.topic.to_string(),
+                "partition": l.partition.partition.0,
+                "committed": l.committed.map(|c| c.0),
+                "end": l.end.0,
+                "lag": l.lag,
+            })
+        })
+        .collect();
+    let total: i64 = lag.iter().map(|l| l.lag).sum();
+    serde_json::json!({"group": group, "partitions": partitions, "total": total})
+}
+
 /// Where [`KafkaAdmin::reset_offsets`] moves a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetTo {

@@ -11,7 +11,7 @@ mod topics;
 pub use cluster::{
     BrokerInfo, ClusterDescription, ClusterHealth, PartitionProblem, PartitionStats, TopicStats, UnhealthyPartition,
 };
-pub use groups::{GroupDescription, GroupMember, GroupSummary, OffsetChange, PartitionLag, ResetTo};
+pub use groups::{lag_json, GroupDescription, GroupMember, GroupSummary, OffsetChange, PartitionLag, ResetTo};
 pub use health_check::ClusterHealthCheck;
 pub use naming::{check_topic_name, NamingRule, TopicTemplate};
 pub use topic_set::{Drift, TopicSet, TopicSetReport};
