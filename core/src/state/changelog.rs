@@ -187,6 +187,8 @@ pub(crate) struct DiskLog {
     last_checkpoint: tokio::time::Instant,
     checkpointing: Option<BoxFuture<'static, Result<(), String>>>,
     cache: usize,
+    /// At the end of input: the final checkpoint was started (it is taken once).
+    final_started: bool,
     /// At the end of input: waiting for the last acknowledgements.
     finishing: Option<BoxFuture<'static, ()>>,
 }
@@ -215,6 +217,7 @@ impl DiskLog {
             last_checkpoint: tokio::time::Instant::now(),
             checkpointing: None,
             cache: a.cache,
+            final_started: false,
             finishing: None,
         }
     }
@@ -472,6 +475,10 @@ impl Changelog {
     /// acknowledgements, applies them and (at-least-once) checkpoints, so that the next
     /// owner restores from here. Ready at once without a database.
     pub(crate) fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        if self.disk.as_ref().is_some_and(|d| d.final_started) {
+            // Taken once: ready when it is done (and from then on).
+            return self.poll_checkpoint(cx);
+        }
         std::task::ready!(self.poll_checkpoint(cx))?;
         let Some(d) = self.disk.as_mut() else {
             return Poll::Ready(Ok(()));
@@ -498,6 +505,7 @@ impl Changelog {
         if !d.checkpoints || !self.writes.is_empty() {
             return Poll::Ready(Ok(()));
         }
+        d.final_started = true;
         self.start_checkpoint();
         self.poll_checkpoint(cx)
     }
