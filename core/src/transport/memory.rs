@@ -560,23 +560,22 @@ impl OffsetCommitter for MemoryCommitter {
     }
 }
 
+/// A send's outcome, at once: the ack released when it was accepted, failed otherwise.
+fn acknowledged(accepted: Result<()>, ack: Ack) -> BoxFuture<'static, Result<()>> {
+    match &accepted {
+        Ok(()) => drop(ack),
+        Err(e) => ack.fail(&e.to_string()),
+    }
+    futures::future::ready(accepted).boxed()
+}
+
 struct MemoryProducer {
     broker: MemoryBroker,
 }
 
 impl Producer for MemoryProducer {
     fn send(&self, record: OutRecord, ack: Ack) -> BoxFuture<'static, Result<()>> {
-        let result = match self.broker.produce(record) {
-            Ok(_) => {
-                drop(ack);
-                Ok(())
-            }
-            Err(e) => {
-                ack.fail(&e.to_string());
-                Err(e)
-            }
-        };
-        futures::future::ready(result).boxed()
+        acknowledged(self.broker.produce(record).map(drop), ack)
     }
 
     fn send_or_reject(

@@ -72,18 +72,8 @@ impl Producer for TxnProducer {
             Some(e) => Err(e),
             None => self.0.broker.route(&record),
         };
-        let result = match routed {
-            Ok((_, partition)) => {
-                lock(&self.0.open).push((partition, record));
-                drop(ack);
-                Ok(())
-            }
-            Err(e) => {
-                ack.fail(&e.to_string());
-                Err(e)
-            }
-        };
-        futures::future::ready(result).boxed()
+        let accepted = routed.map(|(_, partition)| lock(&self.0.open).push((partition, record)));
+        super::acknowledged(accepted, ack)
     }
 
     fn send_or_reject(

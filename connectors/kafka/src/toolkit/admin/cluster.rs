@@ -110,6 +110,21 @@ pub struct TopicStats {
     pub messages: i64,
 }
 
+/// The brokers of `metadata`, by id.
+fn brokers_of(metadata: &rdkafka::metadata::Metadata) -> Vec<BrokerInfo> {
+    let mut brokers: Vec<BrokerInfo> = metadata
+        .brokers()
+        .iter()
+        .map(|b| BrokerInfo {
+            id: b.id(),
+            host: b.host().to_string(),
+            port: b.port(),
+        })
+        .collect();
+    brokers.sort_by_key(|b| b.id);
+    brokers
+}
+
 /// The problems of one partition, given its topic's `min.insync.replicas`.
 pub(crate) fn problems(p: &PartitionDescription, min_insync: Option<usize>) -> Vec<PartitionProblem> {
     let mut out = Vec::new();
@@ -130,23 +145,10 @@ impl KafkaAdmin {
     pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
         let this = self.clone();
         super::groups::blocking(move || {
-            let timeout = this.config.timeout();
-            let metadata = this.client.inner().fetch_metadata(None, timeout).map_err(|e| {
-                Error::transport(format!("Kafka at {}", this.config.brokers()), "no metadata").caused_by(e)
-            })?;
-            let mut brokers: Vec<BrokerInfo> = metadata
-                .brokers()
-                .iter()
-                .map(|b| BrokerInfo {
-                    id: b.id(),
-                    host: b.host().to_string(),
-                    port: b.port(),
-                })
-                .collect();
-            brokers.sort_by_key(|b| b.id);
+            let metadata = this.fetch_metadata(None)?;
             Ok(ClusterDescription {
-                cluster_id: this.client.inner().fetch_cluster_id(timeout),
-                brokers,
+                cluster_id: this.client.inner().fetch_cluster_id(this.config.timeout()),
+                brokers: brokers_of(&metadata),
                 topics: metadata.topics().len(),
             })
         })
@@ -204,10 +206,18 @@ impl KafkaAdmin {
     /// topic's `min.insync.replicas` (read from its configs; the embedded broker has
     /// none, and then that check is skipped), with the ping.
     pub async fn cluster_health(&self, topics: &[&str]) -> Result<ClusterHealth> {
-        let ping = self.ping().await?;
+        // One metadata round trip: the ping, the brokers and the partitions.
         let this = self.clone();
-        let metadata = super::groups::blocking(move || this.metadata(None)).await?;
-        let brokers = self.describe_cluster().await.map(|c| c.brokers.len()).unwrap_or(0);
+        let (ping, brokers, metadata) = super::groups::blocking(move || {
+            let started = Instant::now();
+            let metadata = this.fetch_metadata(None)?;
+            Ok((
+                started.elapsed(),
+                metadata.brokers().len(),
+                super::topics::topics_of(&metadata),
+            ))
+        })
+        .await?;
         if let Some(missing) = topics.iter().find(|t| !metadata.iter().any(|(name, _)| name == *t)) {
             return Err(Error::topic(missing.to_string(), "does not exist"));
         }
@@ -225,10 +235,10 @@ impl KafkaAdmin {
             let min_insync = match &self.embedded {
                 Some(_) => None,
                 None => self
-                    .describe(&topic)
+                    .topic_configs(&topic)
                     .await
                     .ok()
-                    .and_then(|d| d.configs.get("min.insync.replicas").and_then(|v| v.parse().ok())),
+                    .and_then(|(configs, _)| configs.get("min.insync.replicas").and_then(|v| v.parse().ok())),
             };
             for p in &partitions {
                 checked += 1;

@@ -101,13 +101,8 @@ impl KafkaAdmin {
                 return Err(Error::topic(topic.to_string(), format!("adding partitions: {code}")));
             }
         }
-        // Wait (bounded) until metadata shows them.
-        let deadline = tokio::time::Instant::now() + self.config.timeout();
-        while tokio::time::Instant::now() < deadline {
-            if self.partitions_async(topic).await.ok().flatten() == Some(partitions) {
-                return Ok(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if self.metadata_shows(topic, |p| p == Some(partitions)).await {
+            return Ok(());
         }
         Err(Error::topic(
             topic.to_string(),

@@ -203,13 +203,8 @@ impl KafkaAdmin {
                 Err((name, code)) => return Err(Error::topic(name, code.to_string())),
             }
         }
-        // Wait (bounded) until the topic shows up in metadata.
-        let deadline = tokio::time::Instant::now() + self.config.timeout();
-        while tokio::time::Instant::now() < deadline {
-            if self.partitions_async(&topic.name).await.ok().flatten().is_some() {
-                return Ok(created);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if self.metadata_shows(&topic.name, |p| p.is_some()).await {
+            return Ok(created);
         }
         Err(Error::topic(
             topic.name.clone(),
@@ -278,7 +273,7 @@ impl KafkaAdmin {
     }
 
     /// A topic's effective configs, and which of them were set on it.
-    async fn topic_configs(&self, name: &str) -> Result<(BTreeMap<String, String>, BTreeSet<String>)> {
+    pub(super) async fn topic_configs(&self, name: &str) -> Result<(BTreeMap<String, String>, BTreeSet<String>)> {
         let results = self
             .client
             .describe_configs([&ResourceSpecifier::Topic(name)], &self.options())
@@ -305,6 +300,21 @@ impl KafkaAdmin {
             .request_timeout(Some(self.config.timeout()))
     }
 
+    /// Waits (at most the connect timeout) until the partition count metadata gives for
+    /// `topic` (`None`: no such topic) satisfies `shows`; false if it never did.
+    pub(super) async fn metadata_shows(&self, topic: &str, shows: impl Fn(Option<i32>) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + self.config.timeout();
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(partitions) = self.partitions_async(topic).await {
+                if shows(partitions) {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     pub(crate) async fn partitions_async(&self, topic: &str) -> Result<Option<i32>> {
         let (this, name) = (self.clone(), topic.to_string());
         tokio::task::spawn_blocking(move || this.partitions_of(&name))
@@ -314,31 +324,39 @@ impl KafkaAdmin {
 
     /// Topics (all, or one) with their partitions, from the cluster's metadata.
     pub(crate) fn metadata(&self, topic: Option<&str>) -> Result<Vec<(String, Vec<PartitionDescription>)>> {
-        let metadata = self
-            .client
+        Ok(topics_of(&self.fetch_metadata(topic)?))
+    }
+
+    /// The cluster's metadata (of all topics, or one).
+    pub(super) fn fetch_metadata(&self, topic: Option<&str>) -> Result<rdkafka::metadata::Metadata> {
+        self.client
             .inner()
             .fetch_metadata(topic, self.config.timeout())
-            .map_err(|e| Error::transport(format!("Kafka at {}", self.config.brokers()), "no metadata").caused_by(e))?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .filter(|t| t.error().is_none())
-            .map(|t| {
-                let mut partitions: Vec<PartitionDescription> = t
-                    .partitions()
-                    .iter()
-                    .map(|p| PartitionDescription {
-                        id: p.id(),
-                        leader: p.leader(),
-                        replicas: p.replicas().to_vec(),
-                        isr: p.isr().to_vec(),
-                    })
-                    .collect();
-                partitions.sort_by_key(|p| p.id);
-                (t.name().to_string(), partitions)
-            })
-            .collect())
+            .map_err(|e| Error::transport(format!("Kafka at {}", self.config.brokers()), "no metadata").caused_by(e))
     }
+}
+
+/// The topics of `metadata` with their partitions, by id.
+pub(super) fn topics_of(metadata: &rdkafka::metadata::Metadata) -> Vec<(String, Vec<PartitionDescription>)> {
+    metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| {
+            let mut partitions: Vec<PartitionDescription> = t
+                .partitions()
+                .iter()
+                .map(|p| PartitionDescription {
+                    id: p.id(),
+                    leader: p.leader(),
+                    replicas: p.replicas().to_vec(),
+                    isr: p.isr().to_vec(),
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.id);
+            (t.name().to_string(), partitions)
+        })
+        .collect()
 }
 
 fn topic_error(topic: &str, e: impl std::fmt::Display) -> Error {
