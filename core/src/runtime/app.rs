@@ -380,6 +380,7 @@ impl App {
             health,
             services,
             pauses,
+            context,
         })
     }
 }
@@ -476,6 +477,7 @@ pub struct AppHandle {
     health: Health,
     services: ServiceTasks,
     pauses: Pauses,
+    context: super::context::AppContext,
 }
 
 impl AppHandle {
@@ -487,6 +489,12 @@ impl AppHandle {
     /// The app's counters.
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
+    }
+
+    /// What services see of the app ([`super::AppContext`]): its units, pausing,
+    /// seeking and commits on demand.
+    pub fn context(&self) -> super::context::AppContext {
+        self.context.clone()
     }
 
     /// Completes when the app stopped by itself: an error under the `fail` policy, a

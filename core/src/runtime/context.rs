@@ -63,6 +63,51 @@ impl std::fmt::Display for PauseTarget {
     }
 }
 
+/// The longest [`AppContext::seek`] waits for the members (each drains its tasks within
+/// the drain timeout first).
+const SEEK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One partition a seek moved ([`AppContext::seek`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Moved {
+    /// The topic.
+    pub topic: String,
+    /// The partition number.
+    pub partition: i32,
+    /// The offset this instance had committed before (`None`: none yet).
+    pub from: Option<i64>,
+    /// The offset it reads from now (committed).
+    pub to: i64,
+}
+
+/// Why a seek did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeekError {
+    /// The app has no such unit, or the unit does not read the topic.
+    Unknown {
+        /// The request's field at fault: `unit` or `topic`.
+        field: &'static str,
+        /// What is wrong and what is valid.
+        reason: String,
+    },
+    /// This instance holds none of the partitions (another instance of the app may).
+    NotHeld(String),
+    /// Finding or committing the new positions failed; nothing moved.
+    Failed(String),
+}
+
+impl std::fmt::Display for SeekError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeekError::Unknown { reason, .. } | SeekError::NotHeld(reason) | SeekError::Failed(reason) => {
+                f.write_str(reason)
+            }
+        }
+    }
+}
+
+impl std::error::Error for SeekError {}
+
 struct UnitEntry {
     name: String,
     kind: &'static str,
@@ -233,6 +278,84 @@ impl AppContext {
                 Ok(())
             }
         }
+    }
+
+    /// Moves the partitions of `topic` (all of them, or only `partition`) that this
+    /// instance holds for `unit` to `to`, on the running app: each partition's task
+    /// stops taking records and drains as in a rebalance, the new position is committed
+    /// (under exactly-once in the unit's next transaction), and the task starts again
+    /// from there. Pauses stay as they were, so a paused partition can be moved and then
+    /// resumed. Partitions other instances hold are not moved. Stores are not reset: a
+    /// stateful unit sent back applies the records again to its current state.
+    ///
+    /// ```
+    /// # async fn demo(app: kflow_core::runtime::AppContext) {
+    /// use kflow_core::transport::SeekTo;
+    /// let moved = app.seek("journal", "orders", Some(0), SeekTo::Earliest).await.unwrap();
+    /// println!("partition 0 of orders now reads from {}", moved[0].to);
+    /// # }
+    /// ```
+    pub async fn seek(
+        &self,
+        unit: &str,
+        topic: &str,
+        partition: Option<i32>,
+        to: crate::transport::SeekTo,
+    ) -> Result<Vec<Moved>, SeekError> {
+        let topics = self
+            .registry
+            .with(|units| units.iter().find(|u| u.name == unit).map(|u| u.topics.clone()));
+        let Some(topics) = topics else {
+            let names: Vec<String> = self.units().into_iter().map(|u| u.name).collect();
+            return Err(SeekError::Unknown {
+                field: "unit",
+                reason: format!("no unit `{unit}` (units: {})", names.join(", ")),
+            });
+        };
+        if !topics.iter().any(|t| t == topic) {
+            return Err(SeekError::Unknown {
+                field: "topic",
+                reason: format!(
+                    "unit `{unit}` does not read `{topic}` (it reads: {})",
+                    topics.join(", ")
+                ),
+            });
+        }
+        let order = std::sync::Arc::new(super::member::SeekOrder {
+            unit: unit.to_string(),
+            topic: topic.to_string(),
+            partition,
+            to,
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let members = self.control.send(Control::Seek(order, tx)).unwrap_or(0);
+        let mut moved = Vec::new();
+        let deadline = tokio::time::Instant::now() + SEEK_TIMEOUT;
+        for _ in 0..members {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(Some(Ok(m)))) => moved.extend(m),
+                Ok(Some(Some(Err(reason)))) => return Err(SeekError::Failed(reason)),
+                Ok(Some(None)) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(SeekError::Failed(format!(
+                        "the unit's members did not answer within {} s",
+                        SEEK_TIMEOUT.as_secs()
+                    )))
+                }
+            }
+        }
+        if moved.is_empty() {
+            let what = match partition {
+                Some(p) => format!("partition {p} of `{topic}`"),
+                None => format!("any partition of `{topic}`"),
+            };
+            return Err(SeekError::NotHeld(format!(
+                "this instance does not hold {what} for unit `{unit}` (another instance of the app may; `GET /admin/units` lists what each holds)"
+            )));
+        }
+        moved.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        Ok(moved)
     }
 
     /// Commits every member's frontiers now.

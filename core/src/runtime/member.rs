@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::commit::{AtLeastOnce, CommitProtocol, Transactional};
+use super::context::Moved;
 use super::pauses::{Gate, Gates};
 use super::unit::{Grouping, TaskSetup, Unit};
 use super::RuntimeConfig;
@@ -22,7 +23,7 @@ use crate::error::Result;
 use crate::event::tracked;
 use crate::record::{Offset, Partition, Timestamp, TopicPartition};
 use crate::telemetry::{metrics, FatalReporter, Health, Stats};
-use crate::transport::{AssignedPartition, Backlog, ConsumerConfig, GroupEvent, Producer, Transport};
+use crate::transport::{AssignedPartition, Backlog, Consumer, ConsumerConfig, GroupEvent, Producer, SeekTo, Transport};
 
 /// Orders sent to every member of an app.
 #[derive(Debug, Clone)]
@@ -31,6 +32,21 @@ pub(crate) enum Control {
     CommitNow(mpsc::UnboundedSender<()>),
     /// Advance stream time in every task.
     Tick(Timestamp),
+    /// Move a unit's partitions (see [`super::AppContext::seek`]); every member replies,
+    /// `None` when it is not the unit's.
+    Seek(
+        Arc<SeekOrder>,
+        mpsc::UnboundedSender<Option<std::result::Result<Vec<Moved>, String>>>,
+    ),
+}
+
+/// What a seek moves: a unit's partitions of a topic (all, or one), to a position.
+#[derive(Debug)]
+pub(crate) struct SeekOrder {
+    pub unit: String,
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub to: SeekTo,
 }
 
 pub(crate) struct MemberEnv {
@@ -109,6 +125,8 @@ struct Member {
     stalled: bool,
     /// With a commit threshold: counts the records taken and says when one is due.
     threshold: Option<Arc<CommitThreshold>>,
+    /// The new positions of a seek under way, committed with the next commit.
+    forced: Vec<(TopicPartition, Offset)>,
 }
 
 /// [`super::RuntimeConfig::commit_records`]: the records taken since the last commit.
@@ -193,6 +211,7 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
         threshold,
         abandoned: false,
         stalled: false,
+        forced: Vec::new(),
     };
     let mut interval = tokio::time::interval(member.env.config.commit_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -217,8 +236,12 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
                     done.done();
                 }
             },
-            _ = interval.tick() => member.commit().await,
-            _ = threshold_due(member.threshold.clone()) => member.commit().await,
+            _ = interval.tick() => {
+                member.commit().await;
+            }
+            _ = threshold_due(member.threshold.clone()) => {
+                member.commit().await;
+            }
             _ = watchdog.tick() => member.check_stalls(),
             control = member.env.control.recv() => match control {
                 Ok(Control::CommitNow(reply)) => {
@@ -228,6 +251,13 @@ pub(crate) async fn run(unit: Arc<dyn Unit>, env: MemberEnv) -> Result<()> {
                 Ok(Control::Tick(ts)) => member.tasks.iter().for_each(|t| {
                     let _ = t.ticks.send(ts);
                 }),
+                Ok(Control::Seek(order, reply)) => {
+                    let done = match order.unit == member.unit.config().name {
+                        true => Some(member.seek(&mut *consumer, &order).await),
+                        false => None,
+                    };
+                    let _ = reply.send(done);
+                }
                 Err(_) => {}
             },
             _ = member.env.shutdown.changed() => break,
@@ -401,18 +431,25 @@ impl Member {
     /// final frontiers.
     async fn revoke(&mut self, partitions: &[TopicPartition]) {
         self.env.registry.revoked(&self.unit.config().name, partitions);
+        self.stop_tasks(partitions).await;
+    }
+
+    /// Stops the tasks holding any of `partitions` and commits their final frontiers;
+    /// returns every partition those tasks held.
+    async fn stop_tasks(&mut self, partitions: &[TopicPartition]) -> Vec<TopicPartition> {
         let (stopping, kept): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.tasks)
             .into_iter()
             .partition(|t| t.partitions.iter().any(|p| partitions.contains(p)));
         self.tasks = kept;
         if stopping.is_empty() {
-            return;
+            return Vec::new();
         }
         tracing::info!(
             unit = self.unit.config().name.as_str(),
             tasks = stopping.len(),
-            "partitions revoked: draining"
+            "stopping tasks: draining"
         );
+        let held: Vec<TopicPartition> = stopping.iter().flat_map(|t| t.partitions.clone()).collect();
         let mut joins = Vec::new();
         for mut task in stopping {
             if let Some(stop) = task.stop.take() {
@@ -436,11 +473,89 @@ impl Member {
             }
         }
         self.commit().await;
+        held
     }
 
-    /// Commits every frontier that moved since the last commit, and reports partitions
-    /// whose work failed.
-    async fn commit(&mut self) {
+    /// Moves this member's partitions that `order` names: resolves the new positions,
+    /// stops the tasks holding them (they drain and commit, as in a revocation), commits
+    /// the new positions, and starts the tasks again from there. Pauses stay as they were.
+    /// An empty list: this member holds none of them.
+    async fn seek(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        order: &SeekOrder,
+    ) -> std::result::Result<Vec<Moved>, String> {
+        let targets: Vec<TopicPartition> = self
+            .tasks
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|tp| *tp.topic == *order.topic && order.partition.is_none_or(|p| tp.partition.0 == p))
+            .cloned()
+            .collect();
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut positions = Vec::new();
+        for tp in &targets {
+            let at = consumer
+                .position_of(tp, order.to)
+                .await
+                .map_err(|e| format!("cannot find {} in {tp}: {e}", order.to))?;
+            positions.push((tp.clone(), at));
+        }
+        let held = self.stop_tasks(&targets).await;
+        let moved: Vec<Moved> = positions
+            .iter()
+            .map(|(tp, at)| Moved {
+                topic: tp.topic.to_string(),
+                partition: tp.partition.0,
+                from: self.committed.get(tp).map(|o| o.0),
+                to: at.0,
+            })
+            .collect();
+        // The new positions go into a regular commit: under exactly-once the other
+        // tasks' open work commits with them, in one transaction.
+        self.forced = positions.clone();
+        let outcome = match self.commit().await {
+            true => Ok(moved),
+            false => Err(
+                "committing the new positions failed (see the log); the partitions resume where they were".to_string(),
+            ),
+        };
+        self.forced.clear();
+        let restart: Vec<(TopicPartition, Option<Offset>)> = held
+            .into_iter()
+            .map(|tp| {
+                let at = self.committed.get(&tp).copied();
+                (tp, at)
+            })
+            .collect();
+        match consumer.restart(restart).await {
+            Ok(parts) => self.assign(parts),
+            Err(e) => {
+                let unit = self.unit.config().name.clone();
+                self.reported = true;
+                self.env.fatal.report(
+                    Fatal::new(format!(
+                        "{} `{unit}`: its partitions could not be restarted after a seek: {e}; the app stops (a restart resumes at the committed offsets)",
+                        self.unit.kind()
+                    ))
+                    .unit(&unit)
+                    .group(&self.group),
+                );
+                return Err(format!("restarting the partitions failed: {e}"));
+            }
+        }
+        if outcome.is_ok() {
+            tracing::info!(unit = self.unit.config().name.as_str(), group = %self.group, to = %order.to, moved = ?moved_list(&positions), "seek: partitions moved");
+        }
+        outcome
+    }
+
+    /// Commits every frontier that moved since the last commit (and the positions of a
+    /// seek under way), and reports partitions whose work failed. False if the commit
+    /// failed or was put off.
+    async fn commit(&mut self) -> bool {
         if let Some(t) = &self.threshold {
             t.reset();
         }
@@ -478,21 +593,32 @@ impl Member {
                 offsets.push((tp.clone(), frontier));
             }
         }
-        match &self.protocol {
+        for (tp, at) in &self.forced {
+            offsets.retain(|(p, _)| p != tp);
+            offsets.push((tp.clone(), *at));
+        }
+        let done = match &self.protocol {
             CommitProtocol::AtLeastOnce(c) if !offsets.is_empty() => {
                 let committer = c.clone();
                 match committer.commit(offsets.clone()).await {
-                    Ok(()) => self.committed_ok(offsets),
-                    Err(e) => self.commit_failed(&e, "commit failed; will retry"),
+                    Ok(()) => {
+                        self.committed_ok(offsets);
+                        true
+                    }
+                    Err(e) => {
+                        self.commit_failed(&e, "commit failed; will retry");
+                        false
+                    }
                 }
             }
-            CommitProtocol::AtLeastOnce(_) => {}
+            CommitProtocol::AtLeastOnce(_) => true,
             CommitProtocol::Transactional(t) => {
                 let protocol = t.clone();
                 self.commit_transaction(&protocol, offsets, quiet).await
             }
-        }
+        };
         self.retired.clear();
+        done
     }
 
     fn committed_ok(&mut self, offsets: Vec<(TopicPartition, Offset)>) {
@@ -525,7 +651,7 @@ impl Member {
         protocol: &Transactional,
         offsets: Vec<(TopicPartition, Offset)>,
         quiet: bool,
-    ) {
+    ) -> bool {
         let unit = self.unit.config().name.clone();
         if self.reported || self.abandoned {
             if let Err(e) = protocol.abort().await {
@@ -537,9 +663,11 @@ impl Member {
                     "processor `{unit}`: a task did not drain in time; its transaction was aborted and the app stops (a restart resumes after the last committed transaction)"
                 )).unit(&unit).group(&self.group));
             }
-            return;
+            return false;
         }
+        let mut done = true;
         if !quiet {
+            done = false;
             tracing::warn!(
                 unit = unit.as_str(),
                 "records still in flight after the drain timeout: the transaction stays open until the next commit"
@@ -562,10 +690,15 @@ impl Member {
                         .unit(&unit)
                         .group(&self.group),
                     );
-                    return;
+                    return false;
                 }
             }
         }
         protocol.resume();
+        done
     }
+}
+
+fn moved_list(positions: &[(TopicPartition, Offset)]) -> Vec<String> {
+    positions.iter().map(|(tp, at)| format!("{tp}@{}", at.0)).collect()
 }

@@ -91,6 +91,27 @@ impl TestDriver {
         }
     }
 
+    /// Runs `work` on the driver's runtime while the apps run, then settles: for what
+    /// an app does on request, such as a seek through [`AppHandle::context`].
+    ///
+    /// ```
+    /// use kflow_core::{App, Listener, HandlerError, TestDriver};
+    /// use kflow_core::transport::SeekTo;
+    /// let app = App::new("demo").listener(Listener::new("log", ["in"], |_: String| async {
+    ///     Ok::<(), HandlerError>(())
+    /// }));
+    /// let mut d = TestDriver::new(app, &[("in", 1)]).unwrap();
+    /// d.pipe("in", &"a");
+    /// let context = d.app(0).unwrap().context();
+    /// let moved = d.run(async move { context.seek("log", "in", None, SeekTo::Earliest).await });
+    /// assert_eq!(moved.unwrap()[0].to, 0);
+    /// ```
+    pub fn run<F: std::future::Future>(&mut self, work: F) -> F::Output {
+        let out = self.runtime.block_on(work);
+        self.settle();
+        out
+    }
+
     /// The broker (to inspect topics or groups directly).
     pub fn broker(&self) -> &MemoryBroker {
         &self.broker

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::{
     partition_for_key, Admin, AssignedPartition, Backlog, Consumer, ConsumerConfig, GroupEvent, GroupEvents, NewTopic,
-    OffsetCommitter, OutRecord, Producer, Rejected, Rejection, RevokeDone, StartFrom, TopicInfo, Transport,
+    OffsetCommitter, OutRecord, Producer, Rejected, Rejection, RevokeDone, SeekTo, StartFrom, TopicInfo, Transport,
 };
 use crate::ack::Ack;
 use crate::error::{Error, Result};
@@ -371,20 +371,7 @@ impl MemoryBroker {
                                 Offset(lock(&log.partitions[tp.partition.0 as usize].records).len() as i64)
                             }
                         });
-                    let position = Arc::new(AtomicU64::new(start.0 as u64));
-                    let backlog = {
-                        let (log, position) = (log.clone(), position.clone());
-                        let p = tp.partition.0 as usize;
-                        Backlog::computed(move || {
-                            let len = lock(&log.partitions[p].records).len() as u64;
-                            len.saturating_sub(position.load(Ordering::Relaxed)) as usize
-                        })
-                    };
-                    Some(AssignedPartition {
-                        partition: tp.clone(),
-                        records: partition_stream(log, tp.partition.0 as usize, position, revoke_rx.clone()),
-                        backlog,
-                    })
+                    Some(assigned_from(log, tp, start, revoke_rx.clone()))
                 })
                 .collect();
             member.assigned = parts;
@@ -392,6 +379,43 @@ impl MemoryBroker {
             let _ = member.events.send(GroupEvent::Assigned(streams));
         }
     }
+}
+
+/// `tp`'s records from `start` on, with their backlog, until `revoked` turns true.
+fn assigned_from(
+    log: Arc<TopicLog>,
+    tp: &TopicPartition,
+    start: Offset,
+    revoked: watch::Receiver<bool>,
+) -> AssignedPartition {
+    let position = Arc::new(AtomicU64::new(start.0.max(0) as u64));
+    let backlog = {
+        let (log, position) = (log.clone(), position.clone());
+        let p = tp.partition.0 as usize;
+        Backlog::computed(move || {
+            let len = lock(&log.partitions[p].records).len() as u64;
+            len.saturating_sub(position.load(Ordering::Relaxed)) as usize
+        })
+    };
+    AssignedPartition {
+        partition: tp.clone(),
+        records: partition_stream(log, tp.partition.0 as usize, position, revoked),
+        backlog,
+    }
+}
+
+/// Where `to` points in a partition's records.
+fn position_in(records: &[RawRecord], to: SeekTo) -> Offset {
+    let end = records.len() as i64;
+    Offset(match to {
+        SeekTo::Earliest => 0,
+        SeekTo::Latest => end,
+        SeekTo::Offset(o) => o.0.clamp(0, end),
+        SeekTo::Timestamp(ms) => records
+            .iter()
+            .position(|r| r.meta.timestamp >= ms)
+            .map_or(end, |i| i as i64),
+    })
 }
 
 fn now_ms() -> i64 {
@@ -517,6 +541,48 @@ impl Consumer for MemoryConsumer {
     fn transactions(&self) -> Option<super::Transactions> {
         let id = self.transactional_id.as_deref()?;
         Some(transactions::begin(&self.broker, id, &self.group_id, &self.member_id))
+    }
+
+    fn position_of(&self, partition: &TopicPartition, to: SeekTo) -> BoxFuture<'static, Result<Offset>> {
+        let result = self.broker.topic(&partition.topic).and_then(|log| {
+            let p = log
+                .partitions
+                .get(partition.partition.0 as usize)
+                .ok_or_else(|| Error::transport(format!("in-memory consumer of {partition}"), "no such partition"))?;
+            Ok(position_in(&lock(&p.records), to))
+        });
+        futures::future::ready(result).boxed()
+    }
+
+    fn restart(
+        &mut self,
+        positions: Vec<(TopicPartition, Option<Offset>)>,
+    ) -> BoxFuture<'_, Result<Vec<AssignedPartition>>> {
+        let group = self.broker.group(&self.group_id);
+        let state = lock(&group.state);
+        let result = match state.members.get(&self.member_id) {
+            None => Err(Error::transport("in-memory consumer", "not a member of its group")),
+            Some(member) => positions
+                .into_iter()
+                .map(|(tp, offset)| {
+                    let revoked = match (&member.revoke, member.assigned.contains(&tp)) {
+                        (Some(revoke), true) => revoke.subscribe(),
+                        _ => {
+                            return Err(Error::transport(
+                                format!("in-memory consumer of {tp}"),
+                                "the partition is not assigned to this member",
+                            ))
+                        }
+                    };
+                    let start = offset
+                        .or_else(|| state.committed.get(&tp).copied())
+                        .unwrap_or(Offset(0));
+                    Ok(assigned_from(self.broker.topic(&tp.topic)?, &tp, start, revoked))
+                })
+                .collect(),
+        };
+        drop(state);
+        futures::future::ready(result).boxed()
     }
 
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {

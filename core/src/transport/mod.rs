@@ -313,6 +313,31 @@ pub struct Transactions {
     pub committer: Arc<dyn TransactionCommitter>,
 }
 
+/// Where a seek moves a partition (see [`Consumer::position_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekTo {
+    /// The first offset still in the log.
+    Earliest,
+    /// The end of the log: only records written from now on.
+    Latest,
+    /// This offset (an offset before the first one kept means the first one kept).
+    Offset(Offset),
+    /// The first record whose timestamp is at or after this time (milliseconds since the
+    /// epoch); the end of the log when there is none.
+    Timestamp(i64),
+}
+
+impl std::fmt::Display for SeekTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeekTo::Earliest => f.write_str("earliest"),
+            SeekTo::Latest => f.write_str("latest"),
+            SeekTo::Offset(o) => write!(f, "offset {}", o.0),
+            SeekTo::Timestamp(ms) => write!(f, "timestamp {ms}"),
+        }
+    }
+}
+
 /// A member of a consumer group.
 pub trait Consumer: Send + 'static {
     /// Subscribes to topics; assignments follow as [`GroupEvent`]s.
@@ -326,8 +351,33 @@ pub trait Consumer: Send + 'static {
     fn transactions(&self) -> Option<Transactions> {
         None
     }
+    /// The offset `to` points at in `partition`, for seeking a running unit. The
+    /// default: an error saying that this transport cannot seek.
+    fn position_of(&self, partition: &TopicPartition, to: SeekTo) -> BoxFuture<'static, Result<Offset>> {
+        let _ = to;
+        Box::pin(futures::future::ready(Err(cannot_seek(partition))))
+    }
+    /// Hands out the records of partitions this member holds again, each from the given
+    /// offset (`None`: from the group's committed offset), as new streams; their old
+    /// streams must have been dropped (their tasks stopped). A seek of a running unit
+    /// stops the partitions' tasks, commits the new positions, then calls this. The
+    /// default: an error saying that this transport cannot seek.
+    fn restart(
+        &mut self,
+        positions: Vec<(TopicPartition, Option<Offset>)>,
+    ) -> BoxFuture<'_, Result<Vec<AssignedPartition>>> {
+        let e = match positions.first() {
+            Some((tp, _)) => cannot_seek(tp),
+            None => crate::error::Error::transport("consumer", "nothing to restart"),
+        };
+        Box::pin(futures::future::ready(Err(e)))
+    }
     /// Leaves the group.
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+fn cannot_seek(partition: &TopicPartition) -> crate::error::Error {
+    crate::error::Error::transport(format!("consumer of {partition}"), "this transport cannot seek")
 }
 
 /// A topic to create.
