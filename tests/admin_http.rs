@@ -2,96 +2,20 @@
 //! (tansu): units and their partitions, a unit and a partition paused and resumed over
 //! HTTP with the records held back and then handled, bad requests, and the token.
 
+mod admin_common;
 #[path = "../connectors/kafka/tests/common/mod.rs"]
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{create, real, unique, TEST_PROPS};
+use admin_common::{journal_app, post, produce, units, until, until_units};
+use common::{create, real, unique};
 use kflow::plumbing::ack::Ack;
 use kflow::plumbing::transport::{OutRecord, Transport};
 use kflow::prelude::*;
 use kflow::prometheus::Prometheus;
-use kflow::AppHandle;
 use serde_json::{json, Value};
-
-/// A listener app on `topic` that notes every value it handles, with the HTTP server.
-async fn journal_app(topic: &str, server: Prometheus) -> (AppHandle, Arc<Mutex<Vec<u64>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let noted = seen.clone();
-    let listener = Listener::new("journal", [topic], move |v: u64, _m: Meta| {
-        let noted = noted.clone();
-        async move {
-            noted.lock().unwrap().push(v);
-            Ok::<(), HandlerError>(())
-        }
-    });
-    let listener = TEST_PROPS.iter().fold(listener, |l, (k, v)| l.property(k, v));
-    let handle = App::new(unique("admin"))
-        .transport(real())
-        .commit_interval(Duration::from_millis(200))
-        .service(server)
-        .listener(listener)
-        .start()
-        .await
-        .expect("the app starts");
-    (handle, seen)
-}
-
-async fn produce(topic: &str, partition: i32, values: std::ops::Range<u64>) {
-    let producer = real().producer().unwrap();
-    for v in values {
-        let record = OutRecord::new(topic, v.to_string()).with_partition(partition);
-        producer.send(record, Ack::none()).await.unwrap();
-    }
-    producer.flush(Duration::from_secs(30)).await.unwrap();
-}
-
-async fn post(url: &str, body: &str, token: Option<&str>) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let response = req.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn units(base: &str) -> Value {
-    reqwest::get(format!("{base}/admin/units"))
-        .await
-        .expect("the server answers")
-        .json()
-        .await
-        .expect("JSON")
-}
-
-/// Waits until `done` holds, at most `within`.
-async fn until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    done()
-}
-
-async fn until_units(base: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let u = units(base).await;
-        if done(&u) || Instant::now() > deadline {
-            return u;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_unit_and_a_partition_are_paused_and_resumed_over_http() {

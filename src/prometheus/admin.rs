@@ -1,5 +1,6 @@
-//! The admin endpoints of the app's HTTP server: `GET /admin/units`, and
-//! `POST /admin/pause` and `POST /admin/resume` with a JSON target.
+//! The admin endpoints of the app's HTTP server: `GET /admin/units`, `POST /admin/pause`
+//! and `POST /admin/resume` with a JSON target, `POST /admin/seek`, and the cluster's
+//! lag and topic statistics.
 //!
 //! Requests that change state need `Authorization: Bearer <token>` when a token is set
 //! ([`super::Prometheus::admin_token`], `KFLOW_ADMIN_TOKEN`); without one they are
@@ -11,7 +12,8 @@ use std::net::SocketAddr;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use kflow_core::runtime::{AppContext, PauseTarget};
+use kflow_core::runtime::{AppContext, PauseTarget, SeekError};
+use kflow_core::transport::SeekTo;
 use kflow_core::TopicPartition;
 use serde_json::{json, Map, Value};
 
@@ -112,14 +114,35 @@ pub(crate) async fn respond(
                 Err(reason) => error(StatusCode::NOT_FOUND, &reason, Some("unit")),
             }
         }
+        (Method::POST, "/admin/seek") => {
+            if let Err(denied) = authorize(&req, access) {
+                return denied.response();
+            }
+            let order = match read_object(req).await.and_then(|fields| seek_order(&fields)) {
+                Ok(o) => o,
+                Err(bad) => return bad.response(),
+            };
+            match app.seek(&order.unit, &order.topic, order.partition, order.to).await {
+                Ok(moved) => {
+                    tracing::info!(%peer, action = "seek", unit = %order.unit, topic = %order.topic, partition = ?order.partition, to = %order.to, "admin: seek");
+                    json_response(
+                        StatusCode::OK,
+                        &json!({ "action": "seek", "unit": order.unit, "to": order.to.to_string(), "moved": moved }),
+                    )
+                }
+                Err(SeekError::Unknown { field, reason }) => error(StatusCode::NOT_FOUND, &reason, Some(field)),
+                Err(SeekError::NotHeld(reason)) => error(StatusCode::CONFLICT, &reason, Some("partition")),
+                Err(SeekError::Failed(reason)) => error(StatusCode::BAD_GATEWAY, &reason, None),
+            }
+        }
         (Method::GET, p) if p.starts_with("/admin/groups/") || p.starts_with("/admin/topics/") => {
             cluster(p, access).await
         }
         (_, "/admin/units") => not_allowed("GET"),
-        (_, "/admin/pause") | (_, "/admin/resume") => not_allowed("POST"),
+        (_, "/admin/pause") | (_, "/admin/resume") | (_, "/admin/seek") => not_allowed("POST"),
         _ => error(
             StatusCode::NOT_FOUND,
-            "no such admin endpoint: try GET /admin/units, GET /admin/groups/{group}/lag, GET /admin/topics/{topic}, POST /admin/pause, POST /admin/resume",
+            "no such admin endpoint: try GET /admin/units, GET /admin/groups/{group}/lag, GET /admin/topics/{topic}, POST /admin/pause, POST /admin/resume, POST /admin/seek",
             None,
         ),
     }
@@ -215,6 +238,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Reads `{"unit": ..}`, `{"topic": ..}` or `{"topic": .., "partition": ..}`.
 async fn read_target(req: Request<Incoming>) -> Result<PauseTarget, Bad> {
+    target(&read_object(req).await?)
+}
+
+/// Reads a JSON object body.
+async fn read_object(req: Request<Incoming>) -> Result<Map<String, Value>, Bad> {
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
@@ -228,14 +256,137 @@ async fn read_target(req: Request<Incoming>) -> Result<PauseTarget, Bad> {
         .to_bytes();
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| Bad::new(StatusCode::BAD_REQUEST, &format!("the body is not JSON: {e}"), None))?;
-    let Value::Object(fields) = value else {
+    match value {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(Bad::new(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object (see docs/admin-api.md)",
+            None,
+        )),
+    }
+}
+
+/// A seek as `POST /admin/seek` asks for it.
+struct SeekOrder {
+    unit: String,
+    topic: String,
+    partition: Option<i32>,
+    to: SeekTo,
+}
+
+/// Reads `{"unit", "topic", "partition"?}` and one of `"to": "earliest"|"latest"`,
+/// `"offset": N`, `"timestamp": ms or RFC 3339`.
+fn seek_order(fields: &Map<String, Value>) -> Result<SeekOrder, Bad> {
+    const VALID: &str = "unit, topic, partition, to, offset, timestamp";
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["unit", "topic", "partition", "to", "offset", "timestamp"].contains(&k.as_str()))
+    {
         return Err(Bad::new(
             StatusCode::BAD_REQUEST,
-            "the body must be a JSON object: {\"unit\": ..}, {\"topic\": ..} or {\"topic\": .., \"partition\": ..}",
-            None,
+            &format!("unknown field `{unknown}`; valid: {VALID}"),
+            Some(unknown),
         ));
+    }
+    let text = |name: &str| -> Result<String, Bad> {
+        match fields.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            None => Err(Bad::new(
+                StatusCode::BAD_REQUEST,
+                &format!("`{name}` is missing: a seek needs `unit` and `topic`"),
+                Some(name),
+            )),
+            Some(_) => Err(Bad::new(
+                StatusCode::BAD_REQUEST,
+                &format!("`{name}` must be a non-empty string"),
+                Some(name),
+            )),
+        }
     };
-    target(&fields)
+    let (unit, topic) = (text("unit")?, text("topic")?);
+    let partition = match fields.get("partition") {
+        None => None,
+        Some(v) => Some(partition_number(v)?),
+    };
+    let given: Vec<&str> = ["to", "offset", "timestamp"]
+        .into_iter()
+        .filter(|k| fields.contains_key(*k))
+        .collect();
+    let to = match given.as_slice() {
+        ["to"] => match fields.get("to").and_then(Value::as_str) {
+            Some("earliest") => SeekTo::Earliest,
+            Some("latest") => SeekTo::Latest,
+            _ => {
+                return Err(Bad::new(
+                    StatusCode::BAD_REQUEST,
+                    "`to` must be \"earliest\" or \"latest\" (or give `offset` or `timestamp` instead)",
+                    Some("to"),
+                ))
+            }
+        },
+        ["offset"] => match fields.get("offset").and_then(Value::as_i64).filter(|n| *n >= 0) {
+            Some(n) => SeekTo::Offset(kflow_core::Offset(n)),
+            None => {
+                return Err(Bad::new(
+                    StatusCode::BAD_REQUEST,
+                    "`offset` must be an offset (0 or more)",
+                    Some("offset"),
+                ))
+            }
+        },
+        [_] => SeekTo::Timestamp(timestamp(&fields["timestamp"])?),
+        [] => {
+            return Err(Bad::new(
+                StatusCode::BAD_REQUEST,
+                "where to is missing: `to` (\"earliest\" or \"latest\"), `offset` or `timestamp`",
+                Some("to"),
+            ))
+        }
+        [_, second, ..] => {
+            return Err(Bad::new(
+                StatusCode::BAD_REQUEST,
+                "give one of `to`, `offset` and `timestamp`",
+                Some(second),
+            ))
+        }
+    };
+    Ok(SeekOrder {
+        unit,
+        topic,
+        partition,
+        to,
+    })
+}
+
+/// Milliseconds since the epoch, or an RFC 3339 datetime (`2026-12-03T10:00:00+01:00`).
+fn timestamp(v: &Value) -> Result<i64, Bad> {
+    let bad = || {
+        Bad::new(
+            StatusCode::BAD_REQUEST,
+            "`timestamp` must be milliseconds since the epoch or an RFC 3339 datetime such as 2026-12-03T10:00:00Z",
+            Some("timestamp"),
+        )
+    };
+    match v {
+        Value::Number(n) => n.as_i64().filter(|ms| *ms >= 0).ok_or_else(bad),
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+fn partition_number(v: &Value) -> Result<i32, Bad> {
+    v.as_i64()
+        .and_then(|n| i32::try_from(n).ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            Bad::new(
+                StatusCode::BAD_REQUEST,
+                "`partition` must be a partition number (0 or more)",
+                Some("partition"),
+            )
+        })
 }
 
 fn target(fields: &Map<String, Value>) -> Result<PauseTarget, Bad> {
@@ -263,16 +414,7 @@ fn target(fields: &Map<String, Value>) -> Result<PauseTarget, Bad> {
     let (unit, topic) = (text("unit")?, text("topic")?);
     let partition = match fields.get("partition") {
         None => None,
-        Some(v) => match v.as_i64().and_then(|n| i32::try_from(n).ok()).filter(|n| *n >= 0) {
-            Some(n) => Some(n),
-            None => {
-                return Err(Bad::new(
-                    StatusCode::BAD_REQUEST,
-                    "`partition` must be a partition number (0 or more)",
-                    Some("partition"),
-                ))
-            }
-        },
+        Some(v) => Some(partition_number(v)?),
     };
     match (unit, topic, partition) {
         (Some(u), None, None) => Ok(PauseTarget::Unit(u)),
@@ -326,6 +468,63 @@ mod tests {
         assert_eq!(field(json!({"unit": "u", "topic": "t"})), "unit");
         assert_eq!(field(json!({})), "topic");
         assert_eq!(parse(json!({})).unwrap_err().0, 400);
+    }
+
+    fn seek(v: Value) -> Result<(String, String, Option<i32>, SeekTo), String> {
+        let Value::Object(fields) = v else { panic!("an object") };
+        seek_order(&fields)
+            .map(|o| (o.unit, o.topic, o.partition, o.to))
+            .map_err(|bad| bad.field.unwrap_or_default())
+    }
+
+    #[test]
+    fn seek_orders_and_bad_ones() {
+        let (u, t, p, to) = seek(json!({"unit": "u", "topic": "t", "partition": 1, "offset": 5})).unwrap();
+        assert_eq!(
+            (u.as_str(), t.as_str(), p, to),
+            ("u", "t", Some(1), SeekTo::Offset(kflow_core::Offset(5)))
+        );
+        assert_eq!(
+            seek(json!({"unit": "u", "topic": "t", "to": "latest"})).unwrap().3,
+            SeekTo::Latest
+        );
+        assert_eq!(
+            seek(json!({"unit": "u", "topic": "t", "timestamp": "2026-12-03T10:00:00+01:00"}))
+                .unwrap()
+                .3,
+            SeekTo::Timestamp(1_796_288_400_000)
+        );
+        assert_eq!(
+            seek(json!({"unit": "u", "topic": "t", "timestamp": 5})).unwrap().3,
+            SeekTo::Timestamp(5)
+        );
+        assert_eq!(seek(json!({"topic": "t", "to": "earliest"})).unwrap_err(), "unit");
+        assert_eq!(seek(json!({"unit": "u", "to": "earliest"})).unwrap_err(), "topic");
+        assert_eq!(seek(json!({"unit": "u", "topic": "t"})).unwrap_err(), "to");
+        assert_eq!(
+            seek(json!({"unit": "u", "topic": "t", "to": "start"})).unwrap_err(),
+            "to"
+        );
+        assert_eq!(
+            seek(json!({"unit": "u", "topic": "t", "offset": -1})).unwrap_err(),
+            "offset"
+        );
+        assert_eq!(
+            seek(json!({"unit": "u", "topic": "t", "timestamp": "yesterday"})).unwrap_err(),
+            "timestamp"
+        );
+        assert_eq!(
+            seek(json!({"unit": "u", "topic": "t", "to": "latest", "offset": 1})).unwrap_err(),
+            "offset"
+        );
+        assert_eq!(
+            seek(json!({"unit": "u", "topic": "t", "partition": "0", "to": "latest"})).unwrap_err(),
+            "partition"
+        );
+        assert_eq!(
+            seek(json!({"unit": "u", "topic": "t", "to": "latest", "at": 1})).unwrap_err(),
+            "at"
+        );
     }
 
     #[test]

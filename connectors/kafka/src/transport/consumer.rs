@@ -33,7 +33,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use kflow_core::transport::{
     AssignedPartition, Backlog, Consumer, FailureSignal, GroupEvent, GroupEvents, OffsetCommitter, Producer,
-    RevokeDone, StartFrom, TransactionCommitter, Transactions,
+    RevokeDone, SeekTo, StartFrom, TransactionCommitter, Transactions,
 };
 use kflow_core::{panic_message, Error, Offset, Partition, RawRecord, Result, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
@@ -90,7 +90,20 @@ pub(crate) struct GroupContext {
     /// Wakes a revocation that waits for the runtime (when the consumer closes).
     revoke_wake: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
     failure: FailureSignal,
+    /// Partitions to hand out again from new positions (a seek), served by the poll
+    /// thread between polls.
+    restarts: Mutex<Vec<RestartOrder>>,
 }
+
+/// Partitions to restart at offsets (`None`: the committed one), and where to answer.
+struct RestartOrder {
+    positions: Vec<(TopicPartition, Option<Offset>)>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<AssignedPartition>>>,
+}
+
+/// How long a restart waits for the poll thread (which serves it between polls, each at
+/// most 100 ms, and then seeks each partition).
+const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the sources of one transport did, for tests and diagnostics.
 #[derive(Debug, Default)]
@@ -241,34 +254,90 @@ impl GroupContext {
                 .fail(format!("group `{}`: cannot resume its assignment: {e}", self.group()));
             return;
         }
-        let mut assigned = Vec::new();
-        let mut routes = lock(&self.routes);
-        for tp in self.partitions(tpl) {
-            let (tx, rx) = mpsc::channel(self.settings.buffer);
-            let buffered = Arc::new(AtomicUsize::new(0));
-            let counter = buffered.clone();
-            let records = tokio_stream::wrappers::ReceiverStream::new(rx)
-                .inspect(move |_| {
-                    counter.fetch_sub(1, Ordering::Relaxed);
-                })
-                .boxed();
-            routes.insert(
-                (tp.topic.clone(), tp.partition.0),
-                Route {
-                    tx,
-                    kept: VecDeque::new(),
-                    paused: false,
-                    buffered: buffered.clone(),
-                },
-            );
-            assigned.push(AssignedPartition {
-                partition: tp,
-                records,
-                backlog: Backlog::counter(buffered),
-            });
-        }
-        drop(routes);
+        let assigned = self.partitions(tpl).into_iter().map(|tp| self.new_route(tp)).collect();
         let _ = self.events.send(GroupEvent::Assigned(assigned));
+    }
+
+    /// A new queue for `tp` (replacing any earlier one) and the stream that reads it.
+    fn new_route(&self, tp: TopicPartition) -> AssignedPartition {
+        let (tx, rx) = mpsc::channel(self.settings.buffer);
+        let buffered = Arc::new(AtomicUsize::new(0));
+        let counter = buffered.clone();
+        let records = tokio_stream::wrappers::ReceiverStream::new(rx)
+            .inspect(move |_| {
+                counter.fetch_sub(1, Ordering::Relaxed);
+            })
+            .boxed();
+        lock(&self.routes).insert(
+            (tp.topic.clone(), tp.partition.0),
+            Route {
+                tx,
+                kept: VecDeque::new(),
+                paused: false,
+                buffered: buffered.clone(),
+            },
+        );
+        AssignedPartition {
+            partition: tp,
+            records,
+            backlog: Backlog::counter(buffered),
+        }
+    }
+
+    /// On the poll thread (so that no record is being routed meanwhile): moves each
+    /// partition to its offset and gives it a new queue. librdkafka drops what it had
+    /// fetched from before a seek, so the new queue gets only records from the offset on.
+    fn restart(
+        &self,
+        consumer: &BaseConsumer<GroupContext>,
+        positions: Vec<(TopicPartition, Option<Offset>)>,
+    ) -> Result<Vec<AssignedPartition>> {
+        let fail = |tp: &TopicPartition, what: String| {
+            Error::transport(format!("consumer of group `{}`", self.group()), format!("{tp}: {what}"))
+        };
+        let mut unknown = TopicPartitionList::new();
+        for (tp, _) in positions.iter().filter(|(_, at)| at.is_none()) {
+            unknown.add_partition(&tp.topic, tp.partition.0);
+        }
+        let committed = match unknown.count() {
+            0 => None,
+            _ => Some(
+                consumer
+                    .committed_offsets(unknown, CALLBACK_REQUEST_TIMEOUT)
+                    .map_err(|e| {
+                        Error::transport(
+                            format!("consumer of group `{}`", self.group()),
+                            "cannot read its committed offsets",
+                        )
+                        .caused_by(e)
+                    })?,
+            ),
+        };
+        let mut restarted = Vec::new();
+        for (tp, at) in positions {
+            let at = match at {
+                Some(at) => at.0,
+                None => committed
+                    .as_ref()
+                    .and_then(|c| c.find_partition(&tp.topic, tp.partition.0))
+                    .and_then(|e| e.offset().to_raw())
+                    .filter(|o| *o >= 0)
+                    .ok_or_else(|| fail(&tp, "no committed offset to restart from".into()))?,
+            };
+            consumer
+                .seek(
+                    &tp.topic,
+                    tp.partition.0,
+                    rdkafka::Offset::Offset(at),
+                    CALLBACK_REQUEST_TIMEOUT,
+                )
+                .map_err(|e| fail(&tp, format!("seek to {at} failed: {e}")))?;
+            // A queue that was full left the partition paused; the new one is empty.
+            let _ = consumer.resume(&single(&tp.topic, tp.partition.0));
+            tracing::info!(group = self.group(), partition = %tp, offset = at, "partition restarted");
+            restarted.push(self.new_route(tp));
+        }
+        Ok(restarted)
     }
 
     /// Closes the revoked partitions' queues and holds the rebalance until the runtime
@@ -393,6 +462,7 @@ impl KafkaConsumer {
             closing: AtomicBool::new(false),
             revoke_wake: Mutex::new(None),
             failure,
+            restarts: Mutex::new(Vec::new()),
         };
         let consumer: BaseConsumer<GroupContext> = config
             .create_with_context(context)
@@ -472,6 +542,65 @@ impl Consumer for KafkaConsumer {
         })
     }
 
+    fn position_of(&self, partition: &TopicPartition, to: SeekTo) -> BoxFuture<'static, Result<Offset>> {
+        let (consumer, tp) = (self.consumer.clone(), partition.clone());
+        let what = format!("consumer of group `{}`", self.context.group());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let fail =
+                    |e: KafkaError| Error::transport(what.clone(), format!("cannot find {to} in {tp}")).caused_by(e);
+                let (low, high) = consumer
+                    .fetch_watermarks(&tp.topic, tp.partition.0, CALLBACK_REQUEST_TIMEOUT)
+                    .map_err(fail)?;
+                Ok(Offset(match to {
+                    SeekTo::Earliest => low,
+                    SeekTo::Latest => high,
+                    // Not clamped to the high watermark: some brokers report it wrongly
+                    // (tansu); past the end, `auto.offset.reset` applies.
+                    SeekTo::Offset(o) => o.0.max(low),
+                    SeekTo::Timestamp(ms) => {
+                        let mut tpl = TopicPartitionList::new();
+                        tpl.add_partition_offset(&tp.topic, tp.partition.0, rdkafka::Offset::Offset(ms))
+                            .map_err(fail)?;
+                        consumer
+                            .offsets_for_times(tpl, CALLBACK_REQUEST_TIMEOUT)
+                            .map_err(fail)?
+                            .find_partition(&tp.topic, tp.partition.0)
+                            .and_then(|e| e.offset().to_raw())
+                            .filter(|o| *o >= 0)
+                            .unwrap_or(high)
+                    }
+                }))
+            })
+            .await
+            .map_err(|e| Error::transport("consumer", "the offset lookup did not finish").caused_by(e))?
+        }
+        .boxed()
+    }
+
+    fn restart(
+        &mut self,
+        positions: Vec<(TopicPartition, Option<Offset>)>,
+    ) -> BoxFuture<'_, Result<Vec<AssignedPartition>>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        lock(&self.context.restarts).push(RestartOrder { positions, reply });
+        let group = self.context.group().to_string();
+        async move {
+            match tokio::time::timeout(RESTART_TIMEOUT, answer).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(Error::transport(
+                    format!("consumer of group `{group}`"),
+                    "its poll thread stopped",
+                )),
+                Err(_) => Err(Error::transport(
+                    format!("consumer of group `{group}`"),
+                    format!("the restart was not served within {} s", RESTART_TIMEOUT.as_secs()),
+                )),
+            }
+        }
+        .boxed()
+    }
+
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
         async move {
             let _ = tokio::task::spawn_blocking(move || {
@@ -509,6 +638,10 @@ fn poll_until_stopped(consumer: &BaseConsumer<GroupContext>, context: &GroupCont
     while !stop.load(Ordering::Acquire) {
         if context.settings.faults.poll_panic.swap(false, Ordering::SeqCst) {
             panic!("injected fault: a panic on the poll thread");
+        }
+        let restarts = std::mem::take(&mut *lock(&context.restarts));
+        for order in restarts {
+            let _ = order.reply.send(context.restart(consumer, order.positions));
         }
         let any_kept = lock(&context.routes).values().any(|r| !r.kept.is_empty());
         let timeout = if any_kept {
