@@ -1,6 +1,7 @@
 //! The admin endpoints of the app's HTTP server on a running app, against the real broker
 //! (tansu): units and their partitions, a unit and a partition paused and resumed over
-//! HTTP with the records held back and then handled, bad requests, and the token.
+//! HTTP with the records held back and then handled, bad requests, and the token; lag (in
+//! `/admin/units` too) and topic statistics on librdkafka's mock cluster.
 
 mod admin_common;
 #[path = "../connectors/kafka/tests/common/mod.rs"]
@@ -228,6 +229,20 @@ async fn lag_and_topic_statistics_come_from_the_cluster() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (_, lag) = get(lag_url).await;
     assert_eq!(lag["total"], 4, "four records wait behind the pause: {lag}");
+    let (_, listed) = get(format!("{base}/admin/units")).await;
+    let held = listed[0]["partitions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(held.len(), 2, "{listed}");
+    let lag_of = |p: i64| {
+        held.iter()
+            .find(|h| h["partition"] == p)
+            .map(|h| (h["end"].clone(), h["lag"].clone()))
+    };
+    assert_eq!(
+        lag_of(0),
+        Some((json!(7), json!(2))),
+        "units show each partition's end and lag: {listed}"
+    );
+    assert_eq!(lag_of(1), Some((json!(7), json!(2))), "{listed}");
     let (status, missing) = get(format!("{base}/admin/topics/no-such-topic")).await;
     assert_eq!((status, missing["field"].as_str()), (404, Some("topic")), "{missing}");
     handle.shutdown().await.unwrap();

@@ -90,7 +90,9 @@ pub(crate) async fn respond(
     let path = req.uri().path().to_string();
     match (req.method().clone(), path.as_str()) {
         (Method::GET, "/admin/units") => {
-            json_response(StatusCode::OK, &serde_json::to_value(app.units()).unwrap_or_default())
+            let mut units = serde_json::to_value(app.units()).unwrap_or_default();
+            with_lag(&mut units, access).await;
+            json_response(StatusCode::OK, &units)
         }
         (Method::POST, "/admin/pause") | (Method::POST, "/admin/resume") => {
             let pause = path == "/admin/pause";
@@ -147,6 +149,40 @@ pub(crate) async fn respond(
         ),
     }
 }
+
+/// Adds each held partition's end offset and lag (`end`, `lag`) from the cluster, when
+/// the server has it; a unit whose lag could not be read gets `lag_error` instead.
+#[cfg(feature = "kafka")]
+async fn with_lag(units: &mut Value, access: &Access) {
+    let Some(kafka) = access.kafka.as_ref() else {
+        return;
+    };
+    let Some(units) = units.as_array_mut() else {
+        return;
+    };
+    for unit in units {
+        let group = unit["group"].as_str().unwrap_or_default().to_string();
+        let lag = match kafka.group_lag(&group, &[]).await {
+            Ok(lag) => lag,
+            Err(e) => {
+                unit["lag_error"] = json!(e.to_string());
+                continue;
+            }
+        };
+        for p in unit["partitions"].as_array_mut().into_iter().flatten() {
+            let found = lag
+                .iter()
+                .find(|l| p["topic"] == *l.partition.topic && p["partition"] == l.partition.partition.0);
+            if let Some(l) = found {
+                p["end"] = json!(l.end.0);
+                p["lag"] = json!(l.lag);
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn with_lag(_units: &mut Value, _access: &Access) {}
 
 /// `GET /admin/groups/{group}/lag` and `GET /admin/topics/{topic}`: from the cluster.
 #[cfg(feature = "kafka")]

@@ -27,6 +27,17 @@ pub struct UnitStatus {
     pub paused: bool,
     /// The partitions this instance holds now.
     pub partitions: Vec<PartitionStatus>,
+    /// The state stores this instance is restoring from their changelogs now.
+    pub restoring: Vec<RestoreStatus>,
+}
+
+/// A store partition being restored from its changelog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RestoreStatus {
+    /// The store's name.
+    pub store: String,
+    /// The partition (the task's partition number).
+    pub partition: i32,
 }
 
 /// One partition a unit holds.
@@ -40,6 +51,8 @@ pub struct PartitionStatus {
     pub committed: Option<i64>,
     /// Whether it takes no records now: paused itself, through its topic or its unit.
     pub paused: bool,
+    /// Whether its task is restoring a state store (it takes records once restored).
+    pub restoring: bool,
 }
 
 /// What a pause or a resume applies to.
@@ -222,6 +235,7 @@ impl AppContext {
                 .iter()
                 .map(|u| {
                     let unit_paused = paused_units.contains(&u.name);
+                    let restores = self.health.restores_of(&u.name);
                     UnitStatus {
                         name: u.name.clone(),
                         kind: u.kind,
@@ -239,7 +253,12 @@ impl AppContext {
                                 paused: unit_paused
                                     || paused_partitions.contains(tp)
                                     || paused_topics.iter().any(|t| **t == *tp.topic),
+                                restoring: restores.iter().any(|(_, p)| *p == tp.partition.0),
                             })
+                            .collect(),
+                        restoring: restores
+                            .into_iter()
+                            .map(|(store, partition)| RestoreStatus { store, partition })
                             .collect(),
                     }
                 })
@@ -372,5 +391,45 @@ pub(crate) async fn commit_now(control: &broadcast::Sender<Control>) {
         if rx.recv().await.is_none() {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_show_their_partitions_commits_pauses_and_restores() {
+        let (health, pauses, registry) = (Health::default(), Pauses::default(), Registry::default());
+        let (control, _) = broadcast::channel(4);
+        let app = AppContext::new(health.clone(), pauses, registry.clone(), control);
+        registry.add_unit("counts", "processor", "app-counts", vec!["in".into()], false);
+        registry.assigned("counts", [TopicPartition::new("in", 0), TopicPartition::new("in", 1)]);
+        registry.committed("counts", &[(TopicPartition::new("in", 1), Offset(7))]);
+        let restoring = health.restoring("counts", "count", 1);
+        app.pause(&PauseTarget::Partition(TopicPartition::new("in", 0)))
+            .unwrap();
+        let units = app.units();
+        let u = &units[0];
+        assert_eq!(
+            u.restoring,
+            [RestoreStatus {
+                store: "count".into(),
+                partition: 1
+            }]
+        );
+        let parts: Vec<(i32, Option<i64>, bool, bool)> = u
+            .partitions
+            .iter()
+            .map(|p| (p.partition, p.committed, p.paused, p.restoring))
+            .collect();
+        assert_eq!(parts, [(0, None, true, false), (1, Some(7), false, true)]);
+        drop(restoring);
+        let units = app.units();
+        assert!(units[0].restoring.is_empty() && units[0].partitions.iter().all(|p| !p.restoring));
+        assert!(app
+            .pause(&PauseTarget::Unit("nope".into()))
+            .unwrap_err()
+            .contains("units: counts"));
     }
 }

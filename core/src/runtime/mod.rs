@@ -16,7 +16,7 @@ mod unit;
 use std::time::Duration;
 
 pub use app::{shutdown_signal, App, AppHandle};
-pub use context::{AppContext, Moved, PartitionStatus, PauseTarget, SeekError, UnitStatus};
+pub use context::{AppContext, Moved, PartitionStatus, PauseTarget, RestoreStatus, SeekError, UnitStatus};
 pub use listener::{IntoListener, Listener};
 pub use processor::{IntoProcessor, NoOutput, Output, OutputMode, Processor};
 pub use service::Service;

@@ -200,12 +200,12 @@ pub(crate) struct InProgress {
 }
 
 impl InProgress {
-    pub(crate) fn new(env: &TaskEnv, access: &StateAccess) -> Self {
+    pub(crate) fn new(env: &TaskEnv, access: &StateAccess, store: &str, partition: i32) -> Self {
         let gauge = metrics::state_restoring(env.name());
         gauge.increment(1.0);
         InProgress {
             gauge,
-            _not_ready: access.health.restoring(),
+            _not_ready: access.health.restoring(env.name(), store, partition),
         }
     }
 }
@@ -256,7 +256,7 @@ impl Restoring {
         if !attach(Changelog::new(topic, partition.0)) {
             return Ok(Restoring::Done);
         }
-        let in_progress = InProgress::new(env, access);
+        let in_progress = InProgress::new(env, access, store, partition.0);
         tracing::info!(processor = %env.name(), store, changelog = %topic, partition = partition.0, "restoring state");
         let future = restore(access.clone(), Arc::from(topic), partition.0, on_disk);
         Ok(Restoring::Running {

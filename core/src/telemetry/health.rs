@@ -33,19 +33,22 @@ struct State {
     failure: Mutex<Option<String>>,
     /// Stalled partitions' reasons, by unit.
     stalls: Mutex<BTreeMap<String, String>>,
-    /// Tasks restoring a store.
-    restoring: AtomicUsize,
+    /// Stores being restored: (unit, store, partition), one entry per restore.
+    restoring: Mutex<Vec<(String, String, i32)>>,
     /// Problems reported by checks of the app's own (see [`Health::set_check`]), by name.
     checks: Mutex<BTreeMap<String, String>>,
 }
 
 /// Held while a task restores a store: the app is not ready until every one is dropped.
 #[derive(Debug)]
-pub(crate) struct Restoring(Health);
+pub(crate) struct Restoring(Health, (String, String, i32));
 
 impl Drop for Restoring {
     fn drop(&mut self) {
-        self.0 .0.restoring.fetch_sub(1, Ordering::Relaxed);
+        let mut restoring = lock(&self.0 .0.restoring);
+        if let Some(i) = restoring.iter().position(|r| *r == self.1) {
+            restoring.swap_remove(i);
+        }
     }
 }
 
@@ -83,10 +86,23 @@ impl Health {
         }
     }
 
-    /// A task starts restoring a store; it is restored when the guard is dropped.
-    pub(crate) fn restoring(&self) -> Restoring {
-        self.0.restoring.fetch_add(1, Ordering::Relaxed);
-        Restoring(self.clone())
+    /// A task of `unit` starts restoring partition `partition` of `store`; it is
+    /// restored when the guard is dropped.
+    pub(crate) fn restoring(&self, unit: &str, store: &str, partition: i32) -> Restoring {
+        let entry = (unit.to_string(), store.to_string(), partition);
+        lock(&self.0.restoring).push(entry.clone());
+        Restoring(self.clone(), entry)
+    }
+
+    /// The stores of `unit` being restored now, as (store, partition), sorted.
+    pub(crate) fn restores_of(&self, unit: &str) -> Vec<(String, i32)> {
+        let mut of: Vec<(String, i32)> = lock(&self.0.restoring)
+            .iter()
+            .filter(|(u, _, _)| u == unit)
+            .map(|(_, store, p)| (store.clone(), *p))
+            .collect();
+        of.sort();
+        of
     }
 
     /// Records (or, with `None`, clears) that a unit has a stalled partition.
@@ -163,7 +179,7 @@ impl Health {
         if joined < units {
             return Some(format!("{joined} of {units} consumer groups have their assignment"));
         }
-        let restoring = s.restoring.load(Ordering::Relaxed);
+        let restoring = lock(&s.restoring).len();
         if restoring > 0 {
             return Some(format!(
                 "{restoring} task(s) restoring state from their changelogs (kflow_state_restore_records_total shows progress)"
@@ -197,8 +213,8 @@ mod tests {
     #[test]
     fn not_ready_while_a_store_restores() {
         let h = Health::default();
-        let first = h.restoring();
-        let second = h.restoring();
+        let first = h.restoring("p", "counts", 0);
+        let second = h.restoring("p", "counts", 1);
         let why = h.why_not_ready().expect("restoring");
         assert!(why.contains("2 task(s) restoring"), "{why}");
         drop(first);
