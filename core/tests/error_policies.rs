@@ -433,3 +433,131 @@ fn a_shared_dead_letter_topic_takes_the_failures_of_every_topic_with_their_origi
     assert_all_committed(&mut d, &group("rec"), "in");
     assert_all_committed(&mut d, &group("rec"), "other");
 }
+
+/// A listener `name` on `topics` whose "flaky…" values fail on their first `fails` calls
+/// (counted per listener), with shared retry tiers of 1 s and 1 min under
+/// `internal.retry`, then the dead-letter topic.
+fn tiered(name: &str, topics: &[&str], fails: u32, calls: &Arc<Mutex<Vec<(String, String)>>>) -> Listener<String> {
+    let (calls, me) = (calls.clone(), name.to_string());
+    let counts: Arc<Mutex<HashMap<String, u32>>> = Default::default();
+    let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+    Listener::new(name, topics, move |value: String, _meta: Meta| {
+        let (calls, me, counts) = (calls.clone(), me.clone(), counts.clone());
+        async move {
+            calls.lock().unwrap().push((me, value.clone()));
+            let n = {
+                let mut counts = counts.lock().unwrap();
+                let n = counts.entry(value.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            if n <= fails {
+                return Err(HandlerError::from(format!("{value} failed (call {n})")));
+            }
+            Ok(())
+        }
+    })
+    .on_error(
+        policy::retry_topics([Duration::from_secs(1), Duration::from_secs(60)])
+            .shared_retry_topics("internal.retry")
+            .then_dead_letter(),
+    )
+}
+
+#[test]
+fn shared_retry_tiers_serve_every_topic_and_listener_and_each_retry_goes_back_to_its_own() {
+    let calls: Arc<Mutex<Vec<(String, String)>>> = Default::default();
+    // "billing" succeeds on its second call (after the 1 s tier); "audit" never does.
+    let app = App::new(APP)
+        .listener(tiered("billing", &["orders", "refunds"], 1, &calls))
+        .listener(tiered("audit", &["orders"], 10, &calls));
+    let mut d = TestDriver::new(app, &[("orders", 1), ("refunds", 1)]).unwrap();
+    for tier in ["internal.retry.1s", "internal.retry.1min"] {
+        assert!(d.broker().partitions(tier).is_some(), "{tier} created at start-up");
+    }
+    assert!(
+        d.broker().partitions("orders.t-billing.retry.1").is_none(),
+        "no per-topic retry topics"
+    );
+    d.pipe("orders", &"o-1");
+    d.pipe("refunds", &"r-1");
+    d.advance_time(Duration::from_secs(2));
+    d.advance_time(Duration::from_secs(61));
+    d.advance_time(Duration::from_secs(1));
+
+    let of = |who: &str| -> Vec<String> {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(w, _)| w == who)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let mut billing = of("billing");
+    billing.sort();
+    assert_eq!(
+        billing,
+        ["o-1", "o-1", "r-1", "r-1"],
+        "each of its records once more, from the 1 s tier"
+    );
+    assert_eq!(
+        of("audit"),
+        ["o-1", "o-1", "o-1"],
+        "its own record, through both tiers, and none of billing's"
+    );
+
+    let tier_1s = d.broker().records("internal.retry.1s");
+    let groups: Vec<(&str, &str)> = tier_1s
+        .iter()
+        .map(|r| (header(r, names::CONSUMER_GROUP), header(r, names::ORIGINAL_TOPIC)))
+        .collect();
+    assert_eq!(
+        groups.len(),
+        3,
+        "billing's two records and audit's one share the 1 s tier"
+    );
+    assert!(groups.contains(&("t-billing", "orders")) && groups.contains(&("t-billing", "refunds")));
+    assert!(groups.contains(&("t-audit", "orders")));
+    assert_eq!(
+        d.broker().records("internal.retry.1min").len(),
+        1,
+        "only audit's record went on"
+    );
+    let dlq = d.broker().records("orders.dlq");
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(header(&dlq[0], names::CONSUMER_GROUP), "t-audit");
+    assert_eq!(
+        header(&dlq[0], names::ORIGINAL_TOPIC),
+        "orders",
+        "the input, not the tier"
+    );
+    assert_eq!(
+        d.dropped("billing", DropReason::ForeignRetry),
+        2,
+        "billing skipped audit's retry in each tier"
+    );
+    assert_eq!(
+        d.dropped("audit", DropReason::ForeignRetry),
+        2,
+        "audit skipped billing's two"
+    );
+    for tier in ["internal.retry.1s", "internal.retry.1min"] {
+        assert_all_committed(&mut d, &group("billing"), tier);
+        assert_all_committed(&mut d, &group("audit"), tier);
+    }
+}
+
+#[test]
+fn a_bad_shared_retry_prefix_is_a_start_up_error() {
+    let l = Listener::new("rec", ["in"], |_: String, _: Meta| async { Ok::<(), HandlerError>(()) })
+        .on_error(policy::retry_topics([Duration::from_secs(1)]).shared_retry_topics("internal retry"));
+    let err = TestDriver::new(App::new(APP).listener(l), &[("in", 1)])
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("rec") && text.contains("prefix `internal retry`"),
+        "{text}"
+    );
+}

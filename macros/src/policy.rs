@@ -10,7 +10,7 @@ use crate::errors::Errors;
 
 const FORMS: &str = "`fail`, `skip`, `dead_letter`, `dead_letter(suffix = \".DLT\", headers = spring)`, `dead_letter(topic = \"internal.dlq\")`, \
 `retry(max_attempts = 3, backoff = exponential(100ms, 2.0))`, `retry_topics([1s, 10s])`, \
-followed by `.then_retry_topics([..])`, `.then_dead_letter()`, `.then_skip()` or `.then_fail()`";
+`retry_topics([1m, 10m], shared = \"internal.retry\")`, followed by `.then_retry_topics([..])`, `.then_dead_letter()`, `.then_skip()` or `.then_fail()`";
 
 /// Which steps a chain has reached.
 #[derive(Clone, Copy, PartialEq)]
@@ -49,8 +49,8 @@ fn chain(expr: &Expr, errors: &mut Errors) -> Option<(TokenStream, Stage)> {
             match func.path.get_ident().map(|i| i.to_string()).as_deref() {
                 Some("retry") => Some((retry(&args, call.span(), errors)?, Stage::Retry)),
                 Some("retry_topics") => {
-                    let delays = delays(&args, call.span(), errors)?;
-                    Some((quote!(#p::retry_topics([#(#delays),*])), Stage::Topics))
+                    let (delays, shared) = delays(&args, call.span(), errors)?;
+                    Some((quote!(#p::retry_topics([#(#delays),*])#shared), Stage::Topics))
                 }
                 Some("dead_letter") => {
                     let config = dead_letter(&args, errors)?;
@@ -76,8 +76,11 @@ fn chain(expr: &Expr, errors: &mut Errors) -> Option<(TokenStream, Stage)> {
             }
             match method.as_str() {
                 "then_retry_topics" if stage == Stage::Retry => {
-                    let delays = delays(&args, m.method.span(), errors)?;
-                    Some((quote!(#receiver.then_retry_topics([#(#delays),*])), Stage::Topics))
+                    let (delays, shared) = delays(&args, m.method.span(), errors)?;
+                    Some((
+                        quote!(#receiver.then_retry_topics([#(#delays),*])#shared),
+                        Stage::Topics,
+                    ))
                 }
                 "then_retry_topics" => {
                     errors.push(m.method.span(), "retry topics are already set");
@@ -233,11 +236,24 @@ fn backoff(expr: &Expr, errors: &mut Errors) -> Option<TokenStream> {
     Some(tokens)
 }
 
-fn delays(args: &[&Expr], span: proc_macro2::Span, errors: &mut Errors) -> Option<Vec<TokenStream>> {
+/// The delays of `retry_topics([..])`, and `.shared_retry_topics(prefix)` when it has
+/// `shared = "prefix"`.
+fn delays(args: &[&Expr], span: proc_macro2::Span, errors: &mut Errors) -> Option<(Vec<TokenStream>, TokenStream)> {
     let (positional, names) = named(args);
-    if !check_names(&names, &["delays"], "retry_topics", errors) {
+    if !check_names(&names, &["delays", "shared"], "retry_topics", errors) {
         return None;
     }
+    let shared = match get(&names, "shared") {
+        None => quote!(),
+        Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => quote!(.shared_retry_topics(#s)),
+        Some(other) => {
+            errors.push(
+                other.span(),
+                "`shared` must be a string, the prefix of the shared retry topics, e.g. `\"internal.retry\"`",
+            );
+            return None;
+        }
+    };
     let list = get(&names, "delays").or(positional.first().copied());
     let Some(Expr::Array(array)) = list else {
         errors.push(
@@ -250,7 +266,12 @@ fn delays(args: &[&Expr], span: proc_macro2::Span, errors: &mut Errors) -> Optio
         errors.push(array.span(), "the list of retry-topic delays is empty");
         return None;
     }
-    array.elems.iter().map(|e| duration(e, errors)).collect()
+    let delays = array
+        .elems
+        .iter()
+        .map(|e| duration(e, errors))
+        .collect::<Option<Vec<_>>>()?;
+    Some((delays, shared))
 }
 
 fn dead_letter(args: &[&Expr], errors: &mut Errors) -> Option<TokenStream> {

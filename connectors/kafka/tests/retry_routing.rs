@@ -1,5 +1,5 @@
-//! Retry topics belong to one consumer group, and kflow's routing headers count only on
-//! records from them.
+//! Retry topics belong to one consumer group (or, as shared tiers, carry it in their
+//! records), and kflow's routing headers count only on records from them.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kflow_core::ack::Ack;
-use kflow_core::policy::{self, names};
+use kflow_core::policy::{self, names, Policy};
 use kflow_core::transport::{OutRecord, Transport};
 use kflow_core::{AppHandle, HandlerError, Listener, Meta};
 use kflow_kafka::KafkaTransport;
@@ -18,6 +18,16 @@ type Calls = Arc<Mutex<BTreeMap<String, Vec<Instant>>>>;
 
 /// A listener in its own app (so its own group) that fails `fails` on its first call.
 async fn listener(t: &KafkaTransport, topic: &str, fails: &'static str, delay: Duration) -> (AppHandle, String, Calls) {
+    listener_with(t, topic, fails, policy::retry_topics([delay]).then_dead_letter()).await
+}
+
+/// [`listener`] with its error policy.
+async fn listener_with(
+    t: &KafkaTransport,
+    topic: &str,
+    fails: &'static str,
+    on_error: Policy,
+) -> (AppHandle, String, Calls) {
     let calls: Calls = Arc::default();
     let record = calls.clone();
     let l = Listener::new("l", [topic], move |v: String, _: Meta| {
@@ -34,7 +44,7 @@ async fn listener(t: &KafkaTransport, topic: &str, fails: &'static str, delay: D
             }
         }
     })
-    .on_error(policy::retry_topics([delay]).then_dead_letter());
+    .on_error(on_error);
     let app_id = unique("rr-app");
     let handle = start_app(t, &app_id, |app| app.listener(listener_props(l))).await;
     (handle, format!("{app_id}-l"), calls)
@@ -83,6 +93,71 @@ async fn two_groups_on_one_topic_never_handle_each_others_retries() {
         assert_eq!(
             retries.iter().map(|r| r.3.as_str()).collect::<Vec<_>>(),
             [format!("\"{failed}\"")]
+        );
+    }
+}
+
+/// Two listeners (two groups) on two topics share retry tiers: one topic per delay for
+/// both, each record retried by the listener that failed on it, skipped by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_groups_share_retry_tiers_and_each_retries_only_its_own() {
+    let t = real();
+    let (orders, refunds) = (unique("tier-orders"), unique("tier-refunds"));
+    create(&t, &orders, 1).await;
+    create(&t, &refunds, 1).await;
+    let prefix = unique("internal.retry");
+    let tier = format!("{prefix}.500ms");
+    let tiered = || {
+        policy::retry_topics([Duration::from_millis(500)])
+            .shared_retry_topics(&prefix)
+            .then_dead_letter()
+    };
+    let (a, group_a, calls_a) = listener_with(&t, &orders, "a", tiered()).await;
+    let (b, group_b, calls_b) = listener_with(&t, &refunds, "b", tiered()).await;
+    assert!(
+        t.admin().describe_topic(&tier).await.unwrap().is_some(),
+        "{tier} created at start-up"
+    );
+    produce(&t, &orders, ["a", "x"].map(|v| format!("\"{v}\""))).await;
+    produce(&t, &refunds, ["b", "y"].map(|v| format!("\"{v}\""))).await;
+    let both = eventually(Duration::from_secs(60), || {
+        counts(&calls_a).get("a") == Some(&2) && counts(&calls_b).get("b") == Some(&2)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert!(
+        both,
+        "each retried its own failure: {:?} / {:?}",
+        counts(&calls_a),
+        counts(&calls_b)
+    );
+    let (once, twice) = (|v: &str| (v.to_string(), 1), |v: &str| (v.to_string(), 2));
+    assert_eq!(counts(&calls_a), BTreeMap::from([twice("a"), once("x")]));
+    assert_eq!(counts(&calls_b), BTreeMap::from([twice("b"), once("y")]));
+    let retries = read_full(&t, &tier, 2, Duration::from_secs(10));
+    let mut owners: Vec<(String, String)> = retries
+        .iter()
+        .map(|r| {
+            (
+                r.header(names::CONSUMER_GROUP).unwrap_or_default().to_string(),
+                r.header(names::ORIGINAL_TOPIC).unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    owners.sort();
+    let mut expected = vec![(group_a.clone(), orders.clone()), (group_b.clone(), refunds.clone())];
+    expected.sort();
+    assert_eq!(
+        owners, expected,
+        "both groups' retries in the one tier, with their origin"
+    );
+    for (topic, group) in [(&orders, &group_a), (&refunds, &group_b)] {
+        let own = policy::retry_topic(topic, group, 1);
+        assert!(
+            t.admin().describe_topic(&own).await.unwrap().is_none(),
+            "no per-topic retry topic {own}"
         );
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! 1. [`retry`]`(max_attempts, backoff)`: call again in place, waiting between attempts;
 //! 2. [`retry_topics`]`(delays)` (listeners): write the record to the listener's retry
-//!    topic `<topic>.<group>.retry.<n>` (see [`retry_topic`]), to be handled again once its
-//!    delay has passed, without blocking the partition it came from;
+//!    topic `<topic>.<group>.retry.<n>` (see [`retry_topic`]), or a shared tier named by
+//!    its delay (`internal.retry.1min`, see [`Policy::shared_retry_topics`]), to be handled
+//!    again once its delay has passed, without blocking the partition it came from;
 //! 3. a final step: [`dead_letter`] (to `<topic>.dlq`), [`skip`] (counted) or [`fail`]
 //!    (stop the app; nothing past the record commits).
 //!
@@ -44,6 +45,9 @@ use crate::error::{Error, ErrorKind};
 pub struct Policy {
     pub(crate) retry: Option<Retry>,
     pub(crate) topics: Vec<Duration>,
+    /// Retry topics shared by every topic and group, named by delay under this prefix
+    /// (`None`: each group's own, per topic).
+    pub(crate) shared_retry: Option<String>,
     pub(crate) last: Last,
 }
 
@@ -132,6 +136,7 @@ pub fn retry(max_attempts: u32, backoff: Backoff) -> Policy {
     Policy {
         retry: Some(Retry { max_attempts, backoff }),
         topics: Vec::new(),
+        shared_retry: None,
         last: Last::Fail,
     }
 }
@@ -144,6 +149,7 @@ pub fn retry_topics(delays: impl IntoIterator<Item = Duration>) -> Policy {
     Policy {
         retry: None,
         topics: delays.into_iter().collect(),
+        shared_retry: None,
         last: Last::Fail,
     }
 }
@@ -159,6 +165,7 @@ pub fn dead_letter_with(config: DeadLetter) -> Policy {
     Policy {
         retry: None,
         topics: Vec::new(),
+        shared_retry: None,
         last: Last::DeadLetter(config),
     }
 }
@@ -168,6 +175,7 @@ pub fn skip() -> Policy {
     Policy {
         retry: None,
         topics: Vec::new(),
+        shared_retry: None,
         last: Last::Skip,
     }
 }
@@ -178,6 +186,7 @@ pub fn fail() -> Policy {
     Policy {
         retry: None,
         topics: Vec::new(),
+        shared_retry: None,
         last: Last::Fail,
     }
 }
@@ -187,6 +196,45 @@ impl Policy {
     pub fn then_retry_topics(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
         self.topics = delays.into_iter().collect();
         self
+    }
+
+    /// Puts the retry topics in shared tiers named by their delay, `<prefix>.<delay>`
+    /// (`internal.retry.1min`, `internal.retry.10min`, see [`retry_tier`]), instead of
+    /// `<topic>.<group>.retry.<n>` per topic and group: one set of retry topics for every
+    /// input topic and every listener, as platforms that provision retry topics centrally
+    /// lay them out. Records keep their origin and group in headers: a retry goes back
+    /// through the listener that failed on it, and other listeners reading the same tier
+    /// skip it (counted as `foreign_retry`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kflow_core::policy;
+    /// let p = policy::retry_topics([Duration::from_secs(60), Duration::from_secs(600)])
+    ///     .shared_retry_topics("internal.retry")
+    ///     .then_dead_letter();
+    /// assert_eq!(p.retry_topic_names("orders", "shop-billing"), ["internal.retry.1min", "internal.retry.10min"]);
+    /// ```
+    pub fn shared_retry_topics(mut self, prefix: &str) -> Self {
+        self.shared_retry = Some(prefix.to_string());
+        self
+    }
+
+    /// The retry topic of level `level` (from 1) for records of `topic` read by `group`.
+    pub(crate) fn retry_topic_for(&self, topic: &str, group: &str, level: usize) -> String {
+        match (&self.shared_retry, self.topics.get(level.saturating_sub(1))) {
+            (Some(prefix), Some(delay)) => format!("{prefix}.{}", retry_tier(*delay)),
+            _ => retry_topic(topic, group, level),
+        }
+    }
+
+    /// Whether `topic` is one of this policy's shared retry tiers.
+    pub(crate) fn is_shared_retry_topic(&self, topic: &str) -> bool {
+        let Some(prefix) = &self.shared_retry else {
+            return false;
+        };
+        self.topics
+            .iter()
+            .any(|d| topic.strip_prefix(prefix.as_str()).and_then(|t| t.strip_prefix('.')) == Some(&retry_tier(*d)))
     }
 
     /// Ends in the dead-letter topic.
@@ -230,7 +278,14 @@ impl Policy {
     /// assert_eq!(p.retry_topic_names("orders", "shop-billing"), ["orders.shop-billing.retry.1", "orders.shop-billing.retry.2"]);
     /// ```
     pub fn retry_topic_names(&self, topic: &str, group: &str) -> Vec<String> {
-        (1..=self.topics.len()).map(|n| retry_topic(topic, group, n)).collect()
+        let mut names: Vec<String> = Vec::new();
+        for n in 1..=self.topics.len() {
+            let name = self.retry_topic_for(topic, group, n);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     /// True when this policy only stops the app.
@@ -257,8 +312,21 @@ impl Policy {
         if !self.topics.is_empty() && !listener {
             return Some("retry topics need a listener (a processor's pipeline cannot take a record back in); use retry(..) and dead_letter()".into());
         }
+        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if let Some(prefix) = &self.shared_retry {
+            if self.topics.is_empty() {
+                return Some(
+                    "shared retry topics need retry topics: `retry_topics([1m, 10m], shared = \"internal.retry\")`"
+                        .into(),
+                );
+            }
+            if prefix.is_empty() || !prefix.chars().all(valid) {
+                return Some(format!(
+                    "shared retry-topic prefix `{prefix}` must be non-empty and use only letters, digits, `.`, `_` and `-`"
+                ));
+            }
+        }
         if let Last::DeadLetter(d) = &self.last {
-            let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
             if d.suffix.is_empty() || !d.suffix.chars().all(valid) {
                 return Some(format!(
                     "dead-letter suffix `{}` must be non-empty and use only letters, digits, `.`, `_` and `-`",
@@ -293,6 +361,29 @@ pub fn retry_topic(topic: &str, group: &str, n: usize) -> String {
         })
         .collect();
     format!("{topic}.{group}.retry.{n}")
+}
+
+/// The tier name of a retry delay, as shared retry topics are named
+/// ([`Policy::shared_retry_topics`]): the largest whole unit of `d`, days (`1d`), hours
+/// (`2h`), minutes (`1min`), seconds (`30s`) or milliseconds (`500ms`).
+///
+/// ```
+/// use std::time::Duration;
+/// use kflow_core::policy::retry_tier;
+/// assert_eq!(retry_tier(Duration::from_secs(60)), "1min");
+/// assert_eq!(retry_tier(Duration::from_secs(90)), "90s");
+/// assert_eq!(retry_tier(Duration::from_secs(7200)), "2h");
+/// assert_eq!(retry_tier(Duration::from_secs(86_400)), "1d");
+/// assert_eq!(retry_tier(Duration::from_millis(250)), "250ms");
+/// ```
+pub fn retry_tier(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, name) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1_000, "s")] {
+        if ms >= unit && ms % unit == 0 {
+            return format!("{}{name}", ms / unit);
+        }
+    }
+    format!("{ms}ms")
 }
 
 /// A listener's or processor's policy for each error kind.
@@ -389,8 +480,21 @@ impl ErrorPolicies {
         Ok(())
     }
 
-    /// The most retry-topic levels any kind uses.
-    pub(crate) fn retry_levels(&self) -> usize {
-        self.kinds().map(|(_, p)| p.topics.len()).max().unwrap_or(0)
+    /// Every retry topic any kind's policy writes records of `topic` read by `group` to.
+    pub(crate) fn retry_topics_of(&self, topic: &str, group: &str) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for (_, policy) in self.kinds() {
+            for name in policy.retry_topic_names(topic, group) {
+                if !all.contains(&name) {
+                    all.push(name);
+                }
+            }
+        }
+        all
+    }
+
+    /// Whether `topic` is a shared retry tier of any kind's policy.
+    pub(crate) fn is_shared_retry_topic(&self, topic: &str) -> bool {
+        self.kinds().any(|(_, p)| p.is_shared_retry_topic(topic))
     }
 }

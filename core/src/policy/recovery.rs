@@ -16,7 +16,7 @@ use futures::FutureExt;
 
 use super::failure::{now_ms, Cause, Failure};
 use super::headers::{self, names, Failed, Origin};
-use super::{retry_topic, ErrorPolicies, Last};
+use super::{ErrorPolicies, Last};
 use crate::ack::Ack;
 use crate::codec::{decode_fetching, Decode, DecodeError};
 use crate::error::{Error, ErrorKind, Fatal, Result};
@@ -130,6 +130,12 @@ impl Recovery {
     /// True when `topic` is one of the unit's own retry topics.
     pub(crate) fn is_retry_topic(&self, topic: &str) -> bool {
         self.retry_topics.iter().any(|t| t == topic)
+    }
+
+    /// Whether `topic` is a retry topic shared with other listeners, whose records of
+    /// other groups are expected there.
+    pub(crate) fn is_shared_retry_topic(&self, topic: &str) -> bool {
+        self.policies.is_shared_retry_topic(topic)
     }
 
     /// True once a record of this task failed under `fail` (or a write could not be
@@ -259,7 +265,7 @@ impl Recovery {
         if self.identity.kind == UnitKind::Listener && origin.level < policy.topics.len() {
             let level = origin.level + 1;
             return Step::RetryTopic {
-                topic: retry_topic(&origin.topic, &self.identity.group, level),
+                topic: policy.retry_topic_for(&origin.topic, &self.identity.group, level),
                 level,
                 due: now + policy.topics[origin.level].as_millis() as i64,
             };

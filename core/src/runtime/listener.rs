@@ -211,9 +211,13 @@ impl<T: Send + 'static> Unit for Listener<T> {
                     let (record, ack) = (msg.record, msg.ack);
                     let retried = recovery.is_retry_topic(&record.meta.topic);
                     if retried && record.headers.get_str(names::CONSUMER_GROUP).is_some_and(|g| g != group) {
-                        // Another group's retry (only possible when two group ids map to
-                        // one topic name): not ours to handle.
-                        tracing::warn!(listener = %name, topic = %record.meta.topic, offset = %record.meta.offset, "a retry record of another consumer group: skipped");
+                        // Another group's retry (in a shared retry tier, or when two group
+                        // ids map to one topic name): not ours to handle.
+                        if recovery.is_shared_retry_topic(&record.meta.topic) {
+                            tracing::debug!(listener = %name, topic = %record.meta.topic, offset = %record.meta.offset, "a shared retry tier's record of another consumer group: skipped");
+                        } else {
+                            tracing::warn!(listener = %name, topic = %record.meta.topic, offset = %record.meta.offset, "a retry record of another consumer group: skipped");
+                        }
                         foreign.incr();
                         drop(ack);
                         continue;

@@ -251,8 +251,8 @@ impl UnitTopics {
                     add(&mut self.dead_letters, &dl);
                 }
             }
-            for n in 1..=policies.retry_levels() {
-                add(&mut self.retries, &crate::policy::retry_topic(topic, group, n));
+            for retry in policies.retry_topics_of(topic, group) {
+                add(&mut self.retries, &retry);
             }
         }
     }

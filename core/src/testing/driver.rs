@@ -95,9 +95,9 @@ impl TestDriver {
     /// an app does on request, such as a seek through [`AppHandle::context`].
     ///
     /// ```
-    /// use kflow_core::{App, Listener, HandlerError, TestDriver};
+    /// use kflow_core::{App, Listener, HandlerError, Meta, TestDriver};
     /// use kflow_core::transport::SeekTo;
-    /// let app = App::new("demo").listener(Listener::new("log", ["in"], |_: String| async {
+    /// let app = App::new("demo").listener(Listener::new("log", ["in"], |_: String, _: Meta| async {
     ///     Ok::<(), HandlerError>(())
     /// }));
     /// let mut d = TestDriver::new(app, &[("in", 1)]).unwrap();

@@ -22,4 +22,10 @@ async fn no_delays(_v: u32) {}
 #[kflow::listener(topics = "a", on_error = dead_letter(headers = xml))]
 async fn bad_headers(_v: u32) {}
 
+#[kflow::listener(topics = "a", on_error = retry_topics([1m], shared = 7))]
+async fn bad_shared(_v: u32) {}
+
+#[kflow::listener(topics = "a", on_error = retry_topics([1m], share = "internal.retry"))]
+async fn misspelt_shared(_v: u32) {}
+
 fn main() {}

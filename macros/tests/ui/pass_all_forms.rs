@@ -34,6 +34,13 @@ async fn retried_through_topics(_order: Order) {}
 async fn topics_then_skip(_order: Order) {}
 
 #[kflow::listener(topics = ["orders"],
+                  on_error = retry(3, fixed(1s)).then_retry_topics([1m, 10m], shared = "internal.retry").then_dead_letter())]
+async fn shared_tiers(_order: Order) {}
+
+#[kflow::listener(topics = ["orders"], on_error = retry_topics([30s], shared = "internal.retry").then_skip())]
+async fn shared_tiers_first(_order: Order) {}
+
+#[kflow::listener(topics = ["orders"],
                   on_error = retry(max_attempts = 4, backoff = exponential(50ms, 3, max = 1s, jitter = 0.2)).then_fail())]
 async fn capped(_order: Order) {}
 
@@ -82,6 +89,8 @@ fn main() {
         .listener(retried)
         .listener(retried_through_topics)
         .listener(topics_then_skip)
+        .listener(shared_tiers)
+        .listener(shared_tiers_first)
         .listener(capped)
         .processor(dead_lettered)
         .listener(avro_payments)
