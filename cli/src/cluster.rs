@@ -35,7 +35,12 @@ pub async fn run(connection: &Connection, command: ClusterCommand) -> Result<()>
             println!("{} topic(s)", c.topics);
             println!("BROKER  ADDRESS");
             for b in &c.brokers {
-                println!("{:<6}  {}:{}", b.id, b.host, b.port);
+                let role = if c.controller == Some(b.id) {
+                    "  (controller)"
+                } else {
+                    ""
+                };
+                println!("{:<6}  {}:{}{role}", b.id, b.host, b.port);
             }
         }
         ClusterCommand::Health { topic } => {

@@ -303,6 +303,8 @@ fn the_cluster_is_described_and_checked() {
     assert!(info.contains(&broker::address()), "the broker's address: {info}");
     let json: Value = serde_json::from_str(ok(&["--json", "cluster", "info"], "").trim()).unwrap();
     assert_eq!(json["brokers"].as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(json["controller"], json["brokers"][0]["id"], "{json}");
+    assert!(info.contains("(controller)"), "the controller is marked: {info}");
     let topic = unique("cli-health");
     ok(&["topics", "create", &topic, "--partitions", "2"], "");
     let health = ok(&["cluster", "health", "--topic", &topic], "");

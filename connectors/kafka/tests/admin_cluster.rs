@@ -26,6 +26,11 @@ async fn the_cluster_is_described_and_a_topic_is_healthy() {
         "the advertised listener"
     );
     assert!(cluster.topics >= 1);
+    assert_eq!(
+        cluster.controller,
+        Some(cluster.brokers[0].id),
+        "the one broker controls: {cluster:?}"
+    );
     let health = admin.cluster_health(&[&topic]).await.unwrap();
     assert_eq!(health.partitions, 3);
     assert!(health.is_healthy(), "{health:?}");

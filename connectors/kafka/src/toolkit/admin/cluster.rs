@@ -23,6 +23,8 @@ pub struct BrokerInfo {
 pub struct ClusterDescription {
     /// The cluster id (`None` if the broker does not say).
     pub cluster_id: Option<String>,
+    /// The id of the controller broker (`None` if the cluster does not say).
+    pub controller: Option<i32>,
     /// The brokers, by id.
     pub brokers: Vec<BrokerInfo>,
     /// How many topics the cluster has (internal ones included).
@@ -148,6 +150,7 @@ impl KafkaAdmin {
             let metadata = this.fetch_metadata(None)?;
             Ok(ClusterDescription {
                 cluster_id: this.client.inner().fetch_cluster_id(this.config.timeout()),
+                controller: super::controller::controller_id(this.client.inner(), this.config.timeout()),
                 brokers: brokers_of(&metadata),
                 topics: metadata.topics().len(),
             })

@@ -1,6 +1,7 @@
 //! Topic administration and group offsets on Kafka.
 
 mod cluster;
+mod controller;
 mod groups;
 mod health_check;
 mod naming;
