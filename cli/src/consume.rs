@@ -75,6 +75,14 @@ pub struct ConsumeArgs {
     /// (`name=value,...`), `%K` and `%S` key and value sizes, `%%`; `\n`, `\t`.
     #[arg(long, short = 'f')]
     pub format: Option<String>,
+    /// Print each record as its key, this delimiter and its value (kcat's `-K`), instead
+    /// of `--output`; `\n` and `\t` are understood.
+    #[arg(long, short = 'K', conflicts_with = "format")]
+    pub key_delimiter: Option<String>,
+    /// Print each record's value followed by this delimiter (kcat's `-D`; with `-K`, after
+    /// key and value), instead of `--output`; `\n` and `\t` are understood.
+    #[arg(long, short = 'D', conflicts_with = "format")]
+    pub delimiter: Option<String>,
     /// Stop after this many records.
     #[arg(long, short = 'n')]
     pub count: Option<u64>,
@@ -190,9 +198,10 @@ pub async fn run(connection: &Connection, args: ConsumeArgs) -> Result<()> {
         at_end.remove(&message.partition());
         last = Instant::now();
         let value = value_of(&message, args.value_format, avro.as_ref()).await;
-        match &args.format {
-            Some(format) => print!("{}", formatted(format, &message, &value)),
-            None => print(&message, value, args.output),
+        match (&args.format, &args.key_delimiter, &args.delimiter) {
+            (Some(format), _, _) => print!("{}", formatted(format, &message, &value)),
+            (None, None, None) => print(&message, value, args.output),
+            (None, key, end) => print!("{}", delimited(&message, &value, key.as_deref(), end.as_deref())),
         }
         if args.group.is_some() {
             consumer.store_offset_from_message(&message)?;
@@ -243,14 +252,41 @@ async fn value_of(
     }
 }
 
-/// A record printed with a kcat-style format string.
-fn formatted(format: &str, m: &BorrowedMessage<'_>, value: &Value) -> String {
-    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-    let value_text = match value {
+/// A value as text: strings as they are, nothing for null, other JSON as JSON.
+fn value_text(value: &Value) -> String {
+    match value {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         v => v.to_string(),
-    };
+    }
+}
+
+/// `\n` and `\t` in a delimiter given on the command line.
+fn unescaped(delimiter: &str) -> String {
+    delimiter.replace("\\n", "\n").replace("\\t", "\t")
+}
+
+/// A record as kcat's `-K` and `-D` print it: `[key<K>]value<D>` (`D` is a newline unless
+/// given).
+fn delimited(m: &BorrowedMessage<'_>, value: &Value, key: Option<&str>, end: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(k) = key {
+        out.push_str(
+            &m.key()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default(),
+        );
+        out.push_str(&unescaped(k));
+    }
+    out.push_str(&value_text(value));
+    out.push_str(&end.map_or_else(|| "\n".to_string(), unescaped));
+    out
+}
+
+/// A record printed with a kcat-style format string.
+fn formatted(format: &str, m: &BorrowedMessage<'_>, value: &Value) -> String {
+    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let value_text = value_text(value);
     let mut out = String::new();
     let mut chars = format.chars().peekable();
     while let Some(c) = chars.next() {

@@ -383,6 +383,43 @@ fn consume_takes_kcat_offsets_partitions_formats_and_stops_at_the_end() {
     let err = fails(&["consume", &topic, "--group", "g", "-o", "beginning"], "");
     assert!(err.contains("leave out --group"), "{err}");
 
+    // kcat's key and record delimiters.
+    let keyed = unique("cli-kcat-keys");
+    ok(&["topics", "create", &keyed, "--partitions", "1"], "");
+    ok(&["produce", &keyed, "--raw", "-K", ":"], "a:1\nb:2\n");
+    let out = ok(
+        &[
+            "consume",
+            &keyed,
+            "-o",
+            "beginning",
+            "-e",
+            "--value-format",
+            "string",
+            "-K",
+            "=",
+            "-D",
+            ";",
+        ],
+        "",
+    );
+    assert_eq!(out, "a=1;b=2;");
+    let out = ok(
+        &[
+            "consume",
+            &keyed,
+            "-o",
+            "beginning",
+            "-e",
+            "--value-format",
+            "string",
+            "-K",
+            "\\t",
+        ],
+        "",
+    );
+    assert_eq!(out, "a\t1\nb\t2\n", "tabs spelt \\t, records one per line");
+
     // consume --output json | produce --envelope: the same records, partitions kept.
     let copy = unique("cli-kcat-copy");
     ok(&["topics", "create", &copy, "--partitions", "2"], "");
