@@ -203,3 +203,40 @@ fn an_exactly_once_processor_sent_back_writes_its_outputs_again_in_its_transacti
     );
     assert_eq!(d.committed(&group("dbl"), "in", 0), Some(Offset(6)));
 }
+
+#[test]
+fn a_seek_that_meets_a_rebalance_moves_what_it_still_holds_and_the_app_keeps_running() {
+    let seen: Seen = Default::default();
+    let mut d = TestDriver::new(recorder(&seen), &[("in", 4)]).unwrap();
+    fill(&mut d, 4, 5);
+    seen.lock().unwrap().clear();
+    let context = d.app(0).unwrap().context();
+    let second = recorder(&seen).transport(d.broker().clone());
+    // The seek and a second instance joining (which rebalances the group) at once.
+    let (moved, joined) = d.run(async move {
+        let seek = context.seek("rec", "in", None, SeekTo::Earliest);
+        futures::join!(seek, second.start())
+    });
+    let joined = joined.expect("the second instance starts");
+    match &moved {
+        Ok(m) => assert!(!m.is_empty(), "{m:?}"),
+        Err(SeekError::NotHeld(_)) => {}
+        Err(other) => panic!("the seek fails only for want of partitions: {other}"),
+    }
+    d.advance_time(std::time::Duration::from_secs(10));
+    assert!(d.is_running(0), "{:?}", d.app_error(0));
+    fill(&mut d, 4, 1);
+    d.advance_time(std::time::Duration::from_secs(10));
+    let offsets: std::collections::BTreeSet<(i32, i64)> =
+        seen.lock().unwrap().iter().map(|(p, o, _)| (*p, *o)).collect();
+    for p in 0..4 {
+        assert!(
+            offsets.contains(&(p, 5)),
+            "the new record of partition {p} is handled: {offsets:?}"
+        );
+    }
+    for p in 0..4 {
+        assert_eq!(d.committed(&group("rec"), "in", p), Some(Offset(6)), "partition {p}");
+    }
+    drop(joined);
+}

@@ -562,18 +562,12 @@ impl Consumer for MemoryConsumer {
         let state = lock(&group.state);
         let result = match state.members.get(&self.member_id) {
             None => Err(Error::transport("in-memory consumer", "not a member of its group")),
+            // A partition revoked meanwhile (a rebalance came first) is not restarted.
             Some(member) => positions
                 .into_iter()
-                .map(|(tp, offset)| {
-                    let revoked = match (&member.revoke, member.assigned.contains(&tp)) {
-                        (Some(revoke), true) => revoke.subscribe(),
-                        _ => {
-                            return Err(Error::transport(
-                                format!("in-memory consumer of {tp}"),
-                                "the partition is not assigned to this member",
-                            ))
-                        }
-                    };
+                .filter(|(tp, _)| member.assigned.contains(tp))
+                .filter_map(|(tp, offset)| Some((member.revoke.as_ref()?.subscribe(), tp, offset)))
+                .map(|(revoked, tp, offset)| {
                     let start = offset
                         .or_else(|| state.committed.get(&tp).copied())
                         .unwrap_or(Offset(0));

@@ -359,8 +359,9 @@ pub trait Consumer: Send + 'static {
     }
     /// Hands out the records of partitions this member holds again, each from the given
     /// offset (`None`: from the group's committed offset), as new streams; their old
-    /// streams must have been dropped (their tasks stopped). A seek of a running unit
-    /// stops the partitions' tasks, commits the new positions, then calls this. The
+    /// streams must have been dropped (their tasks stopped). Partitions revoked meanwhile
+    /// are left out (a revocation for them follows or came first). A seek of a running
+    /// unit stops the partitions' tasks, commits the new positions, then calls this. The
     /// default: an error saying that this transport cannot seek.
     fn restart(
         &mut self,

@@ -315,6 +315,11 @@ impl GroupContext {
         };
         let mut restarted = Vec::new();
         for (tp, at) in positions {
+            if !lock(&self.routes).contains_key(&(tp.topic.clone(), tp.partition.0)) {
+                // Revoked meanwhile (a rebalance came first): its next owner reads it.
+                tracing::info!(group = self.group(), partition = %tp, "not restarted: revoked meanwhile");
+                continue;
+            }
             let at = match at {
                 Some(at) => at.0,
                 None => committed
@@ -340,9 +345,19 @@ impl GroupContext {
         Ok(restarted)
     }
 
+    /// Answers the restarts asked for (on the poll thread).
+    fn serve_restarts(&self, consumer: &BaseConsumer<GroupContext>) {
+        let restarts = std::mem::take(&mut *lock(&self.restarts));
+        for order in restarts {
+            let _ = order.reply.send(self.restart(consumer, order.positions));
+        }
+    }
+
     /// Closes the revoked partitions' queues and holds the rebalance until the runtime
-    /// drained and committed them (bounded; cut short when the consumer closes).
-    fn revoke(&self, tpl: &TopicPartitionList) {
+    /// drained and committed them (bounded; cut short when the consumer closes). A
+    /// restart asked for meanwhile (a seek) is answered while waiting, without the
+    /// revoked partitions, so the runtime gets to the revocation.
+    fn revoke(&self, consumer: &BaseConsumer<GroupContext>, tpl: &TopicPartitionList) {
         let partitions = self.partitions(tpl);
         {
             let mut routes = lock(&self.routes);
@@ -362,7 +377,14 @@ impl GroupContext {
             return;
         }
         let started = Instant::now();
-        let waited = rx.recv_timeout(self.settings.revoke_wait);
+        let waited = loop {
+            self.serve_restarts(consumer);
+            let left = self.settings.revoke_wait.saturating_sub(started.elapsed());
+            match rx.recv_timeout(left.min(Duration::from_millis(50))) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => continue,
+                other => break other,
+            }
+        };
         lock(&self.revoke_wake).take();
         match waited {
             _ if self.closing.load(Ordering::Acquire) => {
@@ -420,7 +442,7 @@ impl ConsumerContext for GroupContext {
                 self.guarded("assignment", || self.assign(consumer, tpl))
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                self.guarded("revocation", || self.revoke(tpl));
+                self.guarded("revocation", || self.revoke(consumer, tpl));
                 if let Err(e) = consumer.unassign() {
                     tracing::warn!(group = self.group(), error = %e, "unassign failed");
                 }
@@ -639,10 +661,7 @@ fn poll_until_stopped(consumer: &BaseConsumer<GroupContext>, context: &GroupCont
         if context.settings.faults.poll_panic.swap(false, Ordering::SeqCst) {
             panic!("injected fault: a panic on the poll thread");
         }
-        let restarts = std::mem::take(&mut *lock(&context.restarts));
-        for order in restarts {
-            let _ = order.reply.send(context.restart(consumer, order.positions));
-        }
+        context.serve_restarts(consumer);
         let any_kept = lock(&context.routes).values().any(|r| !r.kept.is_empty());
         let timeout = if any_kept {
             Duration::from_millis(5)
