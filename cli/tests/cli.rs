@@ -387,37 +387,21 @@ fn consume_takes_kcat_offsets_partitions_formats_and_stops_at_the_end() {
     let keyed = unique("cli-kcat-keys");
     ok(&["topics", "create", &keyed, "--partitions", "1"], "");
     ok(&["produce", &keyed, "--raw", "-K", ":"], "a:1\nb:2\n");
-    let out = ok(
-        &[
+    let delimited = |delimiters: &[&str]| {
+        let mut args = vec![
             "consume",
-            &keyed,
+            keyed.as_str(),
             "-o",
             "beginning",
             "-e",
             "--value-format",
             "string",
-            "-K",
-            "=",
-            "-D",
-            ";",
-        ],
-        "",
-    );
-    assert_eq!(out, "a=1;b=2;");
-    let out = ok(
-        &[
-            "consume",
-            &keyed,
-            "-o",
-            "beginning",
-            "-e",
-            "--value-format",
-            "string",
-            "-K",
-            "\\t",
-        ],
-        "",
-    );
+        ];
+        args.extend(delimiters);
+        ok(&args, "")
+    };
+    assert_eq!(delimited(&["-K", "=", "-D", ";"]), "a=1;b=2;");
+    let out = delimited(&["-K", "\\t"]);
     assert_eq!(out, "a\t1\nb\t2\n", "tabs spelt \\t, records one per line");
 
     // consume --output json | produce --envelope: the same records, partitions kept.

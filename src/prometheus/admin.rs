@@ -324,26 +324,17 @@ fn seek_order(fields: &Map<String, Value>) -> Result<SeekOrder, Bad> {
             Some(unknown),
         ));
     }
-    let text = |name: &str| -> Result<String, Bad> {
-        match fields.get(name) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            None => Err(Bad::new(
+    let required = |name: &str| {
+        optional_text(fields, name)?.ok_or_else(|| {
+            Bad::new(
                 StatusCode::BAD_REQUEST,
                 &format!("`{name}` is missing: a seek needs `unit` and `topic`"),
                 Some(name),
-            )),
-            Some(_) => Err(Bad::new(
-                StatusCode::BAD_REQUEST,
-                &format!("`{name}` must be a non-empty string"),
-                Some(name),
-            )),
-        }
+            )
+        })
     };
-    let (unit, topic) = (text("unit")?, text("topic")?);
-    let partition = match fields.get("partition") {
-        None => None,
-        Some(v) => Some(partition_number(v)?),
-    };
+    let (unit, topic) = (required("unit")?, required("topic")?);
+    let partition = optional_partition(fields)?;
     let given: Vec<&str> = ["to", "offset", "timestamp"]
         .into_iter()
         .filter(|k| fields.contains_key(*k))
@@ -412,10 +403,28 @@ fn timestamp(v: &Value) -> Result<i64, Bad> {
     }
 }
 
-fn partition_number(v: &Value) -> Result<i32, Bad> {
+/// A field that must be a non-empty string when given.
+fn optional_text(fields: &Map<String, Value>, name: &str) -> Result<Option<String>, Bad> {
+    match fields.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        Some(_) => Err(Bad::new(
+            StatusCode::BAD_REQUEST,
+            &format!("`{name}` must be a non-empty string"),
+            Some(name),
+        )),
+    }
+}
+
+/// `partition`, when given: a partition number.
+fn optional_partition(fields: &Map<String, Value>) -> Result<Option<i32>, Bad> {
+    let Some(v) = fields.get("partition") else {
+        return Ok(None);
+    };
     v.as_i64()
         .and_then(|n| i32::try_from(n).ok())
         .filter(|n| *n >= 0)
+        .map(Some)
         .ok_or_else(|| {
             Bad::new(
                 StatusCode::BAD_REQUEST,
@@ -436,22 +445,8 @@ fn target(fields: &Map<String, Value>) -> Result<PauseTarget, Bad> {
             Some(unknown),
         ));
     }
-    let text = |name: &str| -> Result<Option<String>, Bad> {
-        match fields.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-            Some(_) => Err(Bad::new(
-                StatusCode::BAD_REQUEST,
-                &format!("`{name}` must be a non-empty string"),
-                Some(name),
-            )),
-        }
-    };
-    let (unit, topic) = (text("unit")?, text("topic")?);
-    let partition = match fields.get("partition") {
-        None => None,
-        Some(v) => Some(partition_number(v)?),
-    };
+    let (unit, topic) = (optional_text(fields, "unit")?, optional_text(fields, "topic")?);
+    let partition = optional_partition(fields)?;
     match (unit, topic, partition) {
         (Some(u), None, None) => Ok(PauseTarget::Unit(u)),
         (None, Some(t), None) => Ok(PauseTarget::Topic(t)),
