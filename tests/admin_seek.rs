@@ -88,6 +88,16 @@ async fn a_paused_partition_is_sent_back_to_an_offset_and_resumed_over_http() {
     // New records still come after the seeks.
     produce(&topic, 1, 10..12).await;
     assert!(until(Duration::from_secs(20), || seen.lock().unwrap().len() == 12).await);
+
+    // Past the end means the end: tansu's end offset is too low, what was read is not.
+    let seek = json!({"unit": "journal", "topic": topic, "partition": 1, "offset": 1000});
+    let (status, body) = post(&format!("{base}/admin/seek"), &seek.to_string(), None).await;
+    assert_eq!((status, body["moved"][0]["to"].clone()), (200, json!(7)), "{body}");
+    produce(&topic, 1, 12..13).await;
+    assert!(until(Duration::from_secs(20), || seen.lock().unwrap().len() == 13).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(seen.lock().unwrap().last(), Some(&12), "the next record, nothing again");
+    assert_eq!(seen.lock().unwrap().len(), 13);
     handle.shutdown().await.unwrap();
 }
 

@@ -476,6 +476,15 @@ impl Member {
         held
     }
 
+    /// The offset after the last record this member's task of `tp` took.
+    fn read_end(&self, tp: &TopicPartition) -> Option<Offset> {
+        self.tasks
+            .iter()
+            .flat_map(|t| t.trackers.iter())
+            .find(|t| t.partition() == tp)
+            .and_then(|t| t.read_end())
+    }
+
     /// Moves this member's partitions that `order` names: resolves the new positions,
     /// stops the tasks holding them (they drain and commit, as in a revocation), commits
     /// the new positions, and starts the tasks again from there. Pauses stay as they were.
@@ -497,10 +506,21 @@ impl Member {
         }
         let mut positions = Vec::new();
         for tp in &targets {
-            let at = consumer
+            let not_found = |to: SeekTo, e: crate::error::Error| format!("cannot find {to} in {tp}: {e}");
+            let mut at = consumer
                 .position_of(tp, order.to)
                 .await
-                .map_err(|e| format!("cannot find {} in {tp}: {e}", order.to))?;
+                .map_err(|e| not_found(order.to, e))?;
+            if let SeekTo::Offset(_) = order.to {
+                // Not past the end: the larger of the broker's end offset and what this
+                // member has read (some brokers report the end too low).
+                let read = self.read_end(tp).unwrap_or(Offset(0));
+                let end = consumer
+                    .position_of(tp, SeekTo::Latest)
+                    .await
+                    .map_err(|e| not_found(SeekTo::Latest, e))?;
+                at = at.min(end.max(read));
+            }
             positions.push((tp.clone(), at));
         }
         let held = self.stop_tasks(&targets).await;

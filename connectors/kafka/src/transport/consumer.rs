@@ -577,8 +577,8 @@ impl Consumer for KafkaConsumer {
                 Ok(Offset(match to {
                     SeekTo::Earliest => low,
                     SeekTo::Latest => high,
-                    // Not clamped to the high watermark: some brokers report it wrongly
-                    // (tansu); past the end, `auto.offset.reset` applies.
+                    // Not clamped to the high watermark here: some brokers report it
+                    // too low (tansu), and the runtime knows what it has read.
                     SeekTo::Offset(o) => o.0.max(low),
                     SeekTo::Timestamp(ms) => {
                         let mut tpl = TopicPartitionList::new();
