@@ -143,3 +143,45 @@ async fn an_exactly_once_processor_commits_outputs_and_offsets_on_the_real_broke
     assert_eq!(seen.len(), 1_000);
     assert!(seen.values().all(|n| *n == 1), "each output once");
 }
+
+/// A seek of a running exactly-once processor: the new position commits in a
+/// transaction (sent back, so the group's offset goes down), the records from there are
+/// handled again, and their outputs and offsets commit together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_exactly_once_processor_is_sent_back_and_commits_through_transactions() {
+    let t = real();
+    let (input, output) = (unique("eos-seek-in"), unique("eos-seek-out"));
+    create(&t, &input, 1).await;
+    create(&t, &output, 1).await;
+    produce(&t, &input, numbers(0..100)).await;
+    let app_id = unique("eos-seek");
+    let app = eos_app(&t, &app_id, &input, &output).start().await.unwrap();
+    let group = format!("{app_id}-p");
+    assert!(committed_reaches(&t, &group, &input, 1, 100, Duration::from_secs(60)).await);
+    let moved = app
+        .context()
+        .seek("p", &input, Some(0), kflow_core::transport::SeekTo::Offset(Offset(90)))
+        .await
+        .expect("the seek");
+    assert_eq!((moved[0].from, moved[0].to), (Some(100), 90), "{moved:?}");
+    // Until the records from offset 90 were handled again and their transaction committed.
+    let again = eventually(Duration::from_secs(60), || {
+        counts(&t, &output).values().sum::<usize>() >= 110
+    })
+    .await;
+    assert!(again, "the ten records from offset 90 come out again");
+    assert!(
+        committed_reaches(&t, &group, &input, 1, 100, Duration::from_secs(30)).await,
+        "committed to the end again"
+    );
+    app.shutdown().await.unwrap();
+    let seen = counts(&t, &output);
+    assert_eq!(seen.len(), 100, "every output");
+    let twice: Vec<u64> = seen.iter().filter(|(_, n)| **n == 2).map(|(v, _)| *v).collect();
+    assert_eq!(
+        twice,
+        (1_000_090..1_000_100).collect::<Vec<u64>>(),
+        "offsets 90 to 99 again, once more each"
+    );
+    assert!(seen.values().all(|n| *n <= 2));
+}
