@@ -506,20 +506,14 @@ impl Member {
         }
         let mut positions = Vec::new();
         for tp in &targets {
-            let not_found = |to: SeekTo, e: crate::error::Error| format!("cannot find {to} in {tp}: {e}");
             let mut at = consumer
                 .position_of(tp, order.to)
                 .await
-                .map_err(|e| not_found(order.to, e))?;
-            if let SeekTo::Offset(_) = order.to {
-                // Not past the end: the larger of the broker's end offset and what this
-                // member has read (some brokers report the end too low).
-                let read = self.read_end(tp).unwrap_or(Offset(0));
-                let end = consumer
-                    .position_of(tp, SeekTo::Latest)
-                    .await
-                    .map_err(|e| not_found(SeekTo::Latest, e))?;
-                at = at.min(end.max(read));
+                .map_err(|e| format!("cannot find {} in {tp}: {e}", order.to))?;
+            if let SeekTo::Offset(wanted) = order.to {
+                // The transport limits an offset to the broker's end, which some brokers
+                // report too low (tansu): what this member has read is there too.
+                at = at.max(wanted.min(self.read_end(tp).unwrap_or(Offset(0))));
             }
             positions.push((tp.clone(), at));
         }

@@ -351,10 +351,9 @@ pub trait Consumer: Send + 'static {
     fn transactions(&self) -> Option<Transactions> {
         None
     }
-    /// The offset `to` points at in `partition`, for seeking a running unit. An offset
-    /// before the first one kept is the first one kept; one past the end may be returned
-    /// as it is (the runtime limits it to the end). The default: an error saying that
-    /// this transport cannot seek.
+    /// The offset `to` points at in `partition`, for seeking a running unit: an offset
+    /// is limited to the partition's first kept offset and its end, as the broker reports
+    /// them. The default: an error saying that this transport cannot seek.
     fn position_of(&self, partition: &TopicPartition, to: SeekTo) -> BoxFuture<'static, Result<Offset>> {
         let _ = to;
         Box::pin(futures::future::ready(Err(cannot_seek(partition))))

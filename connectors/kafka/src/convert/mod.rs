@@ -45,6 +45,14 @@ pub(crate) fn offset_list(offsets: &[(TopicPartition, Offset)]) -> KafkaResult<T
     Ok(tpl)
 }
 
+/// The offset librdkafka's list holds for `tp`, if it is one (not a logical offset such
+/// as "none" or "end", which are negative).
+pub(crate) fn offset_in(list: &TopicPartitionList, tp: &TopicPartition) -> Option<i64> {
+    list.find_partition(&tp.topic, tp.partition.0)
+        .and_then(|e| e.offset().to_raw())
+        .filter(|o| *o >= 0)
+}
+
 /// How long a producer waits before trying again when its queue is full.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(2);
 

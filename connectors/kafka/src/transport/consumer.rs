@@ -45,7 +45,7 @@ use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::producer::KafkaProducer;
-use crate::convert::{self, offset_list};
+use crate::convert::{self, offset_in, offset_list};
 
 /// How long one broker request made inside a rebalance callback (committed offsets,
 /// watermarks, the start-position commit) may take.
@@ -324,9 +324,7 @@ impl GroupContext {
                 Some(at) => at.0,
                 None => committed
                     .as_ref()
-                    .and_then(|c| c.find_partition(&tp.topic, tp.partition.0))
-                    .and_then(|e| e.offset().to_raw())
-                    .filter(|o| *o >= 0)
+                    .and_then(|c| offset_in(c, &tp))
                     .ok_or_else(|| fail(&tp, "no committed offset to restart from".into()))?,
             };
             consumer
@@ -577,20 +575,13 @@ impl Consumer for KafkaConsumer {
                 Ok(Offset(match to {
                     SeekTo::Earliest => low,
                     SeekTo::Latest => high,
-                    // Not clamped to the high watermark here: some brokers report it
-                    // too low (tansu), and the runtime knows what it has read.
-                    SeekTo::Offset(o) => o.0.max(low),
+                    SeekTo::Offset(o) => o.0.clamp(low, high.max(low)),
                     SeekTo::Timestamp(ms) => {
-                        let mut tpl = TopicPartitionList::new();
-                        tpl.add_partition_offset(&tp.topic, tp.partition.0, rdkafka::Offset::Offset(ms))
+                        let times = offset_list(&[(tp.clone(), Offset(ms))]).map_err(fail)?;
+                        let found = consumer
+                            .offsets_for_times(times, CALLBACK_REQUEST_TIMEOUT)
                             .map_err(fail)?;
-                        consumer
-                            .offsets_for_times(tpl, CALLBACK_REQUEST_TIMEOUT)
-                            .map_err(fail)?
-                            .find_partition(&tp.topic, tp.partition.0)
-                            .and_then(|e| e.offset().to_raw())
-                            .filter(|o| *o >= 0)
-                            .unwrap_or(high)
+                        offset_in(&found, &tp).unwrap_or(high)
                     }
                 }))
             })

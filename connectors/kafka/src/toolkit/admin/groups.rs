@@ -7,9 +7,10 @@ use std::time::Duration;
 use kflow_core::{Error, Offset, Result, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::groups::GroupInfo;
-use rdkafka::{Offset as RdOffset, TopicPartitionList};
+use rdkafka::TopicPartitionList;
 
 use super::KafkaAdmin;
+use crate::convert::{offset_in, offset_list};
 
 /// A group in [`KafkaAdmin::list_groups`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,11 +230,8 @@ impl KafkaAdmin {
             let consumer = this.group_consumer(&name)?;
             let partitions = this.group_partitions(&consumer, &name, &wanted)?;
             let changes = this.targets(&consumer, &name, &partitions, to)?;
-            let mut tpl = TopicPartitionList::new();
-            for c in &changes {
-                tpl.add_partition_offset(&c.partition.topic, c.partition.partition.0, RdOffset::Offset(c.to.0))
-                    .map_err(|e| group_error(&name, e))?;
-            }
+            let moved: Vec<(TopicPartition, Offset)> = changes.iter().map(|c| (c.partition.clone(), c.to)).collect();
+            let tpl = offset_list(&moved).map_err(|e| group_error(&name, e))?;
             consumer
                 .commit(&tpl, CommitMode::Sync)
                 .map_err(|e| group_error(&name, format!("commit the new offsets: {e}")))?;
@@ -303,14 +301,7 @@ impl KafkaAdmin {
         let got = consumer
             .committed_offsets(tpl, self.config.timeout())
             .map_err(|e| group_error(group, format!("committed offsets: {e}")))?;
-        Ok(partitions
-            .iter()
-            .map(|tp| {
-                got.find_partition(&tp.topic, tp.partition.0)
-                    .and_then(|e| e.offset().to_raw())
-                    .filter(|o| *o >= 0)
-            })
-            .collect())
+        Ok(partitions.iter().map(|tp| offset_in(&got, tp)).collect())
     }
 
     fn targets(
@@ -323,11 +314,9 @@ impl KafkaAdmin {
         let timeout = self.config.timeout();
         let by_time = match to {
             ResetTo::Timestamp(ts) => {
-                let mut tpl = TopicPartitionList::new();
-                for (tp, _) in partitions {
-                    tpl.add_partition_offset(&tp.topic, tp.partition.0, RdOffset::Offset(ts))
-                        .map_err(|e| group_error(group, e))?;
-                }
+                let times: Vec<(TopicPartition, Offset)> =
+                    partitions.iter().map(|(tp, _)| (tp.clone(), Offset(ts))).collect();
+                let tpl = offset_list(&times).map_err(|e| group_error(group, e))?;
                 Some(
                     consumer
                         .offsets_for_times(tpl, timeout)
@@ -348,12 +337,7 @@ impl KafkaAdmin {
                     ResetTo::Latest => high,
                     ResetTo::Offset(o) => o.0.clamp(low, high),
                     ResetTo::ShiftBy(n) => from.unwrap_or(low).saturating_add(n).clamp(low, high),
-                    ResetTo::Timestamp(_) => by_time
-                        .as_ref()
-                        .and_then(|t| t.find_partition(&tp.topic, tp.partition.0))
-                        .and_then(|e| e.offset().to_raw())
-                        .filter(|o| *o >= 0)
-                        .unwrap_or(high),
+                    ResetTo::Timestamp(_) => by_time.as_ref().and_then(|t| offset_in(t, tp)).unwrap_or(high),
                 };
                 Ok(OffsetChange {
                     partition: tp.clone(),
