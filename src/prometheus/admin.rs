@@ -313,17 +313,7 @@ struct SeekOrder {
 /// Reads `{"unit", "topic", "partition"?}` and one of `"to": "earliest"|"latest"`,
 /// `"offset": N`, `"timestamp": ms or RFC 3339`.
 fn seek_order(fields: &Map<String, Value>) -> Result<SeekOrder, Bad> {
-    const VALID: &str = "unit, topic, partition, to, offset, timestamp";
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !["unit", "topic", "partition", "to", "offset", "timestamp"].contains(&k.as_str()))
-    {
-        return Err(Bad::new(
-            StatusCode::BAD_REQUEST,
-            &format!("unknown field `{unknown}`; valid: {VALID}"),
-            Some(unknown),
-        ));
-    }
+    only_fields(fields, &["unit", "topic", "partition", "to", "offset", "timestamp"])?;
     let required = |name: &str| {
         optional_text(fields, name)?.ok_or_else(|| {
             Bad::new(
@@ -403,6 +393,18 @@ fn timestamp(v: &Value) -> Result<i64, Bad> {
     }
 }
 
+/// Refuses a body with a field not in `valid`, naming it and listing the valid ones.
+fn only_fields(fields: &Map<String, Value>, valid: &[&str]) -> Result<(), Bad> {
+    match fields.keys().find(|k| !valid.contains(&k.as_str())) {
+        Some(unknown) => Err(Bad::new(
+            StatusCode::BAD_REQUEST,
+            &format!("unknown field `{unknown}`; valid: {}", valid.join(", ")),
+            Some(unknown),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A field that must be a non-empty string when given.
 fn optional_text(fields: &Map<String, Value>, name: &str) -> Result<Option<String>, Bad> {
     match fields.get(name) {
@@ -435,16 +437,7 @@ fn optional_partition(fields: &Map<String, Value>) -> Result<Option<i32>, Bad> {
 }
 
 fn target(fields: &Map<String, Value>) -> Result<PauseTarget, Bad> {
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !["unit", "topic", "partition"].contains(&k.as_str()))
-    {
-        return Err(Bad::new(
-            StatusCode::BAD_REQUEST,
-            &format!("unknown field `{unknown}`; valid: unit, topic, partition"),
-            Some(unknown),
-        ));
-    }
+    only_fields(fields, &["unit", "topic", "partition"])?;
     let (unit, topic) = (optional_text(fields, "unit")?, optional_text(fields, "topic")?);
     let partition = optional_partition(fields)?;
     match (unit, topic, partition) {

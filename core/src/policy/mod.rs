@@ -229,12 +229,8 @@ impl Policy {
 
     /// Whether `topic` is one of this policy's shared retry tiers.
     pub(crate) fn is_shared_retry_topic(&self, topic: &str) -> bool {
-        let Some(prefix) = &self.shared_retry else {
-            return false;
-        };
-        self.topics
-            .iter()
-            .any(|d| topic.strip_prefix(prefix.as_str()).and_then(|t| t.strip_prefix('.')) == Some(&retry_tier(*d)))
+        // Shared tiers' names depend on neither the record's topic nor the group.
+        self.shared_retry.is_some() && self.retry_topic_names("", "").iter().any(|t| t == topic)
     }
 
     /// Ends in the dead-letter topic.
@@ -480,17 +476,10 @@ impl ErrorPolicies {
         Ok(())
     }
 
-    /// Every retry topic any kind's policy writes records of `topic` read by `group` to.
-    pub(crate) fn retry_topics_of(&self, topic: &str, group: &str) -> Vec<String> {
-        let mut all: Vec<String> = Vec::new();
-        for (_, policy) in self.kinds() {
-            for name in policy.retry_topic_names(topic, group) {
-                if !all.contains(&name) {
-                    all.push(name);
-                }
-            }
-        }
-        all
+    /// The retry topics each kind's policy writes records of `topic` read by `group` to
+    /// (one kind's after another: a topic two kinds share is listed twice).
+    pub(crate) fn retry_topics_of<'a>(&'a self, topic: &'a str, group: &'a str) -> impl Iterator<Item = String> + 'a {
+        self.kinds().flat_map(move |(_, p)| p.retry_topic_names(topic, group))
     }
 
     /// Whether `topic` is a shared retry tier of any kind's policy.

@@ -280,10 +280,7 @@ impl AppContext {
 
     fn set(&self, target: &PauseTarget, shut: bool) -> Result<(), String> {
         match target {
-            PauseTarget::Unit(name) if !self.registry.has_unit(name) => {
-                let names: Vec<String> = self.units().into_iter().map(|u| u.name).collect();
-                Err(format!("no unit `{name}` (units: {})", names.join(", ")))
-            }
+            PauseTarget::Unit(name) if !self.registry.has_unit(name) => Err(self.no_such_unit(name)),
             PauseTarget::Unit(name) => {
                 self.pauses.set_unit(name, shut);
                 Ok(())
@@ -325,10 +322,9 @@ impl AppContext {
             .registry
             .with(|units| units.iter().find(|u| u.name == unit).map(|u| u.topics.clone()));
         let Some(topics) = topics else {
-            let names: Vec<String> = self.units().into_iter().map(|u| u.name).collect();
             return Err(SeekError::Unknown {
                 field: "unit",
-                reason: format!("no unit `{unit}` (units: {})", names.join(", ")),
+                reason: self.no_such_unit(unit),
             });
         };
         if !topics.iter().any(|t| t == topic) {
@@ -346,23 +342,16 @@ impl AppContext {
             partition,
             to,
         });
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let members = self.control.send(Control::Seek(order, tx)).unwrap_or(0);
-        let mut moved = Vec::new();
         let deadline = tokio::time::Instant::now() + SEEK_TIMEOUT;
-        for _ in 0..members {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(Some(Ok(m)))) => moved.extend(m),
-                Ok(Some(Some(Err(reason)))) => return Err(SeekError::Failed(reason)),
-                Ok(Some(None)) => {}
-                Ok(None) => break,
-                Err(_) => {
-                    return Err(SeekError::Failed(format!(
-                        "the unit's members did not answer within {} s",
-                        SEEK_TIMEOUT.as_secs()
-                    )))
-                }
-            }
+        let Some(replies) = ask_members(&self.control, |tx| Control::Seek(order, tx), Some(deadline)).await else {
+            return Err(SeekError::Failed(format!(
+                "the unit's members did not answer within {} s",
+                SEEK_TIMEOUT.as_secs()
+            )));
+        };
+        let mut moved = Vec::new();
+        for reply in replies.into_iter().flatten() {
+            moved.extend(reply.map_err(SeekError::Failed)?);
         }
         if moved.is_empty() {
             let what = match partition {
@@ -377,6 +366,12 @@ impl AppContext {
         Ok(moved)
     }
 
+    /// Why `name` is no unit of this app, listing those it has.
+    fn no_such_unit(&self, name: &str) -> String {
+        let names: Vec<String> = self.units().into_iter().map(|u| u.name).collect();
+        format!("no unit `{name}` (units: {})", names.join(", "))
+    }
+
     /// Commits every member's frontiers now.
     pub async fn commit_now(&self) {
         commit_now(&self.control).await
@@ -385,13 +380,30 @@ impl AppContext {
 
 /// Asks every member to commit now and waits until each did.
 pub(crate) async fn commit_now(control: &broadcast::Sender<Control>) {
+    ask_members(control, Control::CommitNow, None).await;
+}
+
+/// Sends every member the order `order` makes around a reply channel, and collects the
+/// replies of those still running; `None` if `deadline` (none: no limit) passed first.
+async fn ask_members<R>(
+    control: &broadcast::Sender<Control>,
+    order: impl FnOnce(mpsc::UnboundedSender<R>) -> Control,
+    deadline: Option<tokio::time::Instant>,
+) -> Option<Vec<R>> {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let members = control.send(Control::CommitNow(tx)).unwrap_or(0);
+    let members = control.send(order(tx)).unwrap_or(0);
+    let mut replies = Vec::with_capacity(members);
     for _ in 0..members {
-        if rx.recv().await.is_none() {
-            break;
+        let reply = match deadline {
+            Some(at) => tokio::time::timeout_at(at, rx.recv()).await.ok()?,
+            None => rx.recv().await,
+        };
+        match reply {
+            Some(r) => replies.push(r),
+            None => break,
         }
     }
+    Some(replies)
 }
 
 #[cfg(test)]
