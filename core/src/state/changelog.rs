@@ -445,13 +445,14 @@ impl Changelog {
                     .await
                     .map_err(|e| format!("a checkpoint marker could not be written to {topic}: {e}"))?;
                 let stream_time = (stream_time != Timestamp::MIN).then_some(stream_time);
-                disk.apply(
-                    &[],
-                    Some(Checkpoint {
-                        from: at.0,
-                        stream_time,
-                    }),
-                )
+                let checkpoint = Checkpoint {
+                    from: at.0,
+                    stream_time,
+                };
+                // A durable commit waits for the disk: off the task's thread.
+                tokio::task::spawn_blocking(move || disk.apply(&[], Some(checkpoint)))
+                    .await
+                    .map_err(|e| format!("a checkpoint of {topic} did not finish: {e}"))?
             }
             .boxed(),
         );
@@ -498,6 +499,12 @@ impl Changelog {
             let d = self.disk.as_mut().expect("checked");
             if !d.sent.is_empty() {
                 // Not acknowledged in time (or failed): no checkpoint past them.
+                tracing::warn!(
+                    changelog = %self.topic,
+                    partition = self.partition,
+                    unacknowledged = d.sent.len(),
+                    "no final checkpoint: changelog writes were not acknowledged within 30 s; the next owner restores from the last checkpoint"
+                );
                 return Poll::Ready(Ok(()));
             }
         }

@@ -491,6 +491,7 @@ fn load<K: GroupKey, S: StateValue>(
     tracing::info!(
         processor = %env.name(),
         store = %names.store,
+        partition = env.partition().map_or(-1, |p| p.0),
         records,
         keys,
         seconds = took.as_secs_f64(),

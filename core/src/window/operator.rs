@@ -490,6 +490,7 @@ fn finish_restore<K, T, A, St: WindowStore<K, T, A>>(
     tracing::info!(
         processor = %env.name(),
         store = %names.store,
+        partition = env.partition().map_or(-1, |p| p.0),
         records,
         slots,
         reemitted = again,

@@ -124,8 +124,11 @@ fn retrying_listener(input: &str, journal: Journal) -> Listener<u64> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Restores are logged (the rebalance test counts them); the rest only from warnings.
-    let filter = tracing_subscriber::EnvFilter::new("warn,kflow_core::window::operator=info,kflow_core::state=info");
+    // Restores are logged (the rebalance test counts them), and the runtime's steps (joins,
+    // drains, the stop) for a failure's report; the rest only from warnings.
+    let filter = tracing_subscriber::EnvFilter::new(
+        "warn,kflow_core::window::operator=info,kflow_core::state=info,kflow_core::runtime=info",
+    );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -152,7 +155,10 @@ async fn main() -> ExitCode {
     };
     let app = App::new(app_id)
         .transport(transport)
-        .commit_interval(Duration::from_millis(number(Child::COMMIT_MS, 200)));
+        .commit_interval(Duration::from_millis(number(Child::COMMIT_MS, 200)))
+        // The tests run many children on two cores: a graceful stop may take longer than
+        // the default 10 s to drain there, and the disk run checks what that stop left.
+        .drain_timeout(Duration::from_secs(30));
     let app = match mode.as_str() {
         "processor" => {
             let p = Processor::new("copy", copy).input([input.as_str()]).output(&output);

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use kflow_core::ack::Ack;
 use kflow_core::transport::{NewTopic, OutRecord, Transport};
-use kflow_core::{Offset, TopicPartition};
 use kflow_kafka::{KafkaConfig, KafkaTransport};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, TopicPartitionList};
@@ -155,16 +154,54 @@ fn scan(t: &KafkaTransport, topic: &str, want: usize, within: Duration, idle: Op
     out
 }
 
-/// The committed offsets of `group` on `topic`'s partitions.
-pub async fn committed(t: &KafkaTransport, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, Option<i64>> {
-    let tps = (0..partitions).map(|p| TopicPartition::new(topic, p)).collect();
-    t.admin()
-        .committed(group, tps)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(tp, o): (TopicPartition, Option<Offset>)| (tp.partition.0, o.map(|o| o.0)))
-        .collect()
+/// The committed offsets of `group` on `topic`'s partitions, read through one client per
+/// group kept for the whole test process: tests poll them every few milliseconds, and a
+/// new client each time (threads, connections, a coordinator lookup) loads a busy
+/// machine enough to slow the apps under test. The library's own lookup
+/// (`Admin::committed`) is tested in `group_ops.rs` and the admin tests.
+pub async fn committed(_t: &KafkaTransport, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, Option<i64>> {
+    let client = group_client(group);
+    let (group, topic) = (group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&topic, p);
+        }
+        let got = client
+            .committed_offsets(tpl, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("the committed offsets of group {group}: {e}"));
+        (0..partitions)
+            .map(|p| {
+                let offset = got
+                    .find_partition(&topic, p)
+                    .and_then(|e| e.offset().to_raw())
+                    .filter(|o| *o >= 0);
+                (p, offset)
+            })
+            .collect()
+    })
+    .await
+    .expect("the lookup ran")
+}
+
+type GroupClients = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<BaseConsumer>>>;
+
+/// The kept client of `group` (see [`committed`]).
+fn group_client(group: &str) -> std::sync::Arc<BaseConsumer> {
+    static CLIENTS: std::sync::OnceLock<GroupClients> = std::sync::OnceLock::new();
+    let mut clients = CLIENTS.get_or_init(Default::default).lock().expect("clients");
+    clients
+        .entry(group.to_string())
+        .or_insert_with(|| {
+            let client: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", broker::address())
+                .set("group.id", group)
+                .set("enable.auto.commit", "false")
+                .create()
+                .expect("a group client");
+            std::sync::Arc::new(client)
+        })
+        .clone()
 }
 
 /// Polls `group`'s committed offsets on `topic` every 100 ms until they add up to `want`,
