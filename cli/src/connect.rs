@@ -40,7 +40,8 @@ impl Connection {
     }
 
     /// The Kafka settings, as apps read them: the security variables and
-    /// `KAFKA_PROPERTIES` of the environment, then the profile's, then `-X` flags; an
+    /// `KAFKA_PROPERTIES` (and `KAFKA_PRODUCER_PROPERTIES` / `KAFKA_CONSUMER_PROPERTIES`)
+    /// of the environment, then the profile's, then `-X` flags; an
     /// error names a missing broker list or a bad property.
     pub fn config(&self) -> Result<KafkaConfig> {
         let profile = self.profile()?.unwrap_or_default();
@@ -48,18 +49,7 @@ impl Connection {
         let Some(brokers) = brokers.filter(|b| !b.trim().is_empty()) else {
             bail!("no brokers: pass --brokers host:port, set KAFKA_BROKERS or use a --profile with brokers");
         };
-        let mut config = KafkaConfig::new(brokers.trim());
-        for (var, key) in kflow::kafka::ENV_PROPERTIES {
-            if let Ok(value) = std::env::var(var) {
-                config = config.property(key, &value);
-            }
-        }
-        if let Ok(list) = std::env::var("KAFKA_PROPERTIES") {
-            for pair in list.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
-                let (k, v) = key_value(pair, "KAFKA_PROPERTIES")?;
-                config = config.property(k, v);
-            }
-        }
+        let mut config = KafkaConfig::new(brokers.trim()).with_env_properties()?;
         for (k, v) in &profile.properties {
             config = config.property(k, v);
         }

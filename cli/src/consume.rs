@@ -127,7 +127,7 @@ pub async fn run(connection: &Connection, args: ConsumeArgs) -> Result<()> {
     };
     let reset = if start == StartAt::End { "latest" } else { "earliest" };
     let commit = if args.group.is_some() { "true" } else { "false" };
-    let config = transport.config().client_config(&[
+    let config = transport.config().consumer_config(&[
         (
             "group.id".into(),
             args.group.clone().unwrap_or_else(|| "kflow-cli".into()),

@@ -22,6 +22,8 @@ use rdkafka::ClientConfig;
 pub struct KafkaConfig {
     brokers: String,
     properties: Vec<(String, String)>,
+    producer_properties: Vec<(String, String)>,
+    consumer_properties: Vec<(String, String)>,
     connect_timeout: Duration,
     max_buffered_records: usize,
     weak_durability: bool,
@@ -49,14 +51,16 @@ pub fn is_secret(key: &str) -> bool {
 
 impl std::fmt::Debug for KafkaConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let properties: Vec<(&str, &str)> = self
-            .properties
-            .iter()
-            .map(|(k, v)| (k.as_str(), if is_secret(k) { REDACTED } else { v.as_str() }))
-            .collect();
+        let shown = |list: &[(String, String)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.clone(), if is_secret(k) { REDACTED.to_string() } else { v.clone() }))
+                .collect()
+        };
         f.debug_struct("KafkaConfig")
             .field("brokers", &self.brokers)
-            .field("properties", &properties)
+            .field("properties", &shown(&self.properties))
+            .field("producer_properties", &shown(&self.producer_properties))
+            .field("consumer_properties", &shown(&self.consumer_properties))
             .field("connect_timeout", &self.connect_timeout)
             .field("max_buffered_records", &self.max_buffered_records)
             .field("weak_durability", &self.weak_durability)
@@ -87,16 +91,17 @@ impl KafkaConfig {
         KafkaConfig {
             brokers: brokers.to_string(),
             properties: Vec::new(),
+            producer_properties: Vec::new(),
+            consumer_properties: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             max_buffered_records: 50_000,
             weak_durability: false,
         }
     }
 
-    /// From the environment: `KAFKA_BROKERS` (`None` when unset), the security variables
-    /// in [`ENV_PROPERTIES`], `KAFKA_PROPERTIES` (`key=value` pairs separated by commas or
-    /// newlines) for any other librdkafka property, and `KFLOW_ALLOW_WEAK_DURABILITY=1`
-    /// for [`KafkaConfig::allow_weak_durability`].
+    /// From the environment: `KAFKA_BROKERS` (`None` when unset), the properties of
+    /// [`KafkaConfig::with_env_properties`], and `KFLOW_ALLOW_WEAK_DURABILITY=1` for
+    /// [`KafkaConfig::allow_weak_durability`].
     pub fn from_env() -> Result<Option<Self>> {
         let Ok(brokers) = std::env::var("KAFKA_BROKERS") else {
             return Ok(None);
@@ -107,26 +112,43 @@ impl KafkaConfig {
                 reason: "is empty".into(),
             });
         }
-        let mut config = KafkaConfig::new(brokers.trim());
-        for (var, key) in ENV_PROPERTIES {
-            if let Ok(value) = std::env::var(var) {
-                config = config.property(key, &value);
-            }
-        }
-        if let Ok(list) = std::env::var("KAFKA_PROPERTIES") {
-            for pair in list.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
-                let (key, value) = pair.split_once('=').ok_or_else(|| Error::Config {
-                    key: "KAFKA_PROPERTIES".into(),
-                    reason: format!("`{pair}` is not key=value"),
-                })?;
-                config = config.property(key.trim(), value.trim());
-            }
-        }
+        let mut config = KafkaConfig::new(brokers.trim()).with_env_properties()?;
         if env_flag("KFLOW_ALLOW_WEAK_DURABILITY")? {
             config = config.allow_weak_durability();
         }
         config.validate()?;
         Ok(Some(config))
+    }
+
+    /// Adds the properties the environment sets: the security variables in
+    /// [`ENV_PROPERTIES`], then `KAFKA_PROPERTIES` for every client and
+    /// `KAFKA_PRODUCER_PROPERTIES` / `KAFKA_CONSUMER_PROPERTIES` for one kind (each a list
+    /// of `key=value` separated by commas or newlines). A malformed pair is an error
+    /// naming the variable.
+    pub fn with_env_properties(self) -> Result<Self> {
+        let mut config = self;
+        for (var, key) in ENV_PROPERTIES {
+            if let Ok(value) = std::env::var(var) {
+                config = config.property(key, &value);
+            }
+        }
+        type Setter = fn(KafkaConfig, &str, &str) -> KafkaConfig;
+        let lists: [(&str, Setter); 3] = [
+            ("KAFKA_PROPERTIES", KafkaConfig::property),
+            ("KAFKA_PRODUCER_PROPERTIES", KafkaConfig::producer_property),
+            ("KAFKA_CONSUMER_PROPERTIES", KafkaConfig::consumer_property),
+        ];
+        for (var, set) in lists {
+            let Ok(list) = std::env::var(var) else { continue };
+            for pair in list.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
+                let (key, value) = pair.split_once('=').ok_or_else(|| Error::Config {
+                    key: var.into(),
+                    reason: format!("`{pair}` is not key=value"),
+                })?;
+                config = set(config, key.trim(), value.trim());
+            }
+        }
+        Ok(config)
     }
 
     /// Accepts producer settings that weaken at-least-once (`acks` other than `all`,
@@ -152,7 +174,7 @@ impl KafkaConfig {
         if self.weak_durability {
             return Ok(());
         }
-        for (key, value) in &self.properties {
+        for (key, value) in self.properties.iter().chain(&self.producer_properties) {
             let value = value.trim().to_ascii_lowercase();
             let reason = match key.as_str() {
                 "acks" | "request.required.acks" if !matches!(value.as_str(), "all" | "-1") => format!(
@@ -171,9 +193,34 @@ impl KafkaConfig {
         Ok(())
     }
 
-    /// Sets a librdkafka property for every client (consumers, producer, admin).
+    /// Sets a librdkafka property for every client (consumers, producer, admin). A
+    /// property of one kind of client only (`linger.ms`, `fetch.min.bytes`) makes
+    /// librdkafka warn in every client of the other kind: set those with
+    /// [`KafkaConfig::producer_property`] or [`KafkaConfig::consumer_property`].
     pub fn property(mut self, key: &str, value: &str) -> Self {
         self.properties.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets a librdkafka property for producers only (the app's, transactional ones and
+    /// typed producers); it wins over [`KafkaConfig::property`].
+    ///
+    /// ```
+    /// use kflow_kafka::KafkaConfig;
+    /// let config = KafkaConfig::new("127.0.0.1:9092").producer_property("linger.ms", "20");
+    /// assert_eq!(config.producer_config(&[]).unwrap().get("linger.ms"), Some("20"));
+    /// assert_eq!(config.consumer_config(&[]).unwrap().get("linger.ms"), None);
+    /// ```
+    pub fn producer_property(mut self, key: &str, value: &str) -> Self {
+        self.producer_properties.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets a librdkafka property for consumers only (the units' group consumers, state
+    /// restores, and the group lookups of the admin tools); it wins over
+    /// [`KafkaConfig::property`].
+    pub fn consumer_property(mut self, key: &str, value: &str) -> Self {
+        self.consumer_properties.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -195,8 +242,17 @@ impl KafkaConfig {
         &self.properties
     }
 
-    pub(crate) fn has_property(&self, key: &str) -> bool {
-        self.properties.iter().any(|(k, _)| k == key)
+    /// True if producers get `key` (from either list).
+    pub(crate) fn has_producer_property(&self, key: &str) -> bool {
+        self.properties
+            .iter()
+            .chain(&self.producer_properties)
+            .any(|(k, _)| k == key)
+    }
+
+    /// The consumer-only properties (see [`KafkaConfig::consumer_property`]).
+    pub(crate) fn consumer_properties(&self) -> &[(String, String)] {
+        &self.consumer_properties
     }
 
     /// The bootstrap brokers.
@@ -214,7 +270,8 @@ impl KafkaConfig {
 
     /// Checks every property with librdkafka; the error names the first bad key.
     pub fn validate(&self) -> Result<()> {
-        self.client_config(&[]).map(|_| ())
+        self.producer_config(&[])?;
+        self.consumer_config(&[]).map(|_| ())
     }
 
     /// A librdkafka configuration: brokers, the common properties, then `extra` (which
@@ -228,9 +285,23 @@ impl KafkaConfig {
     /// assert_eq!(client.get("client.id"), Some("tools"));
     /// ```
     pub fn client_config(&self, extra: &[(String, String)]) -> Result<ClientConfig> {
+        self.build(&[], extra)
+    }
+
+    /// [`KafkaConfig::client_config`] for a producer: the producer-only properties too.
+    pub fn producer_config(&self, extra: &[(String, String)]) -> Result<ClientConfig> {
+        self.build(&self.producer_properties, extra)
+    }
+
+    /// [`KafkaConfig::client_config`] for a consumer: the consumer-only properties too.
+    pub fn consumer_config(&self, extra: &[(String, String)]) -> Result<ClientConfig> {
+        self.build(&self.consumer_properties, extra)
+    }
+
+    fn build(&self, scoped: &[(String, String)], extra: &[(String, String)]) -> Result<ClientConfig> {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
-        for (key, value) in self.properties.iter().chain(extra) {
+        for (key, value) in self.properties.iter().chain(scoped).chain(extra) {
             config.set(key, value);
             // librdkafka checks names and values when the native config is built.
             let mut single = ClientConfig::new();

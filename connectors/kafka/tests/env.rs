@@ -60,6 +60,35 @@ fn configuration_comes_from_the_environment() {
     assert!(config.check_durability().is_ok());
     std::env::remove_var("KFLOW_ALLOW_WEAK_DURABILITY");
     std::env::remove_var("KAFKA_PROPERTIES");
+
+    // Properties of one kind of client reach that kind only; the weak-durability check
+    // and the errors cover them too.
+    std::env::set_var("KAFKA_PRODUCER_PROPERTIES", "linger.ms=20");
+    std::env::set_var("KAFKA_CONSUMER_PROPERTIES", "fetch.min.bytes=2048");
+    let config = KafkaConfig::from_env().unwrap().unwrap();
+    let (producer, consumer) = (
+        config.producer_config(&[]).unwrap(),
+        config.consumer_config(&[]).unwrap(),
+    );
+    assert_eq!(
+        (producer.get("linger.ms"), producer.get("fetch.min.bytes")),
+        (Some("20"), None)
+    );
+    assert_eq!(
+        (consumer.get("linger.ms"), consumer.get("fetch.min.bytes")),
+        (None, Some("2048"))
+    );
+    std::env::set_var("KAFKA_PRODUCER_PROPERTIES", "acks=0");
+    assert_eq!(key_of(&KafkaTransport::from_env().err().unwrap()), "acks");
+    std::env::set_var("KAFKA_CONSUMER_PROPERTIES", "fetch.min.bytes");
+    assert_eq!(
+        key_of(&KafkaTransport::from_env().err().unwrap()),
+        "KAFKA_CONSUMER_PROPERTIES"
+    );
+    std::env::set_var("KAFKA_PRODUCER_PROPERTIES", "bogus.producer.key=1");
+    std::env::remove_var("KAFKA_CONSUMER_PROPERTIES");
+    assert_eq!(key_of(&KafkaTransport::from_env().err().unwrap()), "bogus.producer.key");
+    std::env::remove_var("KAFKA_PRODUCER_PROPERTIES");
     std::env::remove_var("KAFKA_BROKERS");
 
     // Runtime settings.

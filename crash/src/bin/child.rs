@@ -145,7 +145,7 @@ async fn main() -> ExitCode {
     let (mode, app_id, input, output) = (var(Child::MODE), var(Child::APP), var(Child::INPUT), var(Child::OUTPUT));
     // Writes linger: a kill then always finds outputs queued but not yet acknowledged,
     // which is when a commit that ran ahead of delivery would lose their inputs.
-    let config = KafkaConfig::new(&var("KAFKA_BROKERS")).property("linger.ms", "250");
+    let config = KafkaConfig::new(&var("KAFKA_BROKERS")).producer_property("linger.ms", "250");
     let transport = match KafkaTransport::connect(config) {
         Ok(t) => t,
         Err(e) => {

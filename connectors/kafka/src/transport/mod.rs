@@ -171,12 +171,10 @@ impl Transport for KafkaTransport {
     }
 
     fn check_consumer(&self, config: &ConsumerConfig) -> Result<()> {
-        self.config.client_config(&config.properties)?;
-        config::check_group_protocol(&config.properties)?;
-        config::check_poll_interval(
-            self.config.properties().iter().chain(&config.properties),
-            config.revoke_wait(),
-        )
+        self.config.consumer_config(&config.properties)?;
+        let kafka = self.config.properties().iter().chain(self.config.consumer_properties());
+        config::check_group_protocol(kafka.clone().chain(&config.properties))?;
+        config::check_poll_interval(kafka.chain(&config.properties), config.revoke_wait())
     }
 
     fn failures(&self) -> Option<FailureSignal> {
@@ -213,7 +211,7 @@ impl Transport for KafkaTransport {
             ("enable.auto.commit".to_string(), "false".to_string()),
             ("enable.auto.offset.store".to_string(), "false".to_string()),
         ]);
-        let client = self.config.client_config(&props)?;
+        let client = self.config.consumer_config(&props)?;
         let settings = consumer::ConsumerSettings {
             group: config.group_id.clone(),
             buffer: self.config.buffer(),

@@ -176,7 +176,7 @@ impl KafkaProducer {
     /// begun. Its transactions time out after 10 s unless `transaction.timeout.ms` is set.
     pub(crate) fn transactional(config: &KafkaConfig, id: &str, failure: FailureSignal) -> Result<Self> {
         let mut extra = vec![("transactional.id".to_string(), id.to_string())];
-        if !config.has_property("transaction.timeout.ms") {
+        if !config.has_producer_property("transaction.timeout.ms") {
             extra.push(("transaction.timeout.ms".into(), "10000".into()));
         }
         let mut producer = Self::create(config, &extra, failure)?;
@@ -202,7 +202,7 @@ impl KafkaProducer {
     }
 
     fn create(config: &KafkaConfig, extra: &[(String, String)], failure: FailureSignal) -> Result<Self> {
-        let mut client = config.client_config(extra)?;
+        let mut client = config.producer_config(extra)?;
         for (k, v) in PRODUCER_DEFAULTS {
             if client.get(k).is_none() {
                 client.set(k, v);

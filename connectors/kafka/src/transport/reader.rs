@@ -44,7 +44,7 @@ impl PartitionReader for KafkaReader {
             ("isolation.level", isolation),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
-        let consumer: Result<BaseConsumer> = self.config.client_config(&props).and_then(|c| {
+        let consumer: Result<BaseConsumer> = self.config.consumer_config(&props).and_then(|c| {
             c.create()
                 .map_err(|e| Error::transport(format!("reading {partition}"), e.to_string()))
         });

@@ -159,8 +159,8 @@ fn scan(t: &KafkaTransport, topic: &str, want: usize, within: Duration, idle: Op
 /// new client each time (threads, connections, a coordinator lookup) loads a busy
 /// machine enough to slow the apps under test. The library's own lookup
 /// (`Admin::committed`) is tested in `group_ops.rs` and the admin tests.
-pub async fn committed(_t: &KafkaTransport, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, Option<i64>> {
-    let client = group_client(group);
+pub async fn committed(t: &KafkaTransport, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, Option<i64>> {
+    let client = group_client(t.config().brokers(), group);
     let (group, topic) = (group.to_string(), topic.to_string());
     tokio::task::spawn_blocking(move || {
         let mut tpl = TopicPartitionList::new();
@@ -184,17 +184,17 @@ pub async fn committed(_t: &KafkaTransport, group: &str, topic: &str, partitions
     .expect("the lookup ran")
 }
 
-type GroupClients = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<BaseConsumer>>>;
+type GroupClients = std::sync::Mutex<std::collections::HashMap<(String, String), std::sync::Arc<BaseConsumer>>>;
 
-/// The kept client of `group` (see [`committed`]).
-fn group_client(group: &str) -> std::sync::Arc<BaseConsumer> {
+/// The kept client of `group` on `brokers` (see [`committed`]).
+fn group_client(brokers: &str, group: &str) -> std::sync::Arc<BaseConsumer> {
     static CLIENTS: std::sync::OnceLock<GroupClients> = std::sync::OnceLock::new();
     let mut clients = CLIENTS.get_or_init(Default::default).lock().expect("clients");
     clients
-        .entry(group.to_string())
+        .entry((brokers.to_string(), group.to_string()))
         .or_insert_with(|| {
             let client: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", broker::address())
+                .set("bootstrap.servers", brokers)
                 .set("group.id", group)
                 .set("enable.auto.commit", "false")
                 .create()

@@ -280,7 +280,7 @@ impl KafkaAdmin {
 
     pub(super) fn group_consumer(&self, group: &str) -> Result<BaseConsumer> {
         self.config
-            .client_config(&[
+            .consumer_config(&[
                 ("group.id".into(), group.to_string()),
                 ("enable.auto.commit".into(), "false".into()),
             ])?

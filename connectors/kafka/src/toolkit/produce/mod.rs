@@ -61,7 +61,7 @@ impl<K: 'static, V: 'static> TypedProducer<K, V> {
         keys: impl Encode<K>,
         values: impl Encode<V>,
     ) -> Result<Self> {
-        let client = config.client_config(&options.properties()?)?;
+        let client = config.producer_config(&options.properties()?)?;
         let inner: FutureProducer = client.create().map_err(|e| {
             Error::transport(format!("producer for {}", config.brokers()), "cannot be created").caused_by(e)
         })?;
