@@ -421,12 +421,14 @@ impl Changelog {
         d.disk.apply(&batch, None)?;
         let due = d.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL;
         if due && d.checkpoints && d.checkpointing.is_none() && d.sent.is_empty() && self.writes.is_empty() {
-            self.start_checkpoint();
+            self.start_checkpoint(false);
         }
         Ok(())
     }
 
-    fn start_checkpoint(&mut self) {
+    /// Writes a checkpoint marker, then records its offset in the database. The final
+    /// one (at the end of the task's input) is logged: the next owner restores from it.
+    fn start_checkpoint(&mut self, last: bool) {
         let (topic, partition, stream_time) = (self.topic.clone(), self.partition, self.stream_time);
         let Some(d) = self.disk.as_mut() else { return };
         let marker = OutRecord {
@@ -452,7 +454,11 @@ impl Changelog {
                 // A durable commit waits for the disk: off the task's thread.
                 tokio::task::spawn_blocking(move || disk.apply(&[], Some(checkpoint)))
                     .await
-                    .map_err(|e| format!("a checkpoint of {topic} did not finish: {e}"))?
+                    .map_err(|e| format!("a checkpoint of {topic} did not finish: {e}"))??;
+                if last {
+                    tracing::info!(changelog = %topic, partition, from = at.0, "final checkpoint taken");
+                }
+                Ok(())
             }
             .boxed(),
         );
@@ -513,7 +519,7 @@ impl Changelog {
             return Poll::Ready(Ok(()));
         }
         d.final_started = true;
-        self.start_checkpoint();
+        self.start_checkpoint(true);
         self.poll_checkpoint(cx)
     }
 
