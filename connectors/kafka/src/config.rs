@@ -174,7 +174,7 @@ impl KafkaConfig {
         if self.weak_durability {
             return Ok(());
         }
-        for (key, value) in self.properties.iter().chain(&self.producer_properties) {
+        for (key, value) in self.for_producers() {
             let value = value.trim().to_ascii_lowercase();
             let reason = match key.as_str() {
                 "acks" | "request.required.acks" if !matches!(value.as_str(), "all" | "-1") => format!(
@@ -242,17 +242,14 @@ impl KafkaConfig {
         &self.properties
     }
 
-    /// True if producers get `key` (from either list).
-    pub(crate) fn has_producer_property(&self, key: &str) -> bool {
-        self.properties
-            .iter()
-            .chain(&self.producer_properties)
-            .any(|(k, _)| k == key)
+    /// The properties producers get: those of every client, then the producer-only ones.
+    pub(crate) fn for_producers(&self) -> impl Iterator<Item = &(String, String)> + Clone {
+        self.properties.iter().chain(&self.producer_properties)
     }
 
-    /// The consumer-only properties (see [`KafkaConfig::consumer_property`]).
-    pub(crate) fn consumer_properties(&self) -> &[(String, String)] {
-        &self.consumer_properties
+    /// The properties consumers get: those of every client, then the consumer-only ones.
+    pub(crate) fn for_consumers(&self) -> impl Iterator<Item = &(String, String)> + Clone {
+        self.properties.iter().chain(&self.consumer_properties)
     }
 
     /// The bootstrap brokers.

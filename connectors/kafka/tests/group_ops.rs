@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use kflow_core::transport::NewTopic;
+use kflow_core::transport::{Admin, NewTopic};
 use kflow_core::{App, HandlerError, Listener, Offset, TopicPartition};
 use kflow_kafka::{KafkaTransport, ProduceRecord, ProducerOptions, ResetTo, TypedProducer};
 
@@ -132,6 +132,16 @@ async fn groups_are_listed_described_and_reset_only_when_inactive() {
             .copied()
             .collect::<Vec<_>>(),
         [Some(0), Some(0)]
+    );
+    // The library's own look-up (the tests' helper keeps a client of its own).
+    let partitions = (0..2).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
+    assert_eq!(
+        admin.committed(&group, partitions).await.unwrap(),
+        [
+            (TopicPartition::new(topic.as_str(), 0), Some(Offset(0))),
+            (TopicPartition::new(topic.as_str(), 1), Some(Offset(0))),
+        ],
+        "Admin::committed reads the reset offsets"
     );
 
     let changes = admin.reset_offsets(&group, &[&topic], ResetTo::Earliest).await.unwrap();

@@ -172,9 +172,9 @@ impl Transport for KafkaTransport {
 
     fn check_consumer(&self, config: &ConsumerConfig) -> Result<()> {
         self.config.consumer_config(&config.properties)?;
-        let kafka = self.config.properties().iter().chain(self.config.consumer_properties());
-        config::check_group_protocol(kafka.clone().chain(&config.properties))?;
-        config::check_poll_interval(kafka.chain(&config.properties), config.revoke_wait())
+        let consumer = self.config.for_consumers().chain(&config.properties);
+        config::check_group_protocol(consumer.clone())?;
+        config::check_poll_interval(consumer, config.revoke_wait())
     }
 
     fn failures(&self) -> Option<FailureSignal> {

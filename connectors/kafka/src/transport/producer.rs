@@ -176,7 +176,7 @@ impl KafkaProducer {
     /// begun. Its transactions time out after 10 s unless `transaction.timeout.ms` is set.
     pub(crate) fn transactional(config: &KafkaConfig, id: &str, failure: FailureSignal) -> Result<Self> {
         let mut extra = vec![("transactional.id".to_string(), id.to_string())];
-        if !config.has_producer_property("transaction.timeout.ms") {
+        if !config.for_producers().any(|(k, _)| k == "transaction.timeout.ms") {
             extra.push(("transaction.timeout.ms".into(), "10000".into()));
         }
         let mut producer = Self::create(config, &extra, failure)?;

@@ -157,10 +157,10 @@ fn scan(t: &KafkaTransport, topic: &str, want: usize, within: Duration, idle: Op
 /// The committed offsets of `group` on `topic`'s partitions, read through one client per
 /// group kept for the whole test process: tests poll them every few milliseconds, and a
 /// new client each time (threads, connections, a coordinator lookup) loads a busy
-/// machine enough to slow the apps under test. The library's own lookup
-/// (`Admin::committed`) is tested in `group_ops.rs` and the admin tests.
+/// machine enough to slow the apps under test. The library's own look-up
+/// (`Admin::committed`) is asserted in `group_ops.rs`.
 pub async fn committed(t: &KafkaTransport, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, Option<i64>> {
-    let client = group_client(t.config().brokers(), group);
+    let client = group_client(t.config(), group);
     let (group, topic) = (group.to_string(), topic.to_string());
     tokio::task::spawn_blocking(move || {
         let mut tpl = TopicPartitionList::new();
@@ -186,18 +186,23 @@ pub async fn committed(t: &KafkaTransport, group: &str, topic: &str, partitions:
 
 type GroupClients = std::sync::Mutex<std::collections::HashMap<(String, String), std::sync::Arc<BaseConsumer>>>;
 
-/// The kept client of `group` on `brokers` (see [`committed`]).
-fn group_client(brokers: &str, group: &str) -> std::sync::Arc<BaseConsumer> {
+/// The kept client of `group` on `config`'s brokers (see [`committed`]).
+fn group_client(config: &KafkaConfig, group: &str) -> std::sync::Arc<BaseConsumer> {
     static CLIENTS: std::sync::OnceLock<GroupClients> = std::sync::OnceLock::new();
     let mut clients = CLIENTS.get_or_init(Default::default).lock().expect("clients");
     clients
-        .entry((brokers.to_string(), group.to_string()))
+        .entry((config.brokers().to_string(), group.to_string()))
         .or_insert_with(|| {
-            let client: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", brokers)
-                .set("group.id", group)
-                .set("enable.auto.commit", "false")
-                .create()
+            let settings = [
+                ("group.id".to_string(), group.to_string()),
+                ("enable.auto.commit".to_string(), "false".to_string()),
+            ];
+            let client: BaseConsumer = config
+                .consumer_config(&settings)
+                .and_then(|c| {
+                    c.create()
+                        .map_err(|e| kflow_core::Error::transport("a group client", e.to_string()))
+                })
                 .expect("a group client");
             std::sync::Arc::new(client)
         })
